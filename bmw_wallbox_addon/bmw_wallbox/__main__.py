@@ -1,0 +1,5 @@
+"""Allow ``python -m bmw_wallbox``."""
+
+from bmw_wallbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The composition root: builds every object, owns their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.csms.provision import provision
+from bmw_wallbox.csms.server import CsmsServer, tls_context
+from bmw_wallbox.errors import StartupError
+from bmw_wallbox.options import Options
+from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.store import Store
+from bmw_wallbox.trace import Trace
+from bmw_wallbox.web.api import create_app
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Where and how to run; the command-line flags (with container defaults) plus the options."""
+
+    options: Options
+    data_dir: Path = Path("/data")
+    ssl_dir: Path = Path("/ssl")
+    host: str | None = None
+    ocpp_port: int = 9000
+    panel_port: int = 8099
+    ha_url: str = "http://supervisor/core"
+    ha_token: str | None = None
+    container: bool = False
+
+
+class Application:
+    """The running add-on: OCPP server, store and JSON API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        options = settings.options
+        self.hub = StateHub(
+            ChargerState(charger_id=c.id, name=c.display_name, max_current_a=c.max_current) for c in options.chargers
+        )
+        self.store = Store(settings.data_dir, self.hub)
+        self.trace = Trace()
+        self.csms = CsmsServer(
+            options=options,
+            hub=self.hub,
+            store=self.store,
+            trace=self.trace,
+            run_session=self._run_session,
+            on_unknown=self.store.save_unknown,
+        )
+        self._runner: web.AppRunner | None = None
+        self.ocpp_port: int | None = None
+        self.panel_port: int | None = None
+
+    async def _run_session(self, session: ChargerSession) -> None:
+        await provision(session, meter_interval_s=self.settings.options.meter_interval)
+
+    def _tls(self) -> ssl.SSLContext | None:
+        options = self.settings.options
+        if not options.ssl:
+            _LOGGER.warning("Option ssl is off: chargers connect over plain ws:// without encryption")
+            return None
+        return tls_context(self.settings.ssl_dir, options.certfile, options.keyfile)
+
+    async def start(self) -> None:
+        """Load state and open both ports; raises :class:`StartupError` with a clear message."""
+        tls = self._tls()
+        try:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StartupError(f"Data dir {self.settings.data_dir} cannot be created: {err.strerror}") from None
+        self.store.load()
+        app = create_app(hub=self.hub, trace=self.trace, container=self.settings.container)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.panel_port)
+        try:
+            await site.start()
+        except OSError as err:
+            raise StartupError(f"Panel port {self.settings.panel_port} cannot be opened: {err.strerror}") from None
+        server = site._server  # noqa: SLF001 - the bound port is only known here
+        sockets = getattr(server, "sockets", None) or []
+        self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
+        self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
+        _LOGGER.info(
+            "Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port
+        )
+
+    async def stop(self) -> None:
+        """Close connections, save state, stop serving."""
+        await self.csms.stop()
+        self.store.flush()
+        for charger_id in self.hub.chargers:
+            self.store.save_now(charger_id)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Start, wait for ``stop``, then shut down cleanly."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,166 @@
+"""Turn the OCPP library's snake_case payload dicts into our own models.
+
+This is the only module that reads the library's dict shapes; everything
+after it works with :mod:`bmw_wallbox.state` types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bmw_wallbox.state import Capabilities, SampledValue, scale_reading
+
+_DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+
+#: Measurands this add-on understands and asks the charger to send.
+KNOWN_MEASURANDS = ("Current.Import", "Energy.Active.Import.Register", "Power.Active.Import", "Voltage")
+
+#: Variables kept at most in :attr:`Capabilities.variables`, so a huge report cannot grow without bound.
+MAX_VARIABLES = 2000
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse an OCPP timestamp; ``None`` when missing or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[SampledValue]:
+    """Flatten ``meterValue`` entries into readings in Wh/W/A/V (outlet readings only)."""
+    readings: list[SampledValue] = []
+    for meter_value in meter_values or ():
+        for sample in meter_value.get("sampled_value") or ():
+            location = sample.get("location")
+            if location not in (None, "Outlet"):
+                continue
+            try:
+                raw = float(sample["value"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            measurand = sample.get("measurand") or _DEFAULT_MEASURAND
+            unit_info = sample.get("unit_of_measure") or {}
+            value, unit = scale_reading(raw, unit_info.get("unit"), unit_info.get("multiplier"))
+            readings.append(
+                SampledValue(
+                    measurand=measurand,
+                    value=value,
+                    phase=sample.get("phase"),
+                    context=sample.get("context"),
+                    unit=unit,
+                )
+            )
+    return readings
+
+
+def variable_key(component: dict[str, Any], variable: dict[str, Any]) -> str:
+    """A readable key for a device-model variable: ``Component[inst]@evse.Variable[inst]``."""
+    key = str(component.get("name", "?"))
+    if component.get("instance"):
+        key += f"[{component['instance']}]"
+    evse = component.get("evse") or {}
+    if evse.get("id") is not None:
+        key += f"@{evse['id']}"
+        if evse.get("connector_id") is not None:
+            key += f"/{evse['connector_id']}"
+    key += "." + str(variable.get("name", "?"))
+    if variable.get("instance"):
+        key += f"[{variable['instance']}]"
+    return key
+
+
+def report_entries(report_data: Iterable[dict[str, Any]] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(key, entry)`` for every ``reportData`` item of a NotifyReport.
+
+    ``entry`` has ``value`` (the Actual attribute), ``mutability`` and the
+    raw ``characteristics``.
+    """
+    for item in report_data or ():
+        attributes = item.get("variable_attribute") or []
+        actual = next((a for a in attributes if a.get("type", "Actual") == "Actual"), attributes[0] if attributes else {})
+        yield (
+            variable_key(item.get("component") or {}, item.get("variable") or {}),
+            {
+                "value": actual.get("value"),
+                "mutability": actual.get("mutability", "ReadWrite"),
+                "characteristics": item.get("variable_characteristics") or {},
+            },
+        )
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return "password" in lowered or "secret" in lowered
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value: object) -> bool | None:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def capabilities_from_report(entries: dict[str, dict[str, Any]], *, previous: Capabilities, at: datetime) -> Capabilities:
+    """Build the capability record from a full device-model report.
+
+    What the report does not mention keeps its previous value, so a charger
+    that answers GetBaseReport with less than before loses nothing.
+    """
+
+    def value(key: str) -> Any:
+        entry = entries.get(key)
+        return entry["value"] if entry else None
+
+    caps = Capabilities(**{**previous.__dict__})
+    measurands_entry = entries.get("SampledDataCtrlr.TxUpdatedMeasurands")
+    if measurands_entry:
+        values_list = measurands_entry["characteristics"].get("values_list") or measurands_entry["value"] or ""
+        caps.measurands = [m.strip() for m in str(values_list).split(",") if m.strip()]
+    if value("SmartChargingCtrlr.RateUnit") is not None:
+        caps.rate_units = [u.strip() for u in str(value("SmartChargingCtrlr.RateUnit")).split(",") if u.strip()]
+    for attr, key in (
+        ("profile_stack_level", "SmartChargingCtrlr.ProfileStackLevel"),
+        ("periods_per_schedule", "SmartChargingCtrlr.PeriodsPerSchedule"),
+        ("max_profiles", "SmartChargingCtrlr.Entries[ChargingProfiles]"),
+        ("message_timeout_s", "OCPPCommCtrlr.MessageTimeout[Default]"),
+    ):
+        number = _int(value(key))
+        if number is not None:
+            setattr(caps, attr, number)
+    if caps.max_profiles is None:
+        caps.max_profiles = _int(value("SmartChargingCtrlr.Entries"))
+    if caps.message_timeout_s is None:
+        caps.message_timeout_s = _int(value("OCPPCommCtrlr.MessageTimeout"))
+    enabled = _bool(value("SmartChargingCtrlr.Enabled"))
+    available = _bool(value("SmartChargingCtrlr.Available"))
+    if enabled is not None or available is not None:
+        caps.smart_charging = bool(enabled if enabled is not None else available)
+    switching = _bool(value("SmartChargingCtrlr.ACPhaseSwitchingSupported"))
+    if switching is not None:
+        caps.phase_switching = switching
+    for key, entry in entries.items():
+        if ".SupplyPhases" in key and key.startswith(("EVSE@", "Connector@")):
+            phases = _int(entry["value"])
+            if phases:
+                caps.phases = phases
+        characteristics = entry["characteristics"]
+        if key.startswith("EVSE@") and characteristics.get("unit") == "A" and characteristics.get("max_limit"):
+            caps.max_current_a = float(characteristics["max_limit"])
+    caps.variables = {
+        k: "***" if _is_secret(k) else str(v["value"]) for k, v in list(entries.items())[:MAX_VARIABLES] if v["value"] is not None
+    }
+    caps.read_only = sorted(k for k, v in entries.items() if v["mutability"] == "ReadOnly")[:MAX_VARIABLES]
+    caps.reported_at = at.isoformat()
+    return caps

@@ -1,0 +1,237 @@
+"""OCPP-J frame checks: what to answer to a frame before any handler sees it.
+
+These functions decide and do no I/O, so the whole error policy is testable
+without sockets.
+
+Error policy (OCPP-J 2.0.1, part 4, section 4):
+
+============================================  ==================================
+Frame                                         Answer
+============================================  ==================================
+binary frame, invalid UTF-8, not JSON,        CALLERROR ``RpcFrameworkError``,
+not an array, no readable message id          id ``"-1"`` when the id is unreadable
+CALL with the wrong number of elements or     CALLERROR ``RpcFrameworkError``
+an action that is not a string
+CALL whose payload is not an object           CALLERROR ``FormatViolation``
+unknown message type number                   CALLERROR ``MessageTypeNotSupported``
+malformed CALLRESULT / CALLERROR              dropped and logged (an answer to an
+                                              answer is not allowed)
+CALL payload that breaks the schema           optional fields with a wrong value
+                                              are dropped and logged (lenient
+                                              mode); otherwise the CALLERROR the
+                                              schema violation names
+============================================  ==================================
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+from ocpp.messages import get_validator
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaError
+
+CALL = 2
+CALLRESULT = 3
+CALLERROR = 4
+
+#: The longest message id OCPP-J allows.
+MAX_ID_LENGTH = 36
+
+UNREADABLE_ID = "-1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameError:
+    """A CALLERROR to send back instead of handling the frame."""
+
+    unique_id: str
+    code: str
+    description: str
+
+    def to_json(self) -> str:
+        """The CALLERROR frame."""
+        return json.dumps([CALLERROR, self.unique_id, self.code, self.description, {}], separators=(",", ":"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Frame:
+    """A frame that passed the structural checks."""
+
+    message_type: int
+    unique_id: str
+    action: str | None = None
+    payload: Any = None
+    description: str = ""
+    details: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dropped:
+    """A frame to ignore (it is logged), because OCPP-J allows no answer to it."""
+
+    reason: str
+
+
+def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
+    """Decide whether a raw frame can be routed, must be answered with a CALLERROR, or dropped."""
+    binary = isinstance(raw, bytes)
+    text: str | None
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    else:
+        text = raw
+    try:
+        message = json.loads(text) if text is not None else None
+    except ValueError:
+        message = None
+    unique_id = _readable_id(message)
+    if binary:
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary")
+    if text is None or message is None and text.strip() != "null":
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not valid JSON")
+    if not isinstance(message, list) or not message:
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not a JSON array")
+    message_type = message[0]
+    if not isinstance(message_type, int) or isinstance(message_type, bool):
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="MessageTypeId is not a number")
+    if unique_id == UNREADABLE_ID:
+        if message_type in (CALLRESULT, CALLERROR):
+            return Dropped(reason="answer without a readable message id")
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="MessageId is missing or not a string of at most 36 characters")
+    if message_type == CALL:
+        if len(message) != 4 or not isinstance(message[2], str):
+            return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="A CALL must be [2, messageId, action, payload]")
+        if not isinstance(message[3], dict):
+            return FrameError(unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object")
+        return Frame(message_type=CALL, unique_id=unique_id, action=message[2], payload=message[3])
+    if message_type == CALLRESULT:
+        if len(message) != 3 or not isinstance(message[2], dict):
+            return Dropped(reason="CALLRESULT must be [3, messageId, payload]")
+        return Frame(message_type=CALLRESULT, unique_id=unique_id, payload=message[2])
+    if message_type == CALLERROR:
+        if len(message) != 5 or not isinstance(message[2], str):
+            return Dropped(reason="CALLERROR must be [4, messageId, errorCode, errorDescription, errorDetails]")
+        return Frame(message_type=CALLERROR, unique_id=unique_id, payload=message[2], description=str(message[3]), details=message[4])
+    return FrameError(unique_id=unique_id, code="MessageTypeNotSupported", description=f"MessageTypeId {message_type} is not supported")
+
+
+def _readable_id(message: object) -> str:
+    if isinstance(message, list) and len(message) >= 2:
+        unique_id = message[1]
+        if isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_ID_LENGTH:
+            return unique_id
+    return UNREADABLE_ID
+
+
+#: Which CALLERROR a schema violation gets (OCPP-J 2.0.1 table of error codes).
+_SCHEMA_ERROR_CODES: dict[str, str] = {
+    "required": "OccurrenceConstraintViolation",
+    "minItems": "OccurrenceConstraintViolation",
+    "maxItems": "OccurrenceConstraintViolation",
+    "type": "TypeConstraintViolation",
+    "maxLength": "TypeConstraintViolation",
+    "minLength": "TypeConstraintViolation",
+    "enum": "PropertyConstraintViolation",
+    "minimum": "PropertyConstraintViolation",
+    "maximum": "PropertyConstraintViolation",
+    "additionalProperties": "FormatViolation",
+}
+
+#: Violations that lenient mode repairs by dropping the offending optional field.
+_DROPPABLE = frozenset({"enum", "maxLength", "minLength", "type", "minimum", "maximum", "additionalProperties", "format", "pattern"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """A CALL payload that may be handled, with the fields that were dropped to make it valid."""
+
+    payload: dict[str, Any]
+    dropped: list[str] = field(default_factory=list)
+
+
+class PayloadError(Exception):
+    """A CALL payload that breaks the schema and cannot be repaired."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+def check_payload(action: str, payload: dict[str, Any], *, lenient: bool) -> Checked:
+    """Validate a CALL payload against the OCPP 2.0.1 schema of ``action``.
+
+    In lenient mode, fields that break the schema are dropped (a vendor quirk
+    must not cost the whole message) as long as what remains is valid; the
+    dropped paths are returned so the caller can log them. Raises
+    :class:`PayloadError` with the OCPP-J error code otherwise.
+    """
+    validator = get_validator(CALL, action, "2.0.1")
+    errors = list(validator.iter_errors(payload))
+    if not errors:
+        return Checked(payload=payload)
+    first = min(errors, key=lambda e: len(e.path))
+    if lenient and all(e.validator in _DROPPABLE for e in errors):
+        repaired = copy.deepcopy(payload)
+        dropped = sorted(set(_drop(repaired, errors)))
+        if dropped and not any(True for _ in validator.iter_errors(repaired)):
+            return Checked(payload=repaired, dropped=dropped)
+    code = _SCHEMA_ERROR_CODES.get(str(first.validator), "FormatViolation")
+    where = "/".join(str(p) for p in first.path) or "payload"
+    raise PayloadError(code, f"{action}: {where}: {first.message}"[:255])
+
+
+def _drop(payload: dict[str, Any], errors: Iterable[SchemaError]) -> Iterable[str]:
+    """Remove the nodes the errors point at (deepest first); yield their paths."""
+    for error in sorted(errors, key=lambda e: len(e.path), reverse=True):
+        path = list(error.path)
+        if error.validator == "additionalProperties":
+            node = _resolve(payload, path)
+            allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            if isinstance(node, dict):
+                for key in [k for k in node if k not in allowed]:
+                    del node[key]
+                    yield "/".join(str(p) for p in [*path, key])
+            continue
+        if not path:
+            continue
+        parent = _resolve(payload, path[:-1])
+        leaf = path[-1]
+        if isinstance(parent, dict) and leaf in parent:
+            del parent[leaf]
+            yield "/".join(str(p) for p in path)
+        elif isinstance(parent, list) and isinstance(leaf, int) and leaf < len(parent):
+            parent[leaf] = None
+            yield "/".join(str(p) for p in path)
+    _compact_lists(payload)
+
+
+def _resolve(node: Any, path: list[Any]) -> Any:
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _compact_lists(node: Any) -> None:
+    """Remove the ``None`` placeholders left where list items were dropped."""
+    if isinstance(node, dict):
+        for value in node.values():
+            _compact_lists(value)
+    elif isinstance(node, list):
+        node[:] = [item for item in node if item is not None]
+        for item in node:
+            _compact_lists(item)

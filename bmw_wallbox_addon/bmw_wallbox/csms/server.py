@@ -1,0 +1,229 @@
+"""The OCPP WebSocket server: who may connect, and the life of each connection.
+
+Connections are refused before the WebSocket upgrade, with a clear HTTP
+status, when:
+
+=====================================  ======  =====================================
+Cause                                  Status  Log
+=====================================  ======  =====================================
+no ``ocpp2.0.1`` subprotocol offered   400     one warning per attempt
+charger id not in ``chargers``         404     one warning per id (with the hint to
+                                               add it), DEBUG afterwards
+password configured, auth missing or   401     one warning per attempt
+wrong (username must be the id)
+=====================================  ======  =====================================
+
+A second connection with the id of a connected charger replaces the first,
+which is closed with code 1000 ("replaced by a new connection").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.csms.session import Persister
+from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
+from bmw_wallbox.options import Options
+from bmw_wallbox.state import StateHub, utcnow
+from bmw_wallbox.trace import Trace
+
+_LOGGER = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+#: Largest frame accepted, in bytes; a full device-model report part fits easily.
+MAX_FRAME_BYTES = 1024 * 1024
+
+SessionRunner = Callable[[ChargerSession], Awaitable[None]]
+
+
+def charger_id_from_path(path: str) -> str:
+    """The percent-decoded last path segment (``/ocpp/DE%2ABMW%2AE1`` gives ``DE*BMW*E1``)."""
+    segment = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
+    return unquote(segment)
+
+
+def basic_auth_matches(header: str | None, *, username: str, password: str) -> bool:
+    """Check an ``Authorization: Basic`` header in constant time."""
+    if not header or not header.lower().startswith("basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, given = decoded.partition(b":")
+    if not sep:
+        return False
+    user_ok = hmac.compare_digest(user, username.encode("utf-8"))
+    password_ok = hmac.compare_digest(given, password.encode("utf-8"))
+    return user_ok and password_ok
+
+
+def tls_context(ssl_dir: Path, certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 minimum) from the certificate files; a clear error if they are unusable."""
+    cert_path = ssl_dir / certfile
+    key_path = ssl_dir / keyfile
+    for option, path in (("certfile", cert_path), ("keyfile", key_path)):
+        if not path.is_file():
+            raise StartupError(
+                f"option {option}: {path} not found. Put the file in the ssl folder "
+                f"(for example with the Let's Encrypt add-on) or set option ssl to false"
+            )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except (ssl.SSLError, OSError) as err:
+        raise StartupError(f"options certfile/keyfile: {cert_path} and {key_path} cannot be used together: {err}") from None
+    return context
+
+
+class CsmsServer:
+    """Accepts charger connections and runs one :class:`ChargerSession` per connection."""
+
+    def __init__(
+        self,
+        *,
+        options: Options,
+        hub: StateHub,
+        store: Persister,
+        trace: Trace,
+        run_session: SessionRunner,
+        on_unknown: Callable[[], None] | None = None,
+    ) -> None:
+        self._options = options
+        self._hub = hub
+        self._store = store
+        self._trace = trace
+        self._run_session = run_session
+        self._on_unknown = on_unknown
+        self.sessions: dict[str, ChargerSession] = {}
+        self._server: Server | None = None
+        self._tls = False
+
+    async def start(self, host: str | None, port: int, *, tls: ssl.SSLContext | None) -> int:
+        """Listen; return the port actually bound (useful with port 0)."""
+        self._tls = tls is not None
+        try:
+            self._server = await serve(
+                self._handle,
+                host,
+                port,
+                ssl=tls,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                process_request=self._process_request,
+                max_size=MAX_FRAME_BYTES,
+                ping_interval=60,
+                ping_timeout=60,
+                logger=logging.getLogger("bmw_wallbox.websockets"),
+            )
+        except OSError as err:
+            raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
+        bound = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
+        _LOGGER.info("OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound)
+        return int(bound)
+
+    async def stop(self) -> None:
+        """Close every connection and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        peer = _peer(connection)
+        offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
+        if SUBPROTOCOL not in offered:
+            _LOGGER.warning("Refused %s: subprotocol %s is required, offered: %s", peer, SUBPROTOCOL, ", ".join(offered) or "none")
+            return _respond(connection, HTTPStatus.BAD_REQUEST, f"This server speaks OCPP 2.0.1 only: offer the WebSocket subprotocol {SUBPROTOCOL}\n")
+        charger_id = charger_id_from_path(request.path)
+        charger = self._options.charger(charger_id)
+        if charger is None:
+            if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
+                _LOGGER.warning(
+                    "Refused unknown charging station id %r from %s: add it under option chargers "
+                    "(id: %s) to let it connect",
+                    charger_id,
+                    peer,
+                    charger_id,
+                )
+                if self._on_unknown is not None:
+                    self._on_unknown()
+            else:
+                _LOGGER.debug("Refused unknown charging station id %r from %s again", charger_id, peer)
+            return _respond(connection, HTTPStatus.NOT_FOUND, "Unknown charging station id\n")
+        if charger.password is not None:
+            header = request.headers.get("Authorization")
+            if not basic_auth_matches(header, username=charger_id, password=charger.password):
+                _LOGGER.warning("Refused %s from %s: %s", charger_id, peer, "wrong password or username" if header else "no credentials")
+                response = _respond(connection, HTTPStatus.UNAUTHORIZED, "Authentication required\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+                return response
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        charger_id = charger_id_from_path(connection.request.path if connection.request else "")
+        state = self._hub.chargers[charger_id]
+        charger = self._options.charger(charger_id)
+        session = ChargerSession(connection, state=state, hub=self._hub, store=self._store, trace=self._trace)
+        previous = self.sessions.get(charger_id)
+        self.sessions[charger_id] = session
+        if previous is not None:
+            session.log.info("New connection replaces the previous one")
+            await previous.connection.close(1000, "replaced by a new connection")
+        state.mark_connected(
+            remote_address=_peer(connection),
+            tls=self._tls,
+            authenticated=charger is not None and charger.password is not None,
+            at=utcnow(),
+        )
+        session.log.info("Connected from %s (%s%s)", state.remote_address, "TLS" if self._tls else "no TLS", ", authenticated" if state.authenticated else "")
+        self._hub.changed(charger_id)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._receive(session))
+                group.create_task(self._guarded(session))
+        except* (ConnectionClosed, ChargerNotConnectedError):
+            pass
+        finally:
+            if self.sessions.get(charger_id) is session:
+                del self.sessions[charger_id]
+                state.mark_disconnected(at=utcnow())
+                self._store.save_now(charger_id)
+                self._hub.changed(charger_id)
+            code = connection.close_code
+            session.log.info("Disconnected (code %s%s)", code, f", {connection.close_reason}" if connection.close_reason else "")
+
+    @staticmethod
+    async def _receive(session: ChargerSession) -> None:
+        await session.start()
+
+    async def _guarded(self, session: ChargerSession) -> None:
+        """Run the per-connection work; a bug there is logged and must not drop the charger."""
+        try:
+            await self._run_session(session)
+        except (ConnectionClosed, ChargerNotConnectedError, asyncio.CancelledError):
+            raise
+        except Exception:
+            session.log.exception("Connect-time work failed; the connection stays open")
+
+
+def _peer(connection: ServerConnection) -> str | None:
+    address = connection.remote_address
+    return str(address[0]) if address else None
+
+
+def _respond(connection: ServerConnection, status: HTTPStatus, text: str) -> Response:
+    return connection.respond(status, text)

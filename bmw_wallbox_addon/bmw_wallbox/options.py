@@ -1,0 +1,145 @@
+"""The add-on options (``/data/options.json``), validated with pydantic.
+
+The option names here are the single source of truth: ``config.yaml``,
+``translations/en.yaml`` and ``DOCS.md`` use the same names, and a test keeps
+them in sync.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LogLevel = Literal["trace", "debug", "info", "notice", "warning", "error", "fatal"]
+
+#: How the add-on log levels (bashio's names) map onto Python's logging levels.
+LOG_LEVELS: dict[str, int] = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+
+MIN_CURRENT_A = 6
+MAX_CURRENT_A = 80
+
+
+class OptionsError(Exception):
+    """The options file is missing, unreadable or holds a value that is not allowed."""
+
+
+class ChargerOptions(BaseModel):
+    """One charger that may connect: its charging station id and its limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(min_length=1, max_length=48)]
+    """Charging station id, exactly as the charger sends it in its URL (e.g. ``DE*BMW*E...``)."""
+    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Display name; defaults to ``BMW Wallbox``."""
+    password: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """HTTP Basic Auth password (security profile 2); none means no authentication."""
+    max_current: Annotated[int, Field(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] = 32
+    """Highest current in A the installation allows for this charger."""
+
+    @field_validator("id")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        if "/" in value or value != value.strip():
+            raise ValueError("must not contain '/' or leading/trailing spaces")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in Home Assistant and the panel."""
+        return self.name or "BMW Wallbox"
+
+
+class Options(BaseModel):
+    """All add-on options, with the defaults the add-on ships with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ssl: bool = True
+    """Serve ``wss://`` with the certificate files below (from the ``/ssl`` folder)."""
+    certfile: Annotated[str, Field(min_length=1)] = "fullchain.pem"
+    """Certificate chain file in the ssl folder."""
+    keyfile: Annotated[str, Field(min_length=1)] = "privkey.pem"
+    """Private key file in the ssl folder."""
+    chargers: list[ChargerOptions] = Field(default_factory=list)
+    """Chargers allowed to connect."""
+    meter_interval: Annotated[int, Field(ge=1, le=3600)] = 10
+    """Seconds between meter values during a session (``SampledDataCtrlr.TxUpdatedInterval``)."""
+    log_level: LogLevel = "info"
+    """Log level of the add-on."""
+    id_token: Annotated[str, Field(min_length=1, max_length=36)] | None = None
+    """idToken for remote starts; none means type ``NoAuthorization``."""
+    reset_recovery: bool = True
+    """Allow an automatic reboot of the charger as the last resort when it stops obeying limits."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Options:
+        seen: set[str] = set()
+        for charger in self.chargers:
+            if charger.id in seen:
+                raise ValueError(f"chargers: the id {charger.id!r} is listed twice; list each charger once")
+            seen.add(charger.id)
+        return self
+
+    def charger(self, charger_id: str) -> ChargerOptions | None:
+        """Return the configured charger with this exact id, or None."""
+        return next((c for c in self.chargers if c.id == charger_id), None)
+
+
+def _describe(error: ValidationError) -> str:
+    """Turn a pydantic error into one message per bad option, naming it and what is allowed."""
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "options"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "is not an option of this add-on; remove it"
+        elif item["type"] == "literal_error":
+            message = f"is {item['input']!r}; {message.lower()}"
+        elif "input" in item and item["type"] != "missing":
+            message = f"is {item['input']!r}; {message.lower()}"
+        lines.append(f"option {location} {message}")
+    return "Invalid add-on options: " + "; ".join(lines)
+
+
+def parse_options(raw: object) -> Options:
+    """Validate raw options (the decoded JSON); raise :class:`OptionsError` naming each bad option."""
+    if not isinstance(raw, dict):
+        raise OptionsError("Invalid add-on options: the options must be a JSON object")
+    try:
+        return Options.model_validate(raw)
+    except ValidationError as err:
+        raise OptionsError(_describe(err)) from None
+
+
+def load_options(path: Path, *, missing_ok: bool = False) -> Options:
+    """Read and validate the options file.
+
+    With ``missing_ok`` a missing file gives the defaults (for running outside
+    the container); otherwise it is an error.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            return Options()
+        raise OptionsError(f"Options file {path} not found; pass --options with the path of the options file") from None
+    except OSError as err:
+        raise OptionsError(f"Options file {path} cannot be read: {err.strerror}") from None
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise OptionsError(f"Options file {path} is not valid JSON: {err}") from None
+    return parse_options(raw)

@@ -1,0 +1,87 @@
+"""The OCPP message trace: the last frames in both directions, with secrets masked."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: Keys whose values are secrets wherever they appear in a payload.
+_SECRET_KEYS = frozenset({"idToken", "password", "basicAuthPassword", "certificateChain", "exiRequest", "exiResponse", "csr"})
+#: Device-model variables whose values are secrets.
+_SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
+
+MASK = "***"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceEntry:
+    """One frame: direction (``in`` from the charger, ``out`` to it), time, action and masked text."""
+
+    charger_id: str
+    direction: str
+    at: datetime
+    action: str | None
+    frame: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form the panel shows."""
+        return {
+            "charger": self.charger_id,
+            "direction": self.direction,
+            "at": self.at.isoformat(),
+            "action": self.action,
+            "frame": self.frame,
+        }
+
+
+def mask_secrets(value: Any) -> Any:
+    """Return a copy of a decoded frame with every secret value replaced by ``***``."""
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    masked: dict[str, Any] = {}
+    variable = value.get("variable")
+    secret_variable = isinstance(variable, dict) and variable.get("name") in _SECRET_VARIABLES
+    for key, item in value.items():
+        if key in _SECRET_KEYS and not isinstance(item, (dict, list)):
+            masked[key] = MASK
+        elif secret_variable and key in ("attributeValue", "value"):
+            masked[key] = MASK
+        elif secret_variable and key == "variableAttribute" and isinstance(item, list):
+            masked[key] = [{**a, "value": MASK} if isinstance(a, dict) and "value" in a else a for a in item]
+        else:
+            masked[key] = mask_secrets(item)
+    return masked
+
+
+def masked_text(raw: str | bytes) -> str:
+    """The frame as text with secrets masked; frames that are not JSON are shown shortened."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text[:500]
+    return json.dumps(mask_secrets(decoded), separators=(",", ":"))[:20000]
+
+
+class Trace:
+    """A bounded ring buffer of frames for all chargers, newest last."""
+
+    def __init__(self, *, size: int = 500) -> None:
+        self._entries: deque[TraceEntry] = deque(maxlen=size)
+
+    def record(self, charger_id: str, direction: str, raw: str | bytes, action: str | None, *, at: datetime) -> None:
+        """Keep one frame (masked)."""
+        self._entries.append(TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, frame=masked_text(raw)))
+
+    def entries(self, *, charger_id: str | None = None, action: str | None = None) -> list[TraceEntry]:
+        """The kept frames, newest first, optionally only one charger's or one action's."""
+        return [
+            e
+            for e in reversed(self._entries)
+            if (charger_id is None or e.charger_id == charger_id) and (action is None or e.action == action)
+        ]

@@ -1,0 +1,1 @@
+"""The HTTP side on the panel port: health check and JSON API."""

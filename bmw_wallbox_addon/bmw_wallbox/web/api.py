@@ -1,0 +1,68 @@
+"""The JSON API on the panel port (used by the panel, Home Assistant and tests)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from bmw_wallbox import __version__
+from bmw_wallbox.state import StateHub
+from bmw_wallbox.trace import Trace
+from bmw_wallbox.web.access import HEALTH_PATH, access_middleware
+
+HUB_KEY = web.AppKey("hub", StateHub)
+TRACE_KEY = web.AppKey("trace", Trace)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness for the Docker HEALTHCHECK: 200 while the event loop answers."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def list_chargers(request: web.Request) -> web.Response:
+    """One snapshot per configured charger."""
+    hub = request.app[HUB_KEY]
+    return web.json_response([charger.snapshot() for charger in hub.chargers.values()])
+
+
+async def get_charger(request: web.Request) -> web.Response:
+    """One charger's snapshot plus its capabilities."""
+    hub = request.app[HUB_KEY]
+    charger = hub.chargers.get(request.match_info["charger_id"])
+    if charger is None:
+        raise web.HTTPNotFound(text='{"error": "unknown charger"}', content_type="application/json")
+    data: dict[str, Any] = charger.snapshot()
+    data["capabilities"] = asdict(charger.capabilities)
+    data["evses"] = [
+        {"evse_id": e.evse_id, "status": e.connector_status, "transaction_id": e.transaction.transaction_id if e.transaction else None}
+        for e in charger.evses.values()
+    ]
+    return web.json_response(data)
+
+
+async def list_unknown(request: web.Request) -> web.Response:
+    """Charging station ids that tried to connect but are not configured."""
+    hub = request.app[HUB_KEY]
+    return web.json_response(sorted(hub.unknown_ids.values(), key=lambda e: str(e.get("last_seen")), reverse=True))
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    """The last OCPP frames, newest first; ``?charger=`` and ``?action=`` filter."""
+    trace = request.app[TRACE_KEY]
+    entries = trace.entries(charger_id=request.query.get("charger"), action=request.query.get("action"))
+    return web.json_response([entry.to_json() for entry in entries])
+
+
+def create_app(*, hub: StateHub, trace: Trace, container: bool) -> web.Application:
+    """Build the aiohttp application with the access policy for this environment."""
+    app = web.Application(middlewares=[access_middleware(container=container)])
+    app[HUB_KEY] = hub
+    app[TRACE_KEY] = trace
+    app.router.add_get(HEALTH_PATH, healthz)
+    app.router.add_get("/api/chargers", list_chargers)
+    app.router.add_get("/api/chargers/{charger_id}", get_charger)
+    app.router.add_get("/api/unknown_chargers", list_unknown)
+    app.router.add_get("/api/trace", get_trace)
+    return app

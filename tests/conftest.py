@@ -1,0 +1,100 @@
+"""Shared fixtures: a test CA, and the add-on started for real on free ports."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import trustme
+
+from bmw_wallbox.app import Application, Settings
+from bmw_wallbox.options import Options
+
+CHARGER_ID = "DE*BMW*ETEST0001"
+AUTH_CHARGER_ID = "DE*BMW*EAUTH0002"
+PASSWORD = "s3cret-pass-123"
+
+StartApp = Callable[..., Awaitable[Application]]
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A throw-away certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def ssl_dir(ca: trustme.CA, tmp_path: Path) -> Path:
+    """An ssl folder with fullchain.pem and privkey.pem for ``localhost``, as the add-on expects in /ssl."""
+    folder = tmp_path / "ssl"
+    folder.mkdir()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert.private_key_pem.write_to_path(str(folder / "privkey.pem"))
+    (folder / "fullchain.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    return folder
+
+
+@pytest.fixture
+def client_ssl(ca: trustme.CA) -> ssl.SSLContext:
+    """A client TLS context that trusts only the test CA."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+def default_options(**overrides: Any) -> Options:
+    """Options with one open charger and one that needs a password."""
+    raw: dict[str, Any] = {
+        "chargers": [{"id": CHARGER_ID}, {"id": AUTH_CHARGER_ID, "name": "Garage", "password": PASSWORD}],
+        "meter_interval": 10,
+    }
+    raw.update(overrides)
+    return Options.model_validate(raw)
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
+    """Start the add-on on free loopback ports; every app started is stopped after the test."""
+    started: list[Application] = []
+
+    async def start(*, options: Options | None = None, data_dir: Path | None = None, container: bool = False) -> Application:
+        settings = Settings(
+            options=options or default_options(),
+            data_dir=data_dir or tmp_path / "data",
+            ssl_dir=ssl_dir,
+            host="127.0.0.1",
+            ocpp_port=0,
+            panel_port=0,
+            container=container,
+        )
+        app = Application(settings)
+        await app.start()
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        await app.stop()
+
+
+def ocpp_url(app: Application) -> str:
+    """The wss:// base URL of a started app."""
+    scheme = "wss" if app.settings.options.ssl else "ws"
+    return f"{scheme}://localhost:{app.ocpp_port}"
+
+
+async def api_get(app: Application, path: str) -> Any:
+    """GET a JSON API path of a started app and return the decoded body (asserting 200)."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{app.panel_port}{path}") as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def charger_snapshot(app: Application, charger_id: str = CHARGER_ID) -> dict[str, Any]:
+    """The ``/api/chargers`` entry of one charger."""
+    chargers = await api_get(app, "/api/chargers")
+    return next(c for c in chargers if c["id"] == charger_id)

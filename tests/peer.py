@@ -1,0 +1,126 @@
+"""A charger built from the OCPP library's own charge point (no code of ours), for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from websockets.asyncio.client import ClientConnection, connect
+
+REPORT = [
+    {
+        "component": {"name": "SampledDataCtrlr"},
+        "variable": {"name": "TxUpdatedMeasurands"},
+        "variable_attribute": [{"type": "Actual", "value": "Energy.Active.Import.Register", "mutability": "ReadWrite"}],
+        "variable_characteristics": {
+            "data_type": "MemberList",
+            "supports_monitoring": False,
+            "values_list": "Current.Import,Energy.Active.Import.Register,Power.Active.Import,Voltage",
+        },
+    },
+    {
+        "component": {"name": "SmartChargingCtrlr"},
+        "variable": {"name": "RateUnit"},
+        "variable_attribute": [{"type": "Actual", "value": "A,W", "mutability": "ReadOnly"}],
+        "variable_characteristics": {"data_type": "MemberList", "supports_monitoring": False},
+    },
+    {
+        "component": {"name": "SecurityCtrlr"},
+        "variable": {"name": "BasicAuthPassword"},
+        "variable_attribute": [{"type": "Actual", "value": "hunter2-secret", "mutability": "WriteOnly"}],
+        "variable_characteristics": {"data_type": "string", "supports_monitoring": False},
+    },
+]
+
+
+class LibraryCharger(ChargePoint):
+    """A plain library charge point that answers the CSMS's connect-time requests."""
+
+    def __init__(self, *args: Any, accept_variables: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accept_variables = accept_variables
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.calls = asyncio.Queue[tuple[str, dict[str, Any]]]()
+
+    def _got(self, action: str, payload: dict[str, Any]) -> None:
+        self.received.append((action, payload))
+        self.calls.put_nowait((action, payload))
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id: int, report_base: str, **kwargs: Any) -> call_result.GetBaseReport:
+        self._got("GetBaseReport", {"request_id": request_id, "report_base": report_base})
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    async def after_get_base_report(self, request_id: int, **kwargs: Any) -> None:
+        await self.call(
+            call.NotifyReport(request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=0, report_data=REPORT[:2], tbc=True)
+        )
+        await self.call(call.NotifyReport(request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=1, report_data=REPORT[2:]))
+
+    @on("SetVariables")
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kwargs: Any) -> call_result.SetVariables:
+        self._got("SetVariables", {"set_variable_data": set_variable_data})
+        status = "Accepted" if self.accept_variables else "Rejected"
+        return call_result.SetVariables(
+            set_variable_result=[
+                {"attribute_status": status, "component": item["component"], "variable": item["variable"]} for item in set_variable_data
+            ]
+        )
+
+    @on("TriggerMessage")
+    def on_trigger_message(self, requested_message: str, **kwargs: Any) -> call_result.TriggerMessage:
+        self._got("TriggerMessage", {"requested_message": requested_message, **kwargs})
+        return call_result.TriggerMessage(status="Rejected")
+
+    async def next_call(self, action: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the next CSMS call of ``action`` and return its payload."""
+        async with asyncio.timeout(timeout):
+            while True:
+                name, payload = await self.calls.get()
+                if name == action:
+                    return payload
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """An ``Authorization`` header for HTTP Basic Auth."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextlib.asynccontextmanager
+async def library_charger(
+    url: str,
+    charger_id: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    password: str | None = None,
+    **kwargs: Any,
+) -> AsyncIterator[LibraryCharger]:
+    """Connect a :class:`LibraryCharger` and run its receive loop while the block runs."""
+    headers = basic_auth(charger_id, password) if password is not None else None
+    async with connect(
+        f"{url}/{quote(charger_id, safe='')}", subprotocols=["ocpp2.0.1"], ssl=ssl_context, additional_headers=headers  # type: ignore[list-item]
+    ) as ws:
+        charger = LibraryCharger(charger_id, ws, **kwargs)
+        task = asyncio.create_task(charger.start())
+        try:
+            yield charger
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def raw_socket(url: str, charger_id: str, *, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[ClientConnection]:
+    """A bare WebSocket to send hand-made frames."""
+    async with connect(f"{url}/{quote(charger_id, safe='')}", subprotocols=["ocpp2.0.1"], ssl=ssl_context) as ws:  # type: ignore[list-item]
+        yield ws
