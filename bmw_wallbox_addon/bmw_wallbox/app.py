@@ -60,6 +60,7 @@ class Application:
         self._runner: web.AppRunner | None = None
         self.ocpp_port: int | None = None
         self.panel_port: int | None = None
+        self._stopped = False
 
     async def _run_session(self, session: ChargerSession) -> None:
         await provision(session, meter_interval_s=self.settings.options.meter_interval)
@@ -96,7 +97,10 @@ class Application:
         )
 
     async def stop(self) -> None:
-        """Close connections, save state, stop serving."""
+        """Close connections, save state, stop serving (a second call does nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         await self.csms.stop()
         self.store.flush()
         for charger_id in self.hub.chargers:

@@ -150,6 +150,7 @@ async def recover_transactions(session: ChargerSession) -> None:
             await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
         except ChargerTimeoutError:
             session.log.warning("TriggerMessage(TransactionEvent) got no answer")
+    session.changed(persist=True)
 
 
 async def poll_meter_values(session: ChargerSession, *, interval_s: int) -> None:
