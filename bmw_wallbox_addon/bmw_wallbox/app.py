@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bmw_wallbox.controller import Controller
 from bmw_wallbox.csms.handlers import ChargerSession
 from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
@@ -36,6 +37,7 @@ class Settings:
     ha_url: str = "http://supervisor/core"
     ha_token: str | None = None
     container: bool = False
+    min_apply_interval_s: float = 2.0
 
 
 class Application:
@@ -57,13 +59,21 @@ class Application:
             run_session=self._run_session,
             on_unknown=self.store.save_unknown,
         )
+        self.controller = Controller(
+            self.hub,
+            links=self.csms.sessions.get,
+            persist=self.store.save_now,
+            id_token=options.id_token,
+            reset_recovery=options.reset_recovery,
+            min_interval_s=settings.min_apply_interval_s,
+        )
         self._runner: web.AppRunner | None = None
         self.ocpp_port: int | None = None
         self.panel_port: int | None = None
         self._stopped = False
 
     async def _run_session(self, session: ChargerSession) -> None:
-        await provision(session, meter_interval_s=self.settings.options.meter_interval)
+        await provision(session, meter_interval_s=self.settings.options.meter_interval, on_connected=self.controller.on_connected)
 
     def _tls(self) -> ssl.SSLContext | None:
         options = self.settings.options
@@ -80,7 +90,8 @@ class Application:
         except OSError as err:
             raise StartupError(f"Data dir {self.settings.data_dir} cannot be created: {err.strerror}") from None
         self.store.load()
-        app = create_app(hub=self.hub, trace=self.trace, container=self.settings.container)
+        self.controller.attach()
+        app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.panel_port)
@@ -102,6 +113,7 @@ class Application:
             return
         self._stopped = True
         await self.csms.stop()
+        await self.controller.close()
         self.store.flush()
         for charger_id in self.hub.chargers:
             self.store.save_now(charger_id)

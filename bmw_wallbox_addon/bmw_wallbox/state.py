@@ -199,7 +199,38 @@ class Capabilities:
     variables: dict[str, str] = field(default_factory=dict)
     read_only: list[str] = field(default_factory=list)
     meter_push: bool | None = None
+    composite_schedule: bool | None = None
     reported_at: str | None = None
+
+
+@dataclass(kw_only=True)
+class Setpoint:
+    """The desired charging state, persisted: the limit in A and whether charging is paused.
+
+    The limit is kept while paused, so resume knows what to restore.
+    """
+
+    limit_a: float
+    paused: bool = False
+
+    @property
+    def target_a(self) -> float:
+        """The limit the charger should enforce now: 0 while paused."""
+        return 0.0 if self.paused else self.limit_a
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRecord:
+    """The last command and its honest outcome, as the snapshot shows it."""
+
+    command: str
+    at: datetime
+    outcome: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"command": self.command, "at": self.at.isoformat(), "outcome": self.outcome, "detail": self.detail}
 
 
 @dataclass(kw_only=True)
@@ -219,7 +250,24 @@ class ChargerState:
     boot: BootInfo = field(default_factory=BootInfo)
     capabilities: Capabilities = field(default_factory=Capabilities)
     evses: dict[int, EvseState] = field(default_factory=dict)
+    setpoint: Setpoint | None = None
     current_limit_a: float | None = None
+    limit_in_sync: bool | None = None
+    last_command: CommandRecord | None = None
+    profile_strategy: str | None = None
+    installed_profiles: list[str] = field(default_factory=list)
+    last_rejection: str | None = None
+    last_auto_reset_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.setpoint is None:
+            self.setpoint = Setpoint(limit_a=float(self.max_current_a))
+
+    @property
+    def desired(self) -> Setpoint:
+        """The desired state (always set after construction)."""
+        assert self.setpoint is not None
+        return self.setpoint
 
     def evse(self, evse_id: int) -> EvseState:
         """Return the EVSE with this id, creating it on first mention."""
@@ -286,6 +334,12 @@ class ChargerState:
             "voltage_v": meter.voltage_v,
             "current_limit_a": self.current_limit_a,
             "max_current_a": self.max_current_a,
+            "desired_limit_a": self.desired.limit_a,
+            "paused": self.desired.paused,
+            "limit_in_sync": self.limit_in_sync,
+            "profile_strategy": self.profile_strategy,
+            "last_rejection": self.last_rejection,
+            "last_command": self.last_command.to_json() if self.last_command else None,
             "meter_updated_at": _iso(meter.updated_at),
             "last_session": evse.last_session,
         }

@@ -15,11 +15,12 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bmw_wallbox.state import BootInfo, Capabilities, ChargerState, StateHub, Transaction
+from bmw_wallbox.state import BootInfo, Capabilities, ChargerState, Setpoint, StateHub, Transaction
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,6 +108,17 @@ class Store:
                 except (KeyError, ValueError, TypeError) as err:
                     _LOGGER.error("Ignoring unreadable transaction of %s: %s", charger.charger_id, err)
             evse.last_session = evse_data.get("last_session")
+        setpoint = data.get("setpoint")
+        if isinstance(setpoint, dict) and isinstance(setpoint.get("limit_a"), (int, float)):
+            limit = min(float(setpoint["limit_a"]), float(charger.max_current_a))
+            charger.setpoint = Setpoint(limit_a=limit, paused=bool(setpoint.get("paused", False)))
+        strategy = data.get("profile_strategy")
+        charger.profile_strategy = strategy if isinstance(strategy, str) else None
+        installed = data.get("installed_profiles")
+        charger.installed_profiles = [str(p) for p in installed] if isinstance(installed, list) else []
+        reset_at = data.get("last_auto_reset_at")
+        if isinstance(reset_at, str):
+            charger.last_auto_reset_at = datetime.fromisoformat(reset_at)
         self.extra[charger.charger_id] = {k: v for k, v in (data.get("extra") or {}).items()}
 
     def serialise(self, charger: ChargerState) -> dict[str, Any]:
@@ -116,6 +128,10 @@ class Store:
             "id": charger.charger_id,
             "boot": asdict(charger.boot),
             "capabilities": asdict(charger.capabilities),
+            "setpoint": asdict(charger.desired),
+            "profile_strategy": charger.profile_strategy,
+            "installed_profiles": charger.installed_profiles,
+            "last_auto_reset_at": charger.last_auto_reset_at.isoformat() if charger.last_auto_reset_at else None,
             "evses": {
                 str(evse.evse_id): {
                     "energy_wh": evse.meter.energy_wh,

@@ -33,18 +33,22 @@ REPORT_WAIT_S = 60.0
 
 _request_ids = itertools.count(1)
 
-ReadyHook = Callable[[ChargerSession], Awaitable[None]]
+ConnectHook = Callable[[ChargerSession], Awaitable[object]]
 
 
-async def provision(session: ChargerSession, *, meter_interval_s: int, on_ready: ReadyHook | None = None) -> None:
-    """Run the connect-time sequence, then poll meter values if the charger will not push them."""
+async def provision(session: ChargerSession, *, meter_interval_s: int, on_connected: ConnectHook | None = None) -> None:
+    """Run the connect-time sequence, then poll meter values if the charger will not push them.
+
+    ``on_connected`` runs first (the charging limit goes before anything else,
+    so no session can start above it).
+    """
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(session.first_message.wait(), FIRST_MESSAGE_WAIT_S)
+    if on_connected is not None:
+        await on_connected(session)
     await read_capabilities(session)
     pushes = await configure_metering(session, meter_interval_s=meter_interval_s)
     await recover_transactions(session)
-    if on_ready is not None:
-        await on_ready(session)
     if not pushes:
         await poll_meter_values(session, interval_s=meter_interval_s)
 

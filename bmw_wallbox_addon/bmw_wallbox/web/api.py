@@ -7,13 +7,17 @@ from typing import Any
 
 from aiohttp import web
 
+from collections.abc import Awaitable, Callable
+
 from bmw_wallbox import __version__
+from bmw_wallbox.controller import HTTP_STATUS, CommandResult, Controller
 from bmw_wallbox.state import StateHub
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.access import HEALTH_PATH, access_middleware
 
 HUB_KEY = web.AppKey("hub", StateHub)
 TRACE_KEY = web.AppKey("trace", Trace)
+CONTROLLER_KEY = web.AppKey("controller", Controller)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,11 +59,46 @@ async def get_trace(request: web.Request) -> web.Response:
     return web.json_response([entry.to_json() for entry in entries])
 
 
-def create_app(*, hub: StateHub, trace: Trace, container: bool) -> web.Application:
+def _answer(result: CommandResult) -> web.Response:
+    return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome])
+
+
+def _command(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        controller = request.app[CONTROLLER_KEY]
+        method: Callable[[str], Awaitable[CommandResult]] = getattr(controller, name)
+        return _answer(await method(request.match_info["charger_id"]))
+
+    handler.__doc__ = f"POST /api/chargers/{{id}}/{name}: run the {name} command and answer with its honest outcome."
+    return handler
+
+
+async def put_current_limit(request: web.Request) -> web.Response:
+    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}``."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "amps" not in body:
+        return web.json_response(
+            {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'}, status=422
+        )
+    result = await request.app[CONTROLLER_KEY].set_current_limit(request.match_info["charger_id"], body["amps"])
+    return _answer(result)
+
+
+COMMANDS = ("start", "pause", "resume", "stop", "reset")
+
+
+def create_app(*, hub: StateHub, trace: Trace, controller: Controller, container: bool) -> web.Application:
     """Build the aiohttp application with the access policy for this environment."""
     app = web.Application(middlewares=[access_middleware(container=container)])
     app[HUB_KEY] = hub
     app[TRACE_KEY] = trace
+    app[CONTROLLER_KEY] = controller
+    for name in COMMANDS:
+        app.router.add_post(f"/api/chargers/{{charger_id}}/{name}", _command(name))
+    app.router.add_put("/api/chargers/{charger_id}/current_limit", put_current_limit)
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get("/api/chargers", list_chargers)
     app.router.add_get("/api/chargers/{charger_id}", get_charger)
