@@ -61,7 +61,9 @@ async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
     """Start the add-on on free loopback ports; every app started is stopped after the test."""
     started: list[Application] = []
 
-    async def start(*, options: Options | None = None, data_dir: Path | None = None, container: bool = False) -> Application:
+    async def start(
+        *, options: Options | None = None, data_dir: Path | None = None, container: bool = False, **settings_kwargs: Any
+    ) -> Application:
         settings = Settings(
             options=options or default_options(),
             data_dir=data_dir or tmp_path / "data",
@@ -70,6 +72,7 @@ async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
             ocpp_port=0,
             panel_port=0,
             container=container,
+            **{"min_apply_interval_s": 0.0, **settings_kwargs},
         )
         app = Application(settings)
         await app.start()
@@ -98,3 +101,10 @@ async def charger_snapshot(app: Application, charger_id: str = CHARGER_ID) -> di
     """The ``/api/chargers`` entry of one charger."""
     chargers = await api_get(app, "/api/chargers")
     return next(c for c in chargers if c["id"] == charger_id)
+
+
+async def api_send(app: Application, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """Send a JSON API request; return the status and the decoded body."""
+    url = f"http://127.0.0.1:{app.panel_port}{path}"
+    async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
+        return response.status, await response.json()

@@ -46,6 +46,8 @@ class LibraryCharger(ChargePoint):
     def __init__(self, *args: Any, accept_variables: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.accept_variables = accept_variables
+        self.reject_purposes: set[str] = set()
+        self.profiles: dict[int, dict[str, Any]] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.calls = asyncio.Queue[tuple[str, dict[str, Any]]]()
 
@@ -80,6 +82,54 @@ class LibraryCharger(ChargePoint):
         self._got("TriggerMessage", {"requested_message": requested_message, **kwargs})
         return call_result.TriggerMessage(status="Rejected")
 
+    @on("SetChargingProfile")
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any) -> call_result.SetChargingProfile:
+        self._got("SetChargingProfile", {"evse_id": evse_id, "charging_profile": charging_profile})
+        if charging_profile["charging_profile_purpose"] in self.reject_purposes:
+            return call_result.SetChargingProfile(status="Rejected", status_info={"reason_code": "InvalidProfile"})
+        self.profiles[charging_profile["id"]] = charging_profile
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on("GetCompositeSchedule")
+    def on_get_composite_schedule(self, duration: int, evse_id: int, **kwargs: Any) -> call_result.GetCompositeSchedule:
+        self._got("GetCompositeSchedule", {"duration": duration, "evse_id": evse_id})
+        limit = self.limit_a
+        if limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        schedule = {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": "2026-11-26T00:00:00Z",
+            "charging_rate_unit": "A",
+            "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+        }
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+    @property
+    def limit_a(self) -> float | None:
+        """The lowest limit over the installed profiles (what a faithful charger enforces)."""
+        limits = [p["charging_schedule"][0]["charging_schedule_period"][0]["limit"] for p in self.profiles.values()]
+        return min(limits) if limits else None
+
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, **kwargs: Any) -> call_result.GetTransactionStatus:
+        return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=True)
+
+    @on("RequestStartTransaction")
+    def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int, **kwargs: Any) -> call_result.RequestStartTransaction:
+        self._got("RequestStartTransaction", {"id_token": id_token, "remote_start_id": remote_start_id, **kwargs})
+        return call_result.RequestStartTransaction(status="Accepted")
+
+    @on("RequestStopTransaction")
+    def on_request_stop_transaction(self, transaction_id: str, **kwargs: Any) -> call_result.RequestStopTransaction:
+        self._got("RequestStopTransaction", {"transaction_id": transaction_id})
+        return call_result.RequestStopTransaction(status="Accepted")
+
+    @on("Reset")
+    def on_reset(self, type: str, **kwargs: Any) -> call_result.Reset:
+        self._got("Reset", {"type": type})
+        return call_result.Reset(status="Accepted")
+
     async def next_call(self, action: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait for the next CSMS call of ``action`` and return its payload."""
         async with asyncio.timeout(timeout):
@@ -102,9 +152,10 @@ async def library_charger(
     *,
     ssl_context: ssl.SSLContext | None = None,
     password: str | None = None,
+    boot: bool = True,
     **kwargs: Any,
 ) -> AsyncIterator[LibraryCharger]:
-    """Connect a :class:`LibraryCharger` and run its receive loop while the block runs."""
+    """Connect a :class:`LibraryCharger`, send BootNotification (as a charger does first), and run its receive loop."""
     headers = basic_auth(charger_id, password) if password is not None else None
     async with connect(
         f"{url}/{quote(charger_id, safe='')}", subprotocols=["ocpp2.0.1"], ssl=ssl_context, additional_headers=headers  # type: ignore[list-item]
@@ -112,6 +163,10 @@ async def library_charger(
         charger = LibraryCharger(charger_id, ws, **kwargs)
         task = asyncio.create_task(charger.start())
         try:
+            if boot:
+                await charger.call(
+                    call.BootNotification(charging_station={"model": "Library", "vendor_name": "ocpp"}, reason="PowerUp"), suppress=False
+                )
             yield charger
         finally:
             task.cancel()
