@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
-
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.options import Options
 

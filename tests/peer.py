@@ -63,9 +63,15 @@ class LibraryCharger(ChargePoint):
     @after("GetBaseReport")
     async def after_get_base_report(self, request_id: int, **kwargs: Any) -> None:
         await self.call(
-            call.NotifyReport(request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=0, report_data=REPORT[:2], tbc=True)
+            call.NotifyReport(
+                request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=0, report_data=REPORT[:2], tbc=True
+            )
         )
-        await self.call(call.NotifyReport(request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=1, report_data=REPORT[2:]))
+        await self.call(
+            call.NotifyReport(
+                request_id=request_id, generated_at="2026-11-26T00:00:00Z", seq_no=1, report_data=REPORT[2:]
+            )
+        )
 
     @on("SetVariables")
     def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kwargs: Any) -> call_result.SetVariables:
@@ -73,7 +79,8 @@ class LibraryCharger(ChargePoint):
         status = "Accepted" if self.accept_variables else "Rejected"
         return call_result.SetVariables(
             set_variable_result=[
-                {"attribute_status": status, "component": item["component"], "variable": item["variable"]} for item in set_variable_data
+                {"attribute_status": status, "component": item["component"], "variable": item["variable"]}
+                for item in set_variable_data
             ]
         )
 
@@ -83,7 +90,9 @@ class LibraryCharger(ChargePoint):
         return call_result.TriggerMessage(status="Rejected")
 
     @on("SetChargingProfile")
-    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any) -> call_result.SetChargingProfile:
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any
+    ) -> call_result.SetChargingProfile:
         self._got("SetChargingProfile", {"evse_id": evse_id, "charging_profile": charging_profile})
         if charging_profile["charging_profile_purpose"] in self.reject_purposes:
             return call_result.SetChargingProfile(status="Rejected", status_info={"reason_code": "InvalidProfile"})
@@ -116,7 +125,9 @@ class LibraryCharger(ChargePoint):
         return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=True)
 
     @on("RequestStartTransaction")
-    def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int, **kwargs: Any) -> call_result.RequestStartTransaction:
+    def on_request_start_transaction(
+        self, id_token: dict[str, Any], remote_start_id: int, **kwargs: Any
+    ) -> call_result.RequestStartTransaction:
         self._got("RequestStartTransaction", {"id_token": id_token, "remote_start_id": remote_start_id, **kwargs})
         return call_result.RequestStartTransaction(status="Accepted")
 
@@ -158,14 +169,20 @@ async def library_charger(
     """Connect a :class:`LibraryCharger`, send BootNotification (as a charger does first), and run its receive loop."""
     headers = basic_auth(charger_id, password) if password is not None else None
     async with connect(
-        f"{url}/{quote(charger_id, safe='')}", subprotocols=["ocpp2.0.1"], ssl=ssl_context, additional_headers=headers  # type: ignore[list-item]
+        f"{url}/{quote(charger_id, safe='')}",
+        subprotocols=["ocpp2.0.1"],
+        ssl=ssl_context,
+        additional_headers=headers,  # type: ignore[list-item]
     ) as ws:
         charger = LibraryCharger(charger_id, ws, **kwargs)
         task = asyncio.create_task(charger.start())
         try:
             if boot:
                 await charger.call(
-                    call.BootNotification(charging_station={"model": "Library", "vendor_name": "ocpp"}, reason="PowerUp"), suppress=False
+                    call.BootNotification(
+                        charging_station={"model": "Library", "vendor_name": "ocpp"}, reason="PowerUp"
+                    ),
+                    suppress=False,
                 )
             yield charger
         finally:
@@ -175,7 +192,9 @@ async def library_charger(
 
 
 @contextlib.asynccontextmanager
-async def raw_socket(url: str, charger_id: str, *, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[ClientConnection]:
+async def raw_socket(
+    url: str, charger_id: str, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[ClientConnection]:
     """A bare WebSocket to send hand-made frames."""
     async with connect(f"{url}/{quote(charger_id, safe='')}", subprotocols=["ocpp2.0.1"], ssl=ssl_context) as ws:  # type: ignore[list-item]
         yield ws

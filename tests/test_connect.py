@@ -8,18 +8,30 @@ import ssl
 from pathlib import Path
 
 import pytest
-from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, StartApp, api_get, charger_snapshot, default_options, ocpp_url
+from bmw_wallbox.app import Application, Settings
+from bmw_wallbox.csms.server import tls_context
+from bmw_wallbox.errors import StartupError
+from conftest import (
+    AUTH_CHARGER_ID,
+    CHARGER_ID,
+    PASSWORD,
+    StartApp,
+    api_get,
+    charger_snapshot,
+    default_options,
+    ocpp_url,
+)
 from ocpp.v201 import call
 from peer import basic_auth, library_charger
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from bmw_wallbox.app import Application, Settings
-from bmw_wallbox.csms.server import tls_context
-from bmw_wallbox.errors import StartupError
-
 BOOT = call.BootNotification(
-    charging_station={"model": "EIAW-E22KTSE6B04", "vendor_name": "Delta Electronics", "firmware_version": "01.20.06.71"},
+    charging_station={
+        "model": "EIAW-E22KTSE6B04",
+        "vendor_name": "Delta Electronics",
+        "firmware_version": "01.20.06.71",
+    },
     reason="PowerUp",
 )
 
@@ -75,7 +87,10 @@ async def test_basic_auth_refuses_with_401(
     app = await start_app()
     with pytest.raises(InvalidStatus) as info:
         async with connect(
-            f"{ocpp_url(app)}/DE%2ABMW%2AEAUTH0002", subprotocols=["ocpp2.0.1"], ssl=client_ssl, additional_headers=headers  # type: ignore[list-item]
+            f"{ocpp_url(app)}/DE%2ABMW%2AEAUTH0002",
+            subprotocols=["ocpp2.0.1"],
+            ssl=client_ssl,
+            additional_headers=headers,  # type: ignore[list-item]
         ):
             pass
     assert info.value.response.status_code == 401, reason
@@ -151,10 +166,21 @@ async def _not_connected(app: Application) -> bool:
 
 
 @pytest.mark.parametrize(("missing", "option"), [("fullchain.pem", "certfile"), ("privkey.pem", "keyfile")])
-async def test_missing_certificate_is_a_clear_startup_error(ssl_dir: Path, tmp_path: Path, missing: str, option: str) -> None:
+async def test_missing_certificate_is_a_clear_startup_error(
+    ssl_dir: Path, tmp_path: Path, missing: str, option: str
+) -> None:
     """A missing certificate file stops start-up with a message naming the option; no plain ws:// fallback."""
     (ssl_dir / missing).unlink()
-    app = Application(Settings(options=default_options(), data_dir=tmp_path / "d", ssl_dir=ssl_dir, host="127.0.0.1", ocpp_port=0, panel_port=0))
+    app = Application(
+        Settings(
+            options=default_options(),
+            data_dir=tmp_path / "d",
+            ssl_dir=ssl_dir,
+            host="127.0.0.1",
+            ocpp_port=0,
+            panel_port=0,
+        )
+    )
     with pytest.raises(StartupError, match=f"option {option}: .*{missing} not found"):
         await app.start()
     assert app.ocpp_port is None
@@ -163,7 +189,16 @@ async def test_missing_certificate_is_a_clear_startup_error(ssl_dir: Path, tmp_p
 async def test_unusable_certificate_is_a_clear_startup_error(ssl_dir: Path, tmp_path: Path) -> None:
     """A certificate file that is not a certificate stops start-up naming both options."""
     (ssl_dir / "fullchain.pem").write_text("not a certificate")
-    app = Application(Settings(options=default_options(), data_dir=tmp_path / "d", ssl_dir=ssl_dir, host="127.0.0.1", ocpp_port=0, panel_port=0))
+    app = Application(
+        Settings(
+            options=default_options(),
+            data_dir=tmp_path / "d",
+            ssl_dir=ssl_dir,
+            host="127.0.0.1",
+            ocpp_port=0,
+            panel_port=0,
+        )
+    )
     with pytest.raises(StartupError, match="certfile/keyfile"):
         await app.start()
 

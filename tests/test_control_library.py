@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bmw_wallbox.app import Application
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, ocpp_url
 from ocpp.v201 import call
 from peer import LibraryCharger, library_charger
-
-from bmw_wallbox.app import Application
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 NOW = "2026-11-26T01:00:00Z"
@@ -25,7 +24,9 @@ def profile_limit(payload: dict[str, Any]) -> float:
 
 async def plug_in(charger: LibraryCharger, *, transaction: bool = True, state: str = "Charging") -> None:
     """Report a plugged-in car, and optionally a running transaction."""
-    await charger.call(call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=1, connector_id=1), suppress=False)
+    await charger.call(
+        call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=1, connector_id=1), suppress=False
+    )
     if transaction:
         await charger.call(
             call.TransactionEvent(
@@ -57,7 +58,12 @@ async def test_connect_installs_default_profile_first(start_app: StartApp, clien
         assert charger.received[0][0] == "SetChargingProfile"
     profile = first["charging_profile"]
     assert first["evse_id"] == 1
-    assert (profile["id"], profile["stack_level"], profile["charging_profile_purpose"], profile["charging_profile_kind"]) == (
+    assert (
+        profile["id"],
+        profile["stack_level"],
+        profile["charging_profile_purpose"],
+        profile["charging_profile_kind"],
+    ) == (
         1,
         0,
         "TxDefaultProfile",
@@ -76,7 +82,12 @@ async def test_pause_resume_cycles(start_app: StartApp, client_ssl: ssl.SSLConte
         await plug_in(charger)
         for _ in range(3):
             status, body = await api_send(app, "POST", f"{BASE}/pause")
-            assert (status, body["outcome"], body["applied_limit_a"], body["limit_in_sync"]) == (200, "accepted", 0.0, True)
+            assert (status, body["outcome"], body["applied_limit_a"], body["limit_in_sync"]) == (
+                200,
+                "accepted",
+                0.0,
+                True,
+            )
             assert charger.limit_a == 0.0
             status, body = await api_send(app, "POST", f"{BASE}/resume")
             assert (status, body["applied_limit_a"]) == (200, 32.0)
@@ -101,14 +112,27 @@ async def test_limit_sequence(start_app: StartApp, client_ssl: ssl.SSLContext) -
             assert status == 200, body
             assert charger.limit_a == float(amps)
         snapshot = await charger_snapshot(app)
-        assert (snapshot["desired_limit_a"], snapshot["paused"], snapshot["current_limit_a"], snapshot["limit_in_sync"]) == (16.0, False, 16.0, True)
+        assert (
+            snapshot["desired_limit_a"],
+            snapshot["paused"],
+            snapshot["current_limit_a"],
+            snapshot["limit_in_sync"],
+        ) == (16.0, False, 16.0, True)
     finally:
         await context.__aexit__(None, None, None)
 
 
 @pytest.mark.parametrize(
     ("amps", "status", "limit"),
-    [(3, 200, 6.0), (100, 200, 32.0), (12.5, 200, 12.5), ("ten", 422, None), (-1, 422, None), (True, 422, None), (None, 422, None)],
+    [
+        (3, 200, 6.0),
+        (100, 200, 32.0),
+        (12.5, 200, 12.5),
+        ("ten", 422, None),
+        (-1, 422, None),
+        (True, 422, None),
+        (None, 422, None),
+    ],
 )
 async def test_limit_is_validated_and_clamped(
     start_app: StartApp, client_ssl: ssl.SSLContext, amps: object, status: int, limit: float | None
@@ -122,6 +146,8 @@ async def test_limit_is_validated_and_clamped(
         assert (await charger_snapshot(app))["desired_limit_a"] == (limit if limit is not None else 32.0)
         if status == 422:
             assert "amps" in body["detail"]
+        else:
+            assert charger.limit_a == limit
     finally:
         await context.__aexit__(None, None, None)
 
@@ -161,7 +187,9 @@ async def test_command_while_disconnected_is_503(start_app: StartApp, command: s
     assert (status, body["outcome"]) == (503, "not_connected")
 
 
-async def test_setpoint_set_while_disconnected_is_applied_at_connect(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_setpoint_set_while_disconnected_is_applied_at_connect(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
     """A limit set while the charger is away answers 503, is kept, and is the first profile it gets at connect."""
     app = await start_app()
     status, _ = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10})
@@ -170,7 +198,9 @@ async def test_setpoint_set_while_disconnected_is_applied_at_connect(start_app: 
         assert profile_limit(await charger.next_call("SetChargingProfile")) == 10.0
 
 
-async def test_rejected_default_profile_falls_back_and_is_remembered(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_rejected_default_profile_falls_back_and_is_remembered(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
     """When TxDefaultProfile is rejected, a TxProfile for the running transaction is used, then tried first."""
     app = await start_app()
     context, charger = await connected(app, client_ssl)
@@ -179,11 +209,17 @@ async def test_rejected_default_profile_falls_back_and_is_remembered(start_app: 
         await plug_in(charger)
         status, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10})
         assert (status, body["strategy"]) == (200, "tx_profile")
-        tx_profiles = [p for a, p in charger.received if a == "SetChargingProfile" and p["charging_profile"]["charging_profile_purpose"] == "TxProfile"]
+        tx_profiles = [
+            p
+            for a, p in charger.received
+            if a == "SetChargingProfile" and p["charging_profile"]["charging_profile_purpose"] == "TxProfile"
+        ]
         assert tx_profiles[-1]["charging_profile"]["transaction_id"] == "tx-7"
         charger.received.clear()
         await api_send(app, "POST", f"{BASE}/pause")
-        purposes = [p["charging_profile"]["charging_profile_purpose"] for a, p in charger.received if a == "SetChargingProfile"]
+        purposes = [
+            p["charging_profile"]["charging_profile_purpose"] for a, p in charger.received if a == "SetChargingProfile"
+        ]
         assert purposes == ["TxProfile"]
         assert not any(a == "ClearChargingProfile" for a, _ in charger.received)
     finally:
@@ -220,7 +256,7 @@ async def test_all_rejected_without_car_is_502_and_no_reset(start_app: StartApp,
 
 
 async def test_automatic_reset_only_once_per_ten_minutes(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """With a car connected and every way rejected, the charger is rebooted (202 rebooting) once; the next failure is a 502."""
+    """A car connected and every way rejected: the charger reboots (202 rebooting) once; the next failure is 502."""
     app = await start_app()
     context, charger = await connected(app, client_ssl)
     try:
@@ -255,7 +291,10 @@ async def test_start_without_car_is_409(start_app: StartApp, client_ssl: ssl.SSL
     app = await start_app()
     context, charger = await connected(app, client_ssl)
     try:
-        await charger.call(call.StatusNotification(timestamp=NOW, connector_status="Available", evse_id=1, connector_id=1), suppress=False)
+        await charger.call(
+            call.StatusNotification(timestamp=NOW, connector_status="Available", evse_id=1, connector_id=1),
+            suppress=False,
+        )
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (409, "not_applicable")
         assert "no car connected" in body["detail"]
@@ -316,6 +355,7 @@ async def test_restart_keeps_limit(start_app: StartApp, client_ssl: ssl.SSLConte
     try:
         await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10})
         await api_send(app, "POST", f"{BASE}/pause")
+        assert charger.limit_a == 0.0
     finally:
         await context.__aexit__(None, None, None)
     await app.stop()

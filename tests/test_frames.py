@@ -6,10 +6,9 @@ import json
 import ssl
 
 import pytest
+from bmw_wallbox.csms.framing import Dropped, Frame, FrameError, check_frame
 from conftest import CHARGER_ID, StartApp, api_get, ocpp_url
 from peer import raw_socket
-
-from bmw_wallbox.csms.framing import Dropped, Frame, FrameError, check_frame
 
 HEARTBEAT = json.dumps([2, "hb-1", "Heartbeat", {}])
 
@@ -32,10 +31,18 @@ HEARTBEAT = json.dumps([2, "hb-1", "Heartbeat", {}])
         ('[2, "id-f", "MakeCoffee", {}]', "id-f", "NotImplemented"),
         ('[2, "id-g", "Reset", {"type": "Immediate"}]', "id-g", "NotSupported"),
         ('[2, "id-h", "BootNotification", {"reason": "PowerUp"}]', "id-h", "OccurrenceConstraintViolation"),
-        ('[2, "id-i", "StatusNotification", {"timestamp": 5, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}]',
-         "id-i", "TypeConstraintViolation"),
-        ('[2, "id-j", "StatusNotification", {"timestamp": "2026-11-26T00:00:00Z", "connectorStatus": "Melting", '
-         '"evseId": 1, "connectorId": 1}]', "id-j", "PropertyConstraintViolation"),
+        (
+            '[2, "id-i", "StatusNotification", {"timestamp": 5, "connectorStatus": "Available", '
+            '"evseId": 1, "connectorId": 1}]',
+            "id-i",
+            "TypeConstraintViolation",
+        ),
+        (
+            '[2, "id-j", "StatusNotification", {"timestamp": "2026-11-26T00:00:00Z", "connectorStatus": "Melting", '
+            '"evseId": 1, "connectorId": 1}]',
+            "id-j",
+            "PropertyConstraintViolation",
+        ),
     ],
 )
 async def test_malformed_frame_gets_callerror_and_connection_lives(
@@ -74,7 +81,9 @@ async def test_oversized_frame_closes_with_1009(start_app: StartApp, client_ssl:
         assert ws.close_code == 1009
 
 
-async def test_vendor_quirk_in_optional_field_is_dropped_not_refused(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_vendor_quirk_in_optional_field_is_dropped_not_refused(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
     """A reading with a non-standard context value is accepted; the bad field is ignored and the value kept."""
     app = await start_app()
     frame = [
@@ -105,8 +114,8 @@ async def test_vendor_quirk_in_optional_field_is_dropped_not_refused(start_app: 
 
 def test_answers_to_answers_are_dropped() -> None:
     """A malformed CALLRESULT or CALLERROR is dropped, never answered."""
-    assert isinstance(check_frame("[3, \"id\"]"), Dropped)
-    assert isinstance(check_frame("[4, \"id\", \"GenericError\"]"), Dropped)
+    assert isinstance(check_frame('[3, "id"]'), Dropped)
+    assert isinstance(check_frame('[4, "id", "GenericError"]'), Dropped)
     assert isinstance(check_frame("[3, 5, {}]"), Dropped)
 
 

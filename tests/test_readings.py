@@ -15,7 +15,9 @@ from peer import library_charger
 NOW = "2026-11-26T01:00:00Z"
 
 
-def sample(value: float, measurand: str, phase: str | None = None, unit: str | None = None, multiplier: int | None = None) -> dict[str, Any]:
+def sample(
+    value: float, measurand: str, phase: str | None = None, unit: str | None = None, multiplier: int | None = None
+) -> dict[str, Any]:
     """One sampledValue in the library's snake_case form."""
     item: dict[str, Any] = {"value": value, "measurand": measurand, "context": "Sample.Periodic"}
     if phase:
@@ -25,7 +27,14 @@ def sample(value: float, measurand: str, phase: str | None = None, unit: str | N
     return item
 
 
-def tx_event(event_type: str, seq_no: int, samples: list[dict[str, Any]], *, state: str = "Charging", reason: str = "MeterValuePeriodic") -> call.TransactionEvent:
+def tx_event(
+    event_type: str,
+    seq_no: int,
+    samples: list[dict[str, Any]],
+    *,
+    state: str = "Charging",
+    reason: str = "MeterValuePeriodic",
+) -> call.TransactionEvent:
     """A TransactionEvent for transaction ``tx-42`` on EVSE 1."""
     info: dict[str, Any] = {"transaction_id": "tx-42", "charging_state": state}
     if event_type == "Ended":
@@ -57,9 +66,18 @@ async def test_session_readings_appear_in_api(start_app: StartApp, client_ssl: s
     """Status, transaction, power, current per phase, voltage, lifetime and session energy reach /api/chargers."""
     app = await start_app()
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
-        await charger.call(call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=1, connector_id=1), suppress=False)
-        await charger.call(tx_event("Started", 0, [sample(1_234_567, "Energy.Active.Import.Register")], reason="CablePluggedIn"), suppress=False)
-        await charger.call(tx_event("Updated", 1, [sample(1_236.067, "Energy.Active.Import.Register", unit="kWh"), *PHASES]), suppress=False)
+        await charger.call(
+            call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=1, connector_id=1),
+            suppress=False,
+        )
+        await charger.call(
+            tx_event("Started", 0, [sample(1_234_567, "Energy.Active.Import.Register")], reason="CablePluggedIn"),
+            suppress=False,
+        )
+        await charger.call(
+            tx_event("Updated", 1, [sample(1_236.067, "Energy.Active.Import.Register", unit="kWh"), *PHASES]),
+            suppress=False,
+        )
         snapshot = await charger_snapshot(app)
     assert snapshot["status"] == "Occupied"
     assert snapshot["charging_state"] == "Charging"
@@ -76,7 +94,16 @@ async def test_unknown_values_are_null(start_app: StartApp) -> None:
     """Before any reading, measurements are null, never invented."""
     app = await start_app()
     snapshot = await charger_snapshot(app)
-    for key in ("power_w", "energy_kwh", "session_energy_kwh", "current_a", "voltage_v", "status", "transaction_id", "last_seen"):
+    for key in (
+        "power_w",
+        "energy_kwh",
+        "session_energy_kwh",
+        "current_a",
+        "voltage_v",
+        "status",
+        "transaction_id",
+        "last_seen",
+    ):
         assert snapshot[key] is None, key
     assert snapshot["connected"] is False
 
@@ -86,7 +113,13 @@ async def test_energy_register_never_goes_backwards(start_app: StartApp, client_
     app = await start_app()
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         for value in (5000.0, 4000.0):
-            await charger.call(call.MeterValues(evse_id=1, meter_value=[{"timestamp": NOW, "sampled_value": [sample(value, "Energy.Active.Import.Register")]}]), suppress=False)
+            await charger.call(
+                call.MeterValues(
+                    evse_id=1,
+                    meter_value=[{"timestamp": NOW, "sampled_value": [sample(value, "Energy.Active.Import.Register")]}],
+                ),
+                suppress=False,
+            )
         assert (await charger_snapshot(app))["energy_kwh"] == 5.0
 
 
@@ -95,7 +128,16 @@ async def test_transaction_end_records_last_session(start_app: StartApp, client_
     app = await start_app()
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         await charger.call(tx_event("Started", 0, [sample(10_000, "Energy.Active.Import.Register")]), suppress=False)
-        await charger.call(tx_event("Ended", 1, [sample(12_500, "Energy.Active.Import.Register")], state="EVConnected", reason="EVCommunicationLost"), suppress=False)
+        await charger.call(
+            tx_event(
+                "Ended",
+                1,
+                [sample(12_500, "Energy.Active.Import.Register")],
+                state="EVConnected",
+                reason="EVCommunicationLost",
+            ),
+            suppress=False,
+        )
         snapshot = await charger_snapshot(app)
     assert snapshot["transaction_id"] is None
     assert snapshot["charging_state"] is None
@@ -104,7 +146,7 @@ async def test_transaction_end_records_last_session(start_app: StartApp, client_
 
 
 async def test_connect_sets_metering_and_reads_capabilities(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """At connect the CSMS asks for the full report, sets the meter interval and measurands, and triggers a TransactionEvent."""
+    """At connect the CSMS reads the full report, sets interval and measurands, and triggers a TransactionEvent."""
     app = await start_app(options=default_options(meter_interval=15))
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         assert (await charger.next_call("GetBaseReport"))["report_base"] == "FullInventory"
@@ -139,7 +181,9 @@ async def test_rejected_metering_falls_back_to_polling(start_app: StartApp, clie
     assert details["capabilities"]["meter_push"] is False
 
 
-async def test_restart_keeps_transaction_and_energy(start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path) -> None:
+async def test_restart_keeps_transaction_and_energy(
+    start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
+) -> None:
     """After the add-on restarts, the running transaction and the energy register are restored from the data dir."""
     data_dir = tmp_path / "persist"
     app = await start_app(data_dir=data_dir)

@@ -73,7 +73,9 @@ class Application:
         self._stopped = False
 
     async def _run_session(self, session: ChargerSession) -> None:
-        await provision(session, meter_interval_s=self.settings.options.meter_interval, on_connected=self.controller.on_connected)
+        await provision(
+            session, meter_interval_s=self.settings.options.meter_interval, on_connected=self.controller.on_connected
+        )
 
     def _tls(self) -> ssl.SSLContext | None:
         options = self.settings.options
@@ -99,13 +101,11 @@ class Application:
             await site.start()
         except OSError as err:
             raise StartupError(f"Panel port {self.settings.panel_port} cannot be opened: {err.strerror}") from None
-        server = site._server  # noqa: SLF001 - the bound port is only known here
+        server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
-        _LOGGER.info(
-            "Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port
-        )
+        _LOGGER.info("Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port)
 
     async def stop(self) -> None:
         """Close connections, save state, stop serving (a second call does nothing)."""

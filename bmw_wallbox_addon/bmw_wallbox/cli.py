@@ -28,14 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with container defaults."""
     parser = argparse.ArgumentParser(prog="bmw-wallbox", description="OCPP 2.0.1 central system for a home wallbox")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--options", type=Path, default=Path("/data/options.json"), help="add-on options file (default: %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="persistent state (default: /data; demo: ./demo-data)")
-    parser.add_argument("--ssl-dir", type=Path, default=Path("/ssl"), help="folder of certfile and keyfile (default: %(default)s)")
+    parser.add_argument(
+        "--options", type=Path, default=Path("/data/options.json"), help="add-on options file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="persistent state (default: /data; demo: ./demo-data)"
+    )
+    parser.add_argument(
+        "--ssl-dir", type=Path, default=Path("/ssl"), help="folder of certfile and keyfile (default: %(default)s)"
+    )
     parser.add_argument("--ocpp-port", type=int, default=9000, help="OCPP WebSocket port (default: %(default)s)")
     parser.add_argument("--panel-port", type=int, default=8099, help="panel and JSON API port (default: %(default)s)")
     parser.add_argument("--host", default=None, help="address to listen on (default: all; demo: 127.0.0.1)")
-    parser.add_argument("--ha-url", default="http://supervisor/core", help="Home Assistant base URL (default: %(default)s)")
-    parser.add_argument("--ha-token", default=os.environ.get("SUPERVISOR_TOKEN"), help="Home Assistant token (default: $SUPERVISOR_TOKEN)")
+    parser.add_argument(
+        "--ha-url", default="http://supervisor/core", help="Home Assistant base URL (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ha-token",
+        default=os.environ.get("SUPERVISOR_TOKEN"),
+        help="Home Assistant token (default: $SUPERVISOR_TOKEN)",
+    )
     parser.add_argument("--ssl", action=argparse.BooleanOptionalAction, default=None, help="override option ssl")
     parser.add_argument("--log-level", choices=sorted(LOG_LEVELS), default=None, help="override option log_level")
     parser.add_argument("--demo", action="store_true", help="run with a built-in simulated wallbox that charges a car")

@@ -106,9 +106,7 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "is not an option of this add-on; remove it"
-        elif item["type"] == "literal_error":
-            message = f"is {item['input']!r}; {message.lower()}"
-        elif "input" in item and item["type"] != "missing":
+        elif item["type"] == "literal_error" or ("input" in item and item["type"] != "missing"):
             message = f"is {item['input']!r}; {message.lower()}"
         lines.append(f"option {location} {message}")
     return "Invalid add-on options: " + "; ".join(lines)

@@ -287,7 +287,9 @@ class ChargerState:
 
     def transaction_by_id(self, transaction_id: str) -> EvseState | None:
         """Return the EVSE that runs this transaction, if any."""
-        return next((e for e in self.evses.values() if e.transaction and e.transaction.transaction_id == transaction_id), None)
+        return next(
+            (e for e in self.evses.values() if e.transaction and e.transaction.transaction_id == transaction_id), None
+        )
 
     def mark_connected(self, *, remote_address: str | None, tls: bool, authenticated: bool, at: datetime) -> None:
         """Record a new connection."""

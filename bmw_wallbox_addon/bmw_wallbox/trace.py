@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 #: Keys whose values are secrets wherever they appear in a payload.
-_SECRET_KEYS = frozenset({"idToken", "password", "basicAuthPassword", "certificateChain", "exiRequest", "exiResponse", "csr"})
+_SECRET_KEYS = frozenset(
+    {"idToken", "password", "basicAuthPassword", "certificateChain", "exiRequest", "exiResponse", "csr"}
+)
 #: Device-model variables whose values are secrets.
 _SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
 
@@ -47,9 +49,9 @@ def mask_secrets(value: Any) -> Any:
     variable = value.get("variable")
     secret_variable = isinstance(variable, dict) and variable.get("name") in _SECRET_VARIABLES
     for key, item in value.items():
-        if key in _SECRET_KEYS and not isinstance(item, (dict, list)):
-            masked[key] = MASK
-        elif secret_variable and key in ("attributeValue", "value"):
+        if (key in _SECRET_KEYS and not isinstance(item, (dict, list))) or (
+            secret_variable and key in ("attributeValue", "value")
+        ):
             masked[key] = MASK
         elif secret_variable and key == "variableAttribute" and isinstance(item, list):
             masked[key] = [{**a, "value": MASK} if isinstance(a, dict) and "value" in a else a for a in item]
@@ -76,7 +78,9 @@ class Trace:
 
     def record(self, charger_id: str, direction: str, raw: str | bytes, action: str | None, *, at: datetime) -> None:
         """Keep one frame (masked)."""
-        self._entries.append(TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, frame=masked_text(raw)))
+        self._entries.append(
+            TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, frame=masked_text(raw))
+        )
 
     def entries(self, *, charger_id: str | None = None, action: str | None = None) -> list[TraceEntry]:
         """The kept frames, newest first, optionally only one charger's or one action's."""

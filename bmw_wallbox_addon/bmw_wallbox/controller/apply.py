@@ -7,7 +7,14 @@ from typing import Any, Protocol
 
 from ocpp.v201 import call
 
-from bmw_wallbox.controller.profiles import Strategy, applicable, composite_limit, reason_of, set_profile_request, strategy_order
+from bmw_wallbox.controller.profiles import (
+    Strategy,
+    applicable,
+    composite_limit,
+    reason_of,
+    set_profile_request,
+    strategy_order,
+)
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.state import ChargerState
@@ -37,16 +44,24 @@ async def apply_setpoint(link: ChargerLink, *, command: str) -> CommandResult:
     tx = evse.transaction
     order = strategy_order(state.profile_strategy, caps=state.capabilities)
     if not order:
-        return CommandResult(command=command, outcome=Outcome.NOT_APPLICABLE, detail="the charger reports no current-based smart charging")
+        return CommandResult(
+            command=command,
+            outcome=Outcome.NOT_APPLICABLE,
+            detail="the charger reports no current-based smart charging",
+        )
     reasons: list[str] = []
     for strategy in order:
-        why_not = applicable(strategy, transaction_id=tx.transaction_id if tx else None, charging_state=tx.charging_state if tx else None)
+        why_not = applicable(
+            strategy, transaction_id=tx.transaction_id if tx else None, charging_state=tx.charging_state if tx else None
+        )
         if why_not is None and strategy is Strategy.TX_PROFILE and tx is not None:
             why_not = await _confirm_transaction(link, tx.transaction_id)
         if why_not is not None:
             reasons.append(f"{strategy}: {why_not}")
             continue
-        request = set_profile_request(strategy, target, evse_id=evse.evse_id, transaction_id=tx.transaction_id if tx else None)
+        request = set_profile_request(
+            strategy, target, evse_id=evse.evse_id, transaction_id=tx.transaction_id if tx else None
+        )
         try:
             result = await link.request(request)
         except ChargerTimeoutError as err:
@@ -78,7 +93,9 @@ async def _accepted(link: ChargerLink, strategy: Strategy, target: float, *, com
     state.current_limit_a = target
     state.last_rejection = None
     state.limit_in_sync = await read_back(link, target)
-    _LOGGER.info("[%s] Limit %.1f A applied as %s (in sync: %s)", state.charger_id, target, strategy, state.limit_in_sync)
+    _LOGGER.info(
+        "[%s] Limit %.1f A applied as %s (in sync: %s)", state.charger_id, target, strategy, state.limit_in_sync
+    )
     word = "pause (0 A)" if target == 0 else f"limit {target:g} A"
     return CommandResult(
         command=command,

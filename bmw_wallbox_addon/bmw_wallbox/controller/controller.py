@@ -16,6 +16,7 @@ charger: the latest value wins, and at most one apply runs per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from ocpp.v201 import call
 from ocpp.v201.enums import RequestStartStopStatusEnumType, ResetEnumType
@@ -99,13 +101,13 @@ class Controller:
                 applier.task.cancel()
         for applier in self._appliers.values():
             if applier.task is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await applier.task
-                except asyncio.CancelledError:
-                    pass
             for command, waiter in applier.waiters:
                 if not waiter.done():
-                    waiter.set_result(CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the add-on is stopping"))
+                    waiter.set_result(
+                        CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the add-on is stopping")
+                    )
 
     def subscribe_results(self, listener: ResultListener) -> None:
         """Call ``listener(charger_id, result)`` for every command outcome, including late ones."""
@@ -129,24 +131,41 @@ class Controller:
             return self._record(charger_id, result)
         if evse.connector_status not in CAR_PRESENT:
             status = evse.connector_status or "unknown"
-            return self._record(charger_id, CommandResult(command="start", outcome=Outcome.NOT_APPLICABLE, detail=f"no car connected (connector {status})"))
+            return self._record(
+                charger_id,
+                CommandResult(
+                    command="start", outcome=Outcome.NOT_APPLICABLE, detail=f"no car connected (connector {status})"
+                ),
+            )
         id_token = {"id_token": self._id_token or "", "type": "Central" if self._id_token else "NoAuthorization"}
-        request = call.RequestStartTransaction(id_token=id_token, remote_start_id=next(_remote_start_ids), evse_id=evse.evse_id)
+        request = call.RequestStartTransaction(
+            id_token=id_token, remote_start_id=next(_remote_start_ids), evse_id=evse.evse_id
+        )
         answer = await self._send("start", link, request)
         if isinstance(answer, CommandResult):
             return self._record(charger_id, answer)
         if answer.status != RequestStartStopStatusEnumType.accepted:
             detail = f"the charger refused to start ({reason_of(answer)})"
             if charger_id in self._remote_stopped:
-                detail += "; after a remote stop this wallbox starts again only after the car is unplugged or a reboot: use pause instead of stop"
+                detail += (
+                    "; after a remote stop this wallbox starts again only after the car is unplugged"
+                    " or a reboot: use pause instead of stop"
+                )
             return self._record(charger_id, CommandResult(command="start", outcome=Outcome.REJECTED, detail=detail))
         state.desired.paused = False
         self._persist(charger_id)
         limit = await self._apply(charger_id, "start", urgent=True)
         if limit.ok:
-            result = CommandResult(command="start", outcome=Outcome.ACCEPTED, detail=f"start accepted; {limit.detail}", data=limit.data)
+            result = CommandResult(
+                command="start", outcome=Outcome.ACCEPTED, detail=f"start accepted; {limit.detail}", data=limit.data
+            )
         else:
-            result = CommandResult(command="start", outcome=limit.outcome, detail=f"start accepted, but the limit was not: {limit.detail}", data=limit.data)
+            result = CommandResult(
+                command="start",
+                outcome=limit.outcome,
+                detail=f"start accepted, but the limit was not: {limit.detail}",
+                data=limit.data,
+            )
         return self._record(charger_id, result)
 
     async def pause(self, charger_id: str) -> CommandResult:
@@ -166,7 +185,8 @@ class Controller:
             return CommandResult(
                 command="set_current_limit",
                 outcome=Outcome.INVALID,
-                detail=f"amps must be 0 (pause) or a number from {MIN_CURRENT_A} to {state.max_current_a}, not {amps!r}",
+                detail=f"amps must be 0 (pause) or a number from {MIN_CURRENT_A} to {state.max_current_a}, "
+                f"not {amps!r}",
             )
         if amps == 0:
             return await self._change("set_current_limit", charger_id, paused=True)
@@ -183,12 +203,22 @@ class Controller:
             return self._record(charger_id, _not_connected("stop"))
         tx = state.main_evse.transaction
         if tx is None:
-            return self._record(charger_id, CommandResult(command="stop", outcome=Outcome.NOT_APPLICABLE, detail="no transaction is running"))
+            return self._record(
+                charger_id,
+                CommandResult(command="stop", outcome=Outcome.NOT_APPLICABLE, detail="no transaction is running"),
+            )
         answer = await self._send("stop", link, call.RequestStopTransaction(transaction_id=tx.transaction_id))
         if isinstance(answer, CommandResult):
             return self._record(charger_id, answer)
         if answer.status != RequestStartStopStatusEnumType.accepted:
-            return self._record(charger_id, CommandResult(command="stop", outcome=Outcome.REJECTED, detail=f"the charger refused to stop ({reason_of(answer)})"))
+            return self._record(
+                charger_id,
+                CommandResult(
+                    command="stop",
+                    outcome=Outcome.REJECTED,
+                    detail=f"the charger refused to stop ({reason_of(answer)})",
+                ),
+            )
         self._remote_stopped.add(charger_id)
         detail = "transaction stopping; this wallbox needs the car unplugged before it can start again"
         return self._record(charger_id, CommandResult(command="stop", outcome=Outcome.ACCEPTED, detail=detail))
@@ -204,8 +234,20 @@ class Controller:
         if isinstance(answer, CommandResult):
             return self._record(charger_id, answer)
         if answer.status != "Accepted":
-            return self._record(charger_id, CommandResult(command="reset", outcome=Outcome.REJECTED, detail=f"the charger refused to reboot ({reason_of(answer)})"))
-        return self._record(charger_id, CommandResult(command="reset", outcome=Outcome.ACCEPTED, detail="the charger is rebooting (about a minute)"))
+            return self._record(
+                charger_id,
+                CommandResult(
+                    command="reset",
+                    outcome=Outcome.REJECTED,
+                    detail=f"the charger refused to reboot ({reason_of(answer)})",
+                ),
+            )
+        return self._record(
+            charger_id,
+            CommandResult(
+                command="reset", outcome=Outcome.ACCEPTED, detail="the charger is rebooting (about a minute)"
+            ),
+        )
 
     async def on_connected(self, link: ChargerLink) -> CommandResult:
         """Apply the desired state at once when a charger (re)connects, before anything else."""
@@ -214,7 +256,12 @@ class Controller:
         result = await self._apply(charger_id, "connect", urgent=True)
         recovering = self._awaiting_reboot.pop(charger_id, None)
         if recovering is not None:
-            late = CommandResult(command=f"{recovering} (after automatic reboot)", outcome=result.outcome, detail=result.detail, data=result.data)
+            late = CommandResult(
+                command=f"{recovering} (after automatic reboot)",
+                outcome=result.outcome,
+                detail=result.detail,
+                data=result.data,
+            )
             self._record(charger_id, late)
         return result
 
@@ -224,9 +271,13 @@ class Controller:
         return self._hub.chargers.get(charger_id)
 
     def _unknown(self, command: str, charger_id: str) -> CommandResult:
-        return CommandResult(command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger with id {charger_id!r} is configured")
+        return CommandResult(
+            command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger with id {charger_id!r} is configured"
+        )
 
-    async def _change(self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None) -> CommandResult:
+    async def _change(
+        self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None
+    ) -> CommandResult:
         state = self._state(charger_id)
         if state is None:
             return self._unknown(command, charger_id)
@@ -242,8 +293,8 @@ class Controller:
             result = await self._recover(charger_id, result)
         return self._record(charger_id, result)
 
-    async def _send(self, command: str, link: ChargerLink, request: object) -> object | CommandResult:
-        """Send one request; a failure becomes the command's honest result."""
+    async def _send(self, command: str, link: ChargerLink, request: object) -> Any:
+        """Send one request and return the charger's answer; a failure becomes the command's honest result."""
         try:
             return await link.request(request)
         except ChargerTimeoutError as err:
@@ -270,7 +321,9 @@ class Controller:
         now = utcnow()
         if state.last_auto_reset_at is not None and now - state.last_auto_reset_at < AUTO_RESET_COOLDOWN:
             return failed
-        _LOGGER.warning("[%s] The charger refuses every way to take the limit: rebooting it as the last resort", charger_id)
+        _LOGGER.warning(
+            "[%s] The charger refuses every way to take the limit: rebooting it as the last resort", charger_id
+        )
         state.last_auto_reset_at = now
         self._persist(charger_id)
         answer = await self._send(failed.command, link, call.Reset(type=ResetEnumType.immediate))
@@ -286,7 +339,9 @@ class Controller:
     def _record(self, charger_id: str, result: CommandResult) -> CommandResult:
         state = self._state(charger_id)
         if state is not None:
-            state.last_command = CommandRecord(command=result.command, at=result.at, outcome=str(result.outcome), detail=result.detail)
+            state.last_command = CommandRecord(
+                command=result.command, at=result.at, outcome=str(result.outcome), detail=result.detail
+            )
             self._hub.changed(charger_id)
         log = _LOGGER.info if result.ok else _LOGGER.warning
         log("[%s] %s: %s (%s)", charger_id, result.command, result.outcome, result.detail)
@@ -299,7 +354,9 @@ class Controller:
         if applier is None:
             applier = self._appliers[charger_id] = _Applier()
         if applier.task is None or applier.task.done():
-            applier.task = asyncio.get_running_loop().create_task(self._apply_loop(charger_id, applier), name=f"apply {charger_id}")
+            applier.task = asyncio.get_running_loop().create_task(
+                self._apply_loop(charger_id, applier), name=f"apply {charger_id}"
+            )
         return applier
 
     async def _apply(self, charger_id: str, command: str, *, urgent: bool = False) -> CommandResult:
@@ -335,13 +392,17 @@ class Controller:
                     result = await apply_setpoint(link, command=command)
                 except Exception:  # a bug must not leave callers waiting forever
                     _LOGGER.exception("[%s] Applying the limit failed", charger_id)
-                    result = CommandResult(command=command, outcome=Outcome.REJECTED, detail="internal error while applying the limit")
+                    result = CommandResult(
+                        command=command, outcome=Outcome.REJECTED, detail="internal error while applying the limit"
+                    )
                 applier.last_sent = time.monotonic()
                 self._persist(charger_id)
                 self._hub.changed(charger_id)
             for name, waiter in waiters:
                 if not waiter.done():
-                    waiter.set_result(CommandResult(command=name, outcome=result.outcome, detail=result.detail, data=result.data))
+                    waiter.set_result(
+                        CommandResult(command=name, outcome=result.outcome, detail=result.detail, data=result.data)
+                    )
 
     def _on_state_changed(self, charger_id: str) -> None:
         """Re-apply on a new transaction and on every return from a suspension to Charging."""
@@ -359,7 +420,9 @@ class Controller:
         new_transaction = now_seen[0] is not None and now_seen[0] != before[0]
         resumed = before[1] in (SUSPENDED_EV, SUSPENDED_EVSE) and now_seen[1] == CHARGING
         if new_transaction or resumed:
-            _LOGGER.debug("[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again")
+            _LOGGER.debug(
+                "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"
+            )
             self._schedule(charger_id)
 
 

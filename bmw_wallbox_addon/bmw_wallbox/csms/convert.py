@@ -83,7 +83,9 @@ def report_entries(report_data: Iterable[dict[str, Any]] | None) -> Iterator[tup
     """
     for item in report_data or ():
         attributes = item.get("variable_attribute") or []
-        actual = next((a for a in attributes if a.get("type", "Actual") == "Actual"), attributes[0] if attributes else {})
+        actual = next(
+            (a for a in attributes if a.get("type", "Actual") == "Actual"), attributes[0] if attributes else {}
+        )
         yield (
             variable_key(item.get("component") or {}, item.get("variable") or {}),
             {
@@ -112,7 +114,9 @@ def _bool(value: object) -> bool | None:
     return None
 
 
-def capabilities_from_report(entries: dict[str, dict[str, Any]], *, previous: Capabilities, at: datetime) -> Capabilities:
+def capabilities_from_report(
+    entries: dict[str, dict[str, Any]], *, previous: Capabilities, at: datetime
+) -> Capabilities:
     """Build the capability record from a full device-model report.
 
     What the report does not mention keeps its previous value, so a charger
@@ -159,7 +163,9 @@ def capabilities_from_report(entries: dict[str, dict[str, Any]], *, previous: Ca
         if key.startswith("EVSE@") and characteristics.get("unit") == "A" and characteristics.get("max_limit"):
             caps.max_current_a = float(characteristics["max_limit"])
     caps.variables = {
-        k: "***" if _is_secret(k) else str(v["value"]) for k, v in list(entries.items())[:MAX_VARIABLES] if v["value"] is not None
+        k: "***" if _is_secret(k) else str(v["value"])
+        for k, v in list(entries.items())[:MAX_VARIABLES]
+        if v["value"] is not None
     }
     caps.read_only = sorted(k for k, v in entries.items() if v["mutability"] == "ReadOnly")[:MAX_VARIABLES]
     caps.reported_at = at.isoformat()

@@ -29,9 +29,7 @@ import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocpp.messages import get_validator
 
@@ -97,8 +95,10 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
         message = None
     unique_id = _readable_id(message)
     if binary:
-        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary")
-    if text is None or message is None and text.strip() != "null":
+        return FrameError(
+            unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary"
+        )
+    if text is None or (message is None and text.strip() != "null"):
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not valid JSON")
     if not isinstance(message, list) or not message:
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not a JSON array")
@@ -108,12 +108,22 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
     if unique_id == UNREADABLE_ID:
         if message_type in (CALLRESULT, CALLERROR):
             return Dropped(reason="answer without a readable message id")
-        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="MessageId is missing or not a string of at most 36 characters")
+        return FrameError(
+            unique_id=unique_id,
+            code="RpcFrameworkError",
+            description="MessageId is missing or not a string of at most 36 characters",
+        )
     if message_type == CALL:
         if len(message) != 4 or not isinstance(message[2], str):
-            return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="A CALL must be [2, messageId, action, payload]")
+            return FrameError(
+                unique_id=unique_id,
+                code="RpcFrameworkError",
+                description="A CALL must be [2, messageId, action, payload]",
+            )
         if not isinstance(message[3], dict):
-            return FrameError(unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object")
+            return FrameError(
+                unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object"
+            )
         return Frame(message_type=CALL, unique_id=unique_id, action=message[2], payload=message[3])
     if message_type == CALLRESULT:
         if len(message) != 3 or not isinstance(message[2], dict):
@@ -122,8 +132,18 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
     if message_type == CALLERROR:
         if len(message) != 5 or not isinstance(message[2], str):
             return Dropped(reason="CALLERROR must be [4, messageId, errorCode, errorDescription, errorDetails]")
-        return Frame(message_type=CALLERROR, unique_id=unique_id, payload=message[2], description=str(message[3]), details=message[4])
-    return FrameError(unique_id=unique_id, code="MessageTypeNotSupported", description=f"MessageTypeId {message_type} is not supported")
+        return Frame(
+            message_type=CALLERROR,
+            unique_id=unique_id,
+            payload=message[2],
+            description=str(message[3]),
+            details=message[4],
+        )
+    return FrameError(
+        unique_id=unique_id,
+        code="MessageTypeNotSupported",
+        description=f"MessageTypeId {message_type} is not supported",
+    )
 
 
 def _readable_id(message: object) -> str:
@@ -149,7 +169,9 @@ _SCHEMA_ERROR_CODES: dict[str, str] = {
 }
 
 #: Violations that lenient mode repairs by dropping the offending optional field.
-_DROPPABLE = frozenset({"enum", "maxLength", "minLength", "type", "minimum", "maximum", "additionalProperties", "format", "pattern"})
+_DROPPABLE = frozenset(
+    {"enum", "maxLength", "minLength", "type", "minimum", "maximum", "additionalProperties", "format", "pattern"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)

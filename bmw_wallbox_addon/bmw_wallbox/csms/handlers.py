@@ -52,7 +52,9 @@ class ChargerSession(Session):
     # --- provisioning and availability -------------------------------------------------
 
     @on(Action.boot_notification, skip_schema_validation=True)
-    def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> call_result.BootNotification:
+    def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **kwargs: Any
+    ) -> call_result.BootNotification:
         boot = self.state.boot
         boot.vendor = charging_station.get("vendor_name")
         boot.model = charging_station.get("model")
@@ -71,7 +73,9 @@ class ChargerSession(Session):
         return call_result.Heartbeat(current_time=ocpp_now())
 
     @on(Action.status_notification, skip_schema_validation=True)
-    def on_status_notification(self, connector_status: str, evse_id: int, **kwargs: Any) -> call_result.StatusNotification:
+    def on_status_notification(
+        self, connector_status: str, evse_id: int, **kwargs: Any
+    ) -> call_result.StatusNotification:
         evse = self.state.evse(evse_id)
         if evse.connector_status != connector_status:
             self.log.info("EVSE %s: connector %s", evse_id, connector_status)
@@ -102,7 +106,9 @@ class ChargerSession(Session):
         if tx is None and event_type != "Ended":
             tx = Transaction(transaction_id=tx_id, started_at=at)
             evse_state.transaction = tx
-            self.log.info("EVSE %s: transaction %s %s (%s)", evse_state.evse_id, tx_id, event_type.lower(), trigger_reason)
+            self.log.info(
+                "EVSE %s: transaction %s %s (%s)", evse_state.evse_id, tx_id, event_type.lower(), trigger_reason
+            )
         if tx is not None:
             if transaction_info.get("charging_state"):
                 tx.charging_state = transaction_info["charging_state"]
@@ -140,7 +146,9 @@ class ChargerSession(Session):
         evse.meter.power_w = 0.0 if evse.meter.power_w is not None else None
 
     @on(Action.meter_values, skip_schema_validation=True)
-    def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> call_result.MeterValues:
+    def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
+    ) -> call_result.MeterValues:
         readings = sampled_values(meter_value)
         if readings:
             at = parse_time(meter_value[-1].get("timestamp")) or utcnow()
@@ -156,7 +164,9 @@ class ChargerSession(Session):
     # --- device model ------------------------------------------------------------------
 
     @on(Action.notify_report, skip_schema_validation=True)
-    def on_notify_report(self, request_id: int, seq_no: int, generated_at: str, **kwargs: Any) -> call_result.NotifyReport:
+    def on_notify_report(
+        self, request_id: int, seq_no: int, generated_at: str, **kwargs: Any
+    ) -> call_result.NotifyReport:
         if request_id == self.report_request_id:
             self.report_entries.update(report_entries(kwargs.get("report_data")))
             if not kwargs.get("tbc", False):
@@ -172,7 +182,9 @@ class ChargerSession(Session):
         for event in event_data:
             component = (event.get("component") or {}).get("name")
             variable = (event.get("variable") or {}).get("name")
-            self.log.debug("Event %s.%s = %s (%s)", component, variable, event.get("actual_value"), event.get("trigger"))
+            self.log.debug(
+                "Event %s.%s = %s (%s)", component, variable, event.get("actual_value"), event.get("trigger")
+            )
         return call_result.NotifyEvent()
 
     @on(Action.security_event_notification, skip_schema_validation=True)
@@ -192,8 +204,12 @@ class ChargerSession(Session):
         return call_result.NotifyEVChargingSchedule(status=GenericStatusEnumType.accepted)
 
     @on(Action.notify_charging_limit, skip_schema_validation=True)
-    def on_notify_charging_limit(self, charging_limit: dict[str, Any], **kwargs: Any) -> call_result.NotifyChargingLimit:
-        self.log.info("The charger reports an external charging limit (%s)", charging_limit.get("charging_limit_source"))
+    def on_notify_charging_limit(
+        self, charging_limit: dict[str, Any], **kwargs: Any
+    ) -> call_result.NotifyChargingLimit:
+        self.log.info(
+            "The charger reports an external charging limit (%s)", charging_limit.get("charging_limit_source")
+        )
         return call_result.NotifyChargingLimit()
 
     @on(Action.cleared_charging_limit, skip_schema_validation=True)
@@ -243,7 +259,9 @@ class ChargerSession(Session):
     def on_sign_certificate(self, **kwargs: Any) -> call_result.SignCertificate:
         return call_result.SignCertificate(
             status=GenericStatusEnumType.rejected,
-            status_info=StatusInfoType(reason_code="NotSupported", additional_info="This CSMS does not sign certificates"),
+            status_info=StatusInfoType(
+                reason_code="NotSupported", additional_info="This CSMS does not sign certificates"
+            ),
         )
 
     @on(Action.get_15118_ev_certificate, skip_schema_validation=True)

@@ -60,7 +60,9 @@ async def read_capabilities(session: ChargerSession) -> None:
     session.report_entries = {}
     session.report_done.clear()
     try:
-        result = await session.request(call.GetBaseReport(request_id=request_id, report_base=ReportBaseEnumType.full_inventory))
+        result = await session.request(
+            call.GetBaseReport(request_id=request_id, report_base=ReportBaseEnumType.full_inventory)
+        )
     except (ChargerCallError, ChargerTimeoutError) as err:
         session.log.warning("GetBaseReport failed (%s); using the capabilities stored before", err)
         return
@@ -70,7 +72,9 @@ async def read_capabilities(session: ChargerSession) -> None:
     try:
         await asyncio.wait_for(session.report_done.wait(), REPORT_WAIT_S)
     except TimeoutError:
-        session.log.warning("The device-model report did not finish within %.0f s; using the part that came", REPORT_WAIT_S)
+        session.log.warning(
+            "The device-model report did not finish within %.0f s; using the part that came", REPORT_WAIT_S
+        )
     caps = capabilities_from_report(session.report_entries, previous=session.state.capabilities, at=utcnow())
     session.state.capabilities = caps
     if caps.message_timeout_s:

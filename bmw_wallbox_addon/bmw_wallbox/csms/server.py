@@ -87,7 +87,9 @@ def tls_context(ssl_dir: Path, certfile: str, keyfile: str) -> ssl.SSLContext:
     try:
         context.load_cert_chain(cert_path, key_path)
     except (ssl.SSLError, OSError) as err:
-        raise StartupError(f"options certfile/keyfile: {cert_path} and {key_path} cannot be used together: {err}") from None
+        raise StartupError(
+            f"options certfile/keyfile: {cert_path} and {key_path} cannot be used together: {err}"
+        ) from None
     return context
 
 
@@ -133,7 +135,9 @@ class CsmsServer:
         except OSError as err:
             raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
         bound = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
-        _LOGGER.info("OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound)
+        _LOGGER.info(
+            "OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound
+        )
         return int(bound)
 
     async def stop(self) -> None:
@@ -146,8 +150,14 @@ class CsmsServer:
         peer = _peer(connection)
         offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
         if SUBPROTOCOL not in offered:
-            _LOGGER.warning("Refused %s: subprotocol %s is required, offered: %s", peer, SUBPROTOCOL, ", ".join(offered) or "none")
-            return _respond(connection, HTTPStatus.BAD_REQUEST, f"This server speaks OCPP 2.0.1 only: offer the WebSocket subprotocol {SUBPROTOCOL}\n")
+            _LOGGER.warning(
+                "Refused %s: subprotocol %s is required, offered: %s", peer, SUBPROTOCOL, ", ".join(offered) or "none"
+            )
+            return _respond(
+                connection,
+                HTTPStatus.BAD_REQUEST,
+                f"This server speaks OCPP 2.0.1 only: offer the WebSocket subprotocol {SUBPROTOCOL}\n",
+            )
         charger_id = charger_id_from_path(request.path)
         charger = self._options.charger(charger_id)
         if charger is None:
@@ -167,7 +177,12 @@ class CsmsServer:
         if charger.password is not None:
             header = request.headers.get("Authorization")
             if not basic_auth_matches(header, username=charger_id, password=charger.password):
-                _LOGGER.warning("Refused %s from %s: %s", charger_id, peer, "wrong password or username" if header else "no credentials")
+                _LOGGER.warning(
+                    "Refused %s from %s: %s",
+                    charger_id,
+                    peer,
+                    "wrong password or username" if header else "no credentials",
+                )
                 response = _respond(connection, HTTPStatus.UNAUTHORIZED, "Authentication required\n")
                 response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
                 return response
@@ -189,7 +204,12 @@ class CsmsServer:
             authenticated=charger is not None and charger.password is not None,
             at=utcnow(),
         )
-        session.log.info("Connected from %s (%s%s)", state.remote_address, "TLS" if self._tls else "no TLS", ", authenticated" if state.authenticated else "")
+        session.log.info(
+            "Connected from %s (%s%s)",
+            state.remote_address,
+            "TLS" if self._tls else "no TLS",
+            ", authenticated" if state.authenticated else "",
+        )
         self._hub.changed(charger_id)
         try:
             async with asyncio.TaskGroup() as group:
@@ -204,7 +224,9 @@ class CsmsServer:
                 self._store.save_now(charger_id)
                 self._hub.changed(charger_id)
             code = connection.close_code
-            session.log.info("Disconnected (code %s%s)", code, f", {connection.close_reason}" if connection.close_reason else "")
+            session.log.info(
+                "Disconnected (code %s%s)", code, f", {connection.close_reason}" if connection.close_reason else ""
+            )
 
     @staticmethod
     async def _receive(session: ChargerSession) -> None:

@@ -119,13 +119,21 @@ class Session(ChargePoint):
             if action not in self.route_map:
                 code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
                 self.log.warning("Answered %s to unknown action %s", code, action[:40])
-                await self._send(FrameError(unique_id=decision.unique_id, code=code, description=f"{action[:40]} is not a charger-to-CSMS action of OCPP 2.0.1").to_json())
+                await self._send(
+                    FrameError(
+                        unique_id=decision.unique_id,
+                        code=code,
+                        description=f"{action[:40]} is not a charger-to-CSMS action of OCPP 2.0.1",
+                    ).to_json()
+                )
                 return
             try:
                 checked = check_payload(action, decision.payload, lenient=self.lenient)
             except PayloadError as err:
                 self.log.warning("Rejected %s with %s: %s", action, err.code, err.description)
-                await self._send(FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json())
+                await self._send(
+                    FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
+                )
                 return
             self._log_dropped(action, checked.dropped)
             self._answering[decision.unique_id] = action
@@ -190,7 +198,9 @@ class Session(ChargePoint):
             return await self.call(payload, suppress=False)
         except TimeoutError as err:
             self.log.warning("%s: no answer within %.0f s", action, self.response_timeout_s)
-            raise ChargerTimeoutError(f"{action}: the charger did not answer within {self.response_timeout_s:.0f} s") from err
+            raise ChargerTimeoutError(
+                f"{action}: the charger did not answer within {self.response_timeout_s:.0f} s"
+            ) from err
         except ConnectionClosed as err:
             raise ChargerNotConnectedError(f"{action}: the connection closed") from err
         except OCPPError as err:

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 INGRESS_PROXY = ipaddress.ip_address("172.30.32.2")
 HEALTH_PATH = "/healthz"
@@ -33,7 +34,7 @@ def is_allowed(remote: str | None, path: str, *, container: bool) -> bool:
     return address.is_loopback
 
 
-def access_middleware(*, container: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def access_middleware(*, container: bool) -> Middleware:
     """An aiohttp middleware that answers 403 to every request :func:`is_allowed` refuses."""
 
     @web.middleware

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-
-from collections.abc import Awaitable, Callable
 
 from bmw_wallbox import __version__
 from bmw_wallbox.controller import HTTP_STATUS, CommandResult, Controller
@@ -40,7 +39,11 @@ async def get_charger(request: web.Request) -> web.Response:
     data: dict[str, Any] = charger.snapshot()
     data["capabilities"] = asdict(charger.capabilities)
     data["evses"] = [
-        {"evse_id": e.evse_id, "status": e.connector_status, "transaction_id": e.transaction.transaction_id if e.transaction else None}
+        {
+            "evse_id": e.evse_id,
+            "status": e.connector_status,
+            "transaction_id": e.transaction.transaction_id if e.transaction else None,
+        }
         for e in charger.evses.values()
     ]
     return web.json_response(data)
@@ -81,7 +84,8 @@ async def put_current_limit(request: web.Request) -> web.Response:
         body = None
     if not isinstance(body, dict) or "amps" not in body:
         return web.json_response(
-            {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'}, status=422
+            {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'},
+            status=422,
         )
     result = await request.app[CONTROLLER_KEY].set_current_limit(request.match_info["charger_id"], body["amps"])
     return _answer(result)
