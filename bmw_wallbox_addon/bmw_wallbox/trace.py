@@ -16,17 +16,28 @@ _SECRET_KEYS = frozenset(
 _SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
 
 MASK = "***"
+#: Longest frame kept in the trace, so a burst of huge frames cannot hold much memory.
+MAX_FRAME_CHARS = 20000
 
 
 @dataclass(frozen=True, kw_only=True)
 class TraceEntry:
-    """One frame: direction (``in`` from the charger, ``out`` to it), time, action and masked text."""
+    """One frame: direction (``in`` from the charger, ``out`` to it), time, action and the raw frame.
+
+    The raw frame is kept and masked only when it is read, so tracing costs
+    the hot path almost nothing.
+    """
 
     charger_id: str
     direction: str
     at: datetime
     action: str | None
-    frame: str
+    raw: str | bytes
+
+    @property
+    def frame(self) -> str:
+        """The frame as text, with secrets masked."""
+        return masked_text(self.raw)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form the panel shows."""
@@ -77,10 +88,10 @@ class Trace:
         self._entries: deque[TraceEntry] = deque(maxlen=size)
 
     def record(self, charger_id: str, direction: str, raw: str | bytes, action: str | None, *, at: datetime) -> None:
-        """Keep one frame (masked)."""
-        self._entries.append(
-            TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, frame=masked_text(raw))
-        )
+        """Keep one frame (masked when read; cut at ``MAX_FRAME_CHARS``)."""
+        if len(raw) > MAX_FRAME_CHARS:
+            raw = raw[:MAX_FRAME_CHARS]
+        self._entries.append(TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, raw=raw))
 
     def entries(self, *, charger_id: str | None = None, action: str | None = None) -> list[TraceEntry]:
         """The kept frames, newest first, optionally only one charger's or one action's."""
