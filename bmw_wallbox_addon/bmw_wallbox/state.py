@@ -33,6 +33,10 @@ _UNIT_SCALE: dict[str, float] = {
 }
 
 
+#: Finished sessions kept in the history.
+MAX_SESSIONS = 200
+
+
 def utcnow() -> datetime:
     """Return the current time in UTC (aware)."""
     return datetime.now(UTC)
@@ -258,6 +262,7 @@ class ChargerState:
     installed_profiles: list[str] = field(default_factory=list)
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.setpoint is None:
@@ -268,6 +273,11 @@ class ChargerState:
         """The desired state (always set after construction)."""
         assert self.setpoint is not None
         return self.setpoint
+
+    def record_session(self, session: dict[str, Any]) -> None:
+        """Keep a finished session in the history (newest first, at most ``MAX_SESSIONS``)."""
+        self.sessions.insert(0, session)
+        del self.sessions[MAX_SESSIONS:]
 
     def evse(self, evse_id: int) -> EvseState:
         """Return the EVSE with this id, creating it on first mention."""

@@ -116,6 +116,8 @@ class Store:
         charger.profile_strategy = strategy if isinstance(strategy, str) else None
         installed = data.get("installed_profiles")
         charger.installed_profiles = [str(p) for p in installed] if isinstance(installed, list) else []
+        sessions = data.get("sessions")
+        charger.sessions = [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
         reset_at = data.get("last_auto_reset_at")
         if isinstance(reset_at, str):
             charger.last_auto_reset_at = datetime.fromisoformat(reset_at)
@@ -131,6 +133,7 @@ class Store:
             "setpoint": asdict(charger.desired),
             "profile_strategy": charger.profile_strategy,
             "installed_profiles": charger.installed_profiles,
+            "sessions": charger.sessions,
             "last_auto_reset_at": charger.last_auto_reset_at.isoformat() if charger.last_auto_reset_at else None,
             "evses": {
                 str(evse.evse_id): {

@@ -141,6 +141,7 @@ class ChargerSession(Session):
             "duration_s": max(0, int((at - tx.started_at).total_seconds())),
             "stopped_reason": reason,
         }
+        self.state.record_session({"evse_id": evse_id, **evse.last_session})
         self.log.info("EVSE %s: transaction %s ended (%s)", evse_id, tx.transaction_id, reason or "no reason given")
         evse.transaction = None
         evse.meter.power_w = 0.0 if evse.meter.power_w is not None else None
