@@ -98,12 +98,18 @@ class Options(BaseModel):
         return next((c for c in self.chargers if c.id == charger_id), None)
 
 
+#: Options whose values never appear in messages.
+_SECRET_OPTIONS = frozenset({"password", "id_token"})
+
+
 def _describe(error: ValidationError) -> str:
     """Turn a pydantic error into one message per bad option, naming it and what is allowed."""
     lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "options"
         message = item["msg"]
+        if item["loc"] and item["loc"][-1] in _SECRET_OPTIONS:
+            item = {**item, "input": "***"}
         if item["type"] == "extra_forbidden":
             message = "is not an option of this add-on; remove it"
         elif item["type"] == "literal_error" or ("input" in item and item["type"] != "missing"):
