@@ -91,8 +91,10 @@ def configure_logging(level_name: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    if LOG_LEVELS[level_name] > logging.DEBUG or level_name != "trace":
-        logging.getLogger("websockets").setLevel(max(logging.INFO, LOG_LEVELS[level_name]))
+    # Our own lines say when chargers connect; the libraries' per-frame lines only at "trace".
+    library_level = logging.DEBUG if level_name == "trace" else logging.WARNING
+    for name in ("websockets", "ocpp", "aiohttp.access"):
+        logging.getLogger(name).setLevel(library_level)
 
 
 async def run(settings: Settings, *, demo: bool) -> None:

@@ -130,7 +130,7 @@ class CsmsServer:
                 max_size=MAX_FRAME_BYTES,
                 ping_interval=60,
                 ping_timeout=60,
-                logger=logging.getLogger("bmw_wallbox.websockets"),
+                logger=logging.getLogger("websockets.server"),
             )
         except OSError as err:
             raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
