@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
+
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.options import Options
 
@@ -68,10 +69,8 @@ async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
             data_dir=data_dir or tmp_path / "data",
             ssl_dir=ssl_dir,
             host="127.0.0.1",
-            ocpp_port=0,
-            panel_port=0,
             container=container,
-            **{"min_apply_interval_s": 0.0, **settings_kwargs},
+            **{"ocpp_port": 0, "panel_port": 0, "min_apply_interval_s": 0.0, **settings_kwargs},
         )
         app = Application(settings)
         await app.start()

@@ -6,8 +6,9 @@ import ssl
 from typing import Any
 
 import pytest
-from conftest import CHARGER_ID, StartApp, ocpp_url
 from ocpp.v201 import call
+
+from conftest import CHARGER_ID, StartApp, ocpp_url
 from peer import library_charger
 
 NOW = "2026-11-26T01:00:00Z"

@@ -8,9 +8,14 @@ import ssl
 from pathlib import Path
 
 import pytest
+from ocpp.v201 import call
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.csms.server import tls_context
 from bmw_wallbox.errors import StartupError
+
 from conftest import (
     AUTH_CHARGER_ID,
     CHARGER_ID,
@@ -21,10 +26,7 @@ from conftest import (
     default_options,
     ocpp_url,
 )
-from ocpp.v201 import call
 from peer import basic_auth, library_charger
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
 BOOT = call.BootNotification(
     charging_station={

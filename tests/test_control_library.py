@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bmw_wallbox.app import Application
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, ocpp_url
 from ocpp.v201 import call
+
+from bmw_wallbox.app import Application
+
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, ocpp_url
 from peer import LibraryCharger, library_charger
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"

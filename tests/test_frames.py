@@ -6,7 +6,9 @@ import json
 import ssl
 
 import pytest
+
 from bmw_wallbox.csms.framing import Dropped, Frame, FrameError, check_frame
+
 from conftest import CHARGER_ID, StartApp, api_get, ocpp_url
 from peer import raw_socket
 

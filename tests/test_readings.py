@@ -8,8 +8,9 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, ocpp_url
 from ocpp.v201 import call
+
+from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, ocpp_url
 from peer import library_charger
 
 NOW = "2026-11-26T01:00:00Z"

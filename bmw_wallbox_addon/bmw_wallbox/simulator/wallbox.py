@@ -1,0 +1,332 @@
+"""WallboxSimulator: a simulated BMW/Delta wallbox that connects to a CSMS over OCPP 2.0.1.
+
+The public face of the simulator: construction, observable state for tests, and
+the controls a test or the demo uses (plug in, suspend, drop the network,
+reboot). The network lives in :mod:`~bmw_wallbox.simulator.uplink`, the
+wallbox's behaviour in :mod:`~bmw_wallbox.simulator.evse` and its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_lib
+from collections.abc import Coroutine
+from typing import Any
+
+from bmw_wallbox.simulator import messages
+from bmw_wallbox.simulator._lib import OcppRequest, enums
+from bmw_wallbox.simulator.clock import SimClock, cancel_and_wait
+from bmw_wallbox.simulator.device_model import DeviceModel
+from bmw_wallbox.simulator.evse import Evse, EvseConfig
+from bmw_wallbox.simulator.inventory import Identity, LiveValues, wallbox_model
+from bmw_wallbox.simulator.profiles import ChargingProfile
+from bmw_wallbox.simulator.station import ChargerLog, Station
+from bmw_wallbox.simulator.uplink import RECONNECT_MIN_S, Uplink
+
+_LOGGER = logging.getLogger(__name__)
+_Boot = enums.BootReasonEnumType
+
+
+class WallboxSimulator:
+    """A simulated wallbox; ``await run()`` connects it to ``url`` + "/" + percent-encoded id.
+
+    Electrical model: ``phases`` x ``voltage_v`` V; the EVSE offers the effective
+    profile limit capped at ``max_current_a`` A (hardware max) and the car draws
+    min(offered, ``car_max_current_a``) A per phase, nothing below 6 A. The
+    energy register starts at ``energy_wh`` Wh. ``time_scale`` simulated seconds
+    pass per real second; ``reboot_s`` (simulated) is how long a reboot keeps it
+    offline. ``password`` (the charger id is the user) and ``ssl`` give security
+    profile 2.
+
+    ``quirks`` (default on) adds the firmware behaviour reported from the field:
+    SetChargingProfile with stackLevel > 0 Rejected; a profile id reused for another
+    purpose Rejected; a TxProfile during SuspendedEV/SuspendedEVSE Accepted but
+    dropped; after one rejected TxProfile all later ones of that transaction
+    Rejected; after SuspendedEVSE an installed TxProfile cannot be cleared (Unknown)
+    or replaced; an Accepted RequestStartTransaction delivers 0 W until a profile
+    with a limit > 0 arrives; after a RequestStopTransaction remote starts are
+    Rejected until unplug or reboot; the non-phased Current.Import total freezes at
+    the first limit change; NotifyEVChargingNeeds at plug-in. Always (quirks or
+    not): TriggerMessage Boot/StatusNotification Rejected, StopTxOnEVSideDisconnect
+    read-only, TxUpdatedInterval 0 by default, a reboot with the car plugged in
+    starts a new transaction.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        charger_id: str,
+        *,
+        password: str | None = None,
+        ssl: ssl_lib.SSLContext | None = None,
+        quirks: bool = True,
+        phases: int = 3,
+        max_current_a: float = 32.0,
+        car_max_current_a: float = 16.0,
+        voltage_v: float = 230.0,
+        time_scale: float = 1.0,
+        energy_wh: float = 1_234_567.0,
+        reboot_s: float = 60.0,
+        vendor_name: str = "Delta Electronics",
+        model: str = "EIAW-E22KTSE6B04",
+        firmware_version: str = "01.20.06.71",
+        serial_number: str = "DE2201A00042",
+    ) -> None:
+        if phases not in (1, 2, 3):
+            msg = f"phases must be 1, 2 or 3, got {phases}"
+            raise ValueError(msg)
+        self.url = url
+        self.charger_id = charger_id
+        self.reboot_s = reboot_s
+        self.clock = SimClock(time_scale)
+        self._log = ChargerLog(_LOGGER, {"charger": charger_id})
+        identity = Identity(
+            charger_id=charger_id,
+            vendor_name=vendor_name,
+            model=model,
+            serial_number=serial_number,
+            firmware_version=firmware_version,
+        )
+        live = LiveValues(
+            power_w=lambda: f"{self.power_w:.1f}",
+            availability=lambda: "Occupied" if self._station.evse.plugged else "Available",
+            date_time=lambda: self.clock.iso(),
+        )
+        variables = wallbox_model(
+            identity, live, phases=phases, max_current_a=max_current_a, voltage_v=voltage_v, password=password
+        )
+        config = EvseConfig(
+            quirks=quirks,
+            phases=phases,
+            voltage_v=voltage_v,
+            max_current_a=max_current_a,
+            car_max_current_a=car_max_current_a,
+        )
+        evse = Evse(config, clock=self.clock, model=variables, energy_wh=energy_wh)
+        self._station = Station(clock=self.clock, identity=identity, variables=variables, evse=evse, log=self._log)
+        self._station.on_reset = lambda: self._spawn(self._reboot(_Boot.remote_reset, graceful=True))
+        self._uplink = Uplink(self._station, url, ssl=ssl)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._stopped.set()
+
+    # ---------------------------------------------------------------- observable state
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and booted (BootNotification accepted)."""
+        return self._uplink.connected.is_set()
+
+    @property
+    def boot_count(self) -> int:
+        """BootNotifications the CSMS accepted so far."""
+        return self._uplink.boot_count
+
+    @property
+    def plugged(self) -> bool:
+        """True while a car is plugged in."""
+        return bool(self._station.evse.plugged)
+
+    @property
+    def transaction_id(self) -> str | None:
+        """Id of the running transaction, None between sessions."""
+        tx = self._station.evse.transaction
+        return tx.id if tx else None
+
+    @property
+    def charging_state(self) -> str:
+        """Idle, EVConnected, Charging, SuspendedEV or SuspendedEVSE."""
+        return str(self._station.evse.charging_state)
+
+    @property
+    def offered_current_a(self) -> float:
+        """Effective limit per phase from the active profiles (hardware max without any), in A."""
+        return self._station.evse.offered_current_a()
+
+    @property
+    def current_a(self) -> float:
+        """Current the car draws per phase now, in A."""
+        return float(self._station.evse.meter.current_a)
+
+    @property
+    def power_w(self) -> float:
+        """Active power now, in W."""
+        return float(self._station.evse.meter.power_w)
+
+    @property
+    def energy_wh(self) -> float:
+        """Lifetime energy register now, in Wh."""
+        return self._station.evse.meter.energy_wh(self.clock.now_s())
+
+    @property
+    def received(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every CSMS -> charger call as (action, camelCase payload), in arrival order (newest 10000)."""
+        return self._station.received
+
+    @property
+    def sent(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every charger -> CSMS request as (action, camelCase payload), in sending order (newest 10000)."""
+        return self._station.sent
+
+    @property
+    def profiles(self) -> dict[int, ChargingProfile]:
+        """Installed charging profiles by id."""
+        return self._station.evse.profiles.profiles
+
+    @property
+    def variables(self) -> DeviceModel:
+        """The device model (GetVariables/SetVariables/GetBaseReport answer from it)."""
+        return self._station.variables
+
+    @property
+    def reject_profiles(self) -> set[str]:
+        """Profile purposes to reject whatever their content, e.g. {"TxDefaultProfile"}; mutable."""
+        return self._station.evse.reject_profiles
+
+    @reject_profiles.setter
+    def reject_profiles(self, purposes: set[str]) -> None:
+        self._station.evse.reject_profiles = set(purposes)
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        """Wait (real seconds) until connected, booted, and the messages queued so far answered.
+
+        Raises TimeoutError.
+        """
+        async with asyncio.timeout(timeout_s):
+            await self._uplink.connected.wait()
+            await self._station.drain()
+
+    async def wait_for_call(self, action: str, timeout_s: float = 5.0, *, after: int | None = None) -> dict[str, Any]:
+        """Return the camelCase payload of the next received ``action`` call (real-second timeout).
+
+        Each call is returned once: successive waits for one action walk through its
+        calls in order. ``after`` (an index into ``received``) starts the search there
+        instead. Raises TimeoutError.
+        """
+        return await self._station.wait_for_call(action, timeout_s, after=after)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        """Connect and stay connected until :meth:`stop`, reconnecting with backoff."""
+        if not self._stopped.is_set():
+            msg = "the simulator is already running"
+            raise RuntimeError(msg)
+        self._stopped.clear()
+        self._uplink.stopping.clear()
+        self._spawn(self._clock_loop())
+        try:
+            await self._uplink.run()
+        finally:
+            await cancel_and_wait(self._tasks)
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Close the connection (code 1000) and wait until :meth:`run` and all its tasks ended."""
+        self._uplink.stopping.set()
+        await self._stopped.wait()
+
+    # ---------------------------------------------------------------- car and faults
+
+    async def plug_in(self) -> None:
+        """Plug the car in: Occupied, TransactionEvent Started (CablePluggedIn), then Charging.
+
+        Like the other controls, returns once the CSMS answered what this caused (at
+        once while offline: the messages stay queued).
+        """
+        self._log.info("Car plugged in")
+        await self._apply(self._station.evse.plug_in())
+
+    async def unplug(self) -> None:
+        """Unplug the car: TransactionEvent Ended (EVDisconnected), then Available."""
+        self._log.info("Car unplugged")
+        await self._apply(self._station.evse.unplug())
+
+    async def car_suspend(self) -> None:
+        """The car stops drawing current (SuspendedEV)."""
+        await self._apply(self._station.evse.set_car_suspended(True))
+
+    async def car_resume(self) -> None:
+        """The car draws current again."""
+        await self._apply(self._station.evse.set_car_suspended(False))
+
+    def set_silent(self, silent: bool) -> None:
+        """While silent, CSMS calls are logged in ``received`` but never answered."""
+        self._log.info("Silent %s", "on" if silent else "off")
+        self._station.silent = silent
+
+    async def drop_connection(self, *, offline_s: float = RECONNECT_MIN_S) -> None:
+        """Cut the network without a close handshake; reconnect after ``offline_s`` (simulated), no boot."""
+        if self._uplink.drop(offline_s):
+            self._log.info("Dropped the connection for %.0f s", offline_s)
+            await self._uplink.disconnected.wait()
+
+    async def reboot(self, *, reason: str = _Boot.power_up, reboot_s: float | None = None) -> None:
+        """Power-cycle: the session ends (PowerLoss, reported after boot), offline ``reboot_s`` s, then boot.
+
+        ``reboot_s`` defaults to the constructor's. After the BootNotification
+        (``reason``) a car that is still plugged in starts a NEW transaction by itself.
+        """
+        await self._reboot(reason, graceful=False, reboot_s=reboot_s)
+
+    async def send_unsolicited(self, timeout_s: float = 35.0) -> dict[str, Any]:
+        """Send one each of the messages the unit sends unasked; return action -> response.
+
+        The five are NotifyEvent, SecurityEventNotification, NotifyEVChargingNeeds,
+        NotifyChargingLimit and ClearedChargingLimit. A response is the library's
+        ``call_result`` object, None when the CSMS answered CALLERROR or not at all.
+        """
+        evse, now = self._station.evse, self.clock.iso()
+        availability = "Occupied" if evse.plugged else "Available"
+        requests = [
+            messages.notify_event(now, next(self._uplink.event_ids), 0, availability),
+            messages.security_event(now, "SettingSystemTime"),
+            messages.charging_needs(
+                phases=evse.config.phases,
+                voltage_v=evse.config.voltage_v,
+                car_max_current_a=evse.config.car_max_current_a,
+            ),
+            messages.notify_charging_limit(evse.offered_current_a()),
+            messages.cleared_charging_limit(),
+        ]
+        futures = self._station.post(requests)
+        async with asyncio.timeout(timeout_s):
+            results = await asyncio.gather(*futures)
+        return {type(request).__name__: result for request, result in zip(requests, results, strict=True)}
+
+    # ---------------------------------------------------------------- internals
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _apply(self, requests: list[OcppRequest]) -> None:
+        """Queue what a state change produced; wait until the CSMS answered it (or offline)."""
+        self._station.post(requests)
+        await self._station.drain()
+
+    async def _clock_loop(self) -> None:
+        """Let simulated time act: meter intervals and schedule changes, also while offline."""
+        while True:
+            self._station.enqueue(self._station.evse.tick())
+            due_s = self._station.evse.next_due_s()
+            wait_s = None if due_s is None else max(due_s - self.clock.now_s(), 0.0)
+            await self._station.wait_for_wake(wait_s)
+
+    async def _reboot(self, reason: str, *, graceful: bool, reboot_s: float | None = None) -> None:
+        """Go down for ``reboot_s`` (default ``self.reboot_s``) simulated s, then boot for ``reason``.
+
+        A graceful reboot (Reset) reports the session's end (ImmediateReset) before
+        closing; a power cycle cuts the line first and reports PowerLoss after boot.
+        """
+        offline_s = self.reboot_s if reboot_s is None else reboot_s
+        self._log.info("Rebooting (%s); offline for %.0f s", reason, offline_s)
+        evse = self._station.evse
+        trigger, reason_enum = enums.TriggerReasonEnumType, enums.ReasonEnumType
+        if graceful:
+            await self._apply(evse.shut_down(trigger.reset_command, reason_enum.immediate_reset))
+        await self._uplink.go_down(reason, offline_s, graceful=graceful)
+        if not graceful:
+            self._station.post(evse.shut_down(trigger.abnormal_condition, reason_enum.power_loss))
