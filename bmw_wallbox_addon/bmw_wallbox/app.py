@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from bmw_wallbox.controller import Controller
@@ -15,11 +16,15 @@ from bmw_wallbox.csms.handlers import ChargerSession
 from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
+from bmw_wallbox.homeassistant import HomeAssistantBridge
+from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.options import Options
 from bmw_wallbox.state import ChargerState, StateHub
 from bmw_wallbox.store import Store
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
+from bmw_wallbox.web.checklist import SetupFacts
+from bmw_wallbox.web.panel import Panel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,13 +56,16 @@ class Application:
         )
         self.store = Store(settings.data_dir, self.hub)
         self.trace = Trace()
+        passwords = [c.password for c in options.chargers if c.password]
+        self.logs = LogBuffer(secrets=[*passwords, options.id_token or "", settings.ha_token or ""])
+        self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self._setup_facts)
         self.csms = CsmsServer(
             options=options,
             hub=self.hub,
             store=self.store,
             trace=self.trace,
             run_session=self._run_session,
-            on_unknown=self.store.save_unknown,
+            on_unknown=self._on_unknown,
         )
         self.controller = Controller(
             self.hub,
@@ -68,6 +76,8 @@ class Application:
             min_interval_s=settings.min_apply_interval_s,
         )
         self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.home_assistant: HomeAssistantBridge | None = None
         self.ocpp_port: int | None = None
         self.panel_port: int | None = None
         self._stopped = False
@@ -75,6 +85,21 @@ class Application:
     async def _run_session(self, session: ChargerSession) -> None:
         await provision(
             session, meter_interval_s=self.settings.options.meter_interval, on_connected=self.controller.on_connected
+        )
+
+    def _on_unknown(self) -> None:
+        self.store.save_unknown()
+        self.panel.live.unknown_changed()
+
+    def _setup_facts(self) -> SetupFacts:
+        options = self.settings.options
+        return SetupFacts(
+            ssl=options.ssl,
+            ssl_dir=self.settings.ssl_dir,
+            certfile=options.certfile,
+            keyfile=options.keyfile,
+            ocpp_port=self.ocpp_port or self.settings.ocpp_port,
+            chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
         )
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -87,6 +112,7 @@ class Application:
     async def start(self) -> None:
         """Load state and open both ports; raises :class:`StartupError` with a clear message."""
         tls = self._tls()
+        self.logs.attach()
         try:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -94,6 +120,7 @@ class Application:
         self.store.load()
         self.controller.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
+        self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.panel_port)
@@ -105,6 +132,16 @@ class Application:
         sockets = getattr(server, "sockets", None) or []
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
+        if self.settings.ha_token:
+            self._http = aiohttp.ClientSession()
+            self.home_assistant = HomeAssistantBridge(
+                self.hub,
+                self.controller,
+                session=self._http,
+                base_url=self.settings.ha_url,
+                token=self.settings.ha_token,
+            )
+            await self.home_assistant.start()
         _LOGGER.info("Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port)
 
     async def stop(self) -> None:
@@ -113,12 +150,17 @@ class Application:
             return
         self._stopped = True
         await self.csms.stop()
+        if self.home_assistant is not None:
+            await self.home_assistant.stop()
+        if self._http is not None:
+            await self._http.close()
         await self.controller.close()
         self.store.flush()
         for charger_id in self.hub.chargers:
             self.store.save_now(charger_id)
         if self._runner is not None:
             await self._runner.cleanup()
+        self.logs.detach()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Start, wait for ``stop``, then shut down cleanly."""

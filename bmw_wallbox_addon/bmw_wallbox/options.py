@@ -100,21 +100,48 @@ class Options(BaseModel):
 
 #: Options whose values never appear in messages.
 _SECRET_OPTIONS = frozenset({"password", "id_token"})
+#: Longest value quoted in a message, and most problems listed in one.
+_MAX_SHOWN_CHARS = 60
+_MAX_PROBLEMS = 10
+
+
+def _shown(value: object) -> str:
+    """A bad value as a message quotes it: objects and lists (which may hold passwords) only by kind."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN_CHARS else text[: _MAX_SHOWN_CHARS - 3] + "..."
+
+
+def _shown_key(part: object) -> str:
+    """A part of an option's path; an unprintable or long one (an unknown key) quoted and cut."""
+    text = str(part)
+    return text if text.isprintable() and len(text) <= _MAX_SHOWN_CHARS else _shown(text)
 
 
 def _describe(error: ValidationError) -> str:
     """Turn a pydantic error into one message per bad option, naming it and what is allowed."""
     lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "options"
+    problems = error.errors()
+    for item in problems[:_MAX_PROBLEMS]:
+        location = ".".join(_shown_key(part) for part in item["loc"]) or "options"
         message = item["msg"]
-        if item["loc"] and item["loc"][-1] in _SECRET_OPTIONS:
+        lowered = message[:1].lower() + message[1:]  # only the first letter: the rest may quote a value
+        if not item["loc"]:  # a rule across options (e.g. an id listed twice): its message says it all
+            lines.append(lowered.removeprefix("value error, "))
+            continue
+        if item["loc"][-1] in _SECRET_OPTIONS:
             item = {**item, "input": "***"}
         if item["type"] == "extra_forbidden":
             message = "is not an option of this add-on; remove it"
         elif item["type"] == "literal_error" or ("input" in item and item["type"] != "missing"):
-            message = f"is {item['input']!r}; {message.lower()}"
+            shown = "'***'" if item["input"] == "***" else _shown(item["input"])
+            message = f"is {shown}; {lowered}"
         lines.append(f"option {location} {message}")
+    if len(problems) > _MAX_PROBLEMS:
+        lines.append(f"and {len(problems) - _MAX_PROBLEMS} more problems")
     return "Invalid add-on options: " + "; ".join(lines)
 
 
@@ -142,8 +169,12 @@ def load_options(path: Path, *, missing_ok: bool = False) -> Options:
         raise OptionsError(f"Options file {path} not found; pass --options with the path of the options file") from None
     except OSError as err:
         raise OptionsError(f"Options file {path} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise OptionsError(f"Options file {path} is not UTF-8 text (byte {err.start})") from None
     try:
         raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except json.JSONDecodeError as err:
         raise OptionsError(f"Options file {path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise OptionsError(f"Options file {path} nests lists or objects too deeply") from None
     return parse_options(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,9 +77,9 @@ def masked_text(raw: str | bytes) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
         decoded = json.loads(text)
-    except ValueError:
+        return json.dumps(mask_secrets(decoded), separators=(",", ":"))[:20000]
+    except (ValueError, RecursionError):  # RecursionError: a frame nested deeper than Python recurses
         return text[:500]
-    return json.dumps(mask_secrets(decoded), separators=(",", ":"))[:20000]
 
 
 class Trace:
@@ -86,12 +87,21 @@ class Trace:
 
     def __init__(self, *, size: int = 500) -> None:
         self._entries: deque[TraceEntry] = deque(maxlen=size)
+        self._listeners: list[Callable[[TraceEntry], None]] = []
+
+    def subscribe(self, listener: Callable[[TraceEntry], None]) -> Callable[[], None]:
+        """Call ``listener(entry)`` for every frame recorded from now on; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def record(self, charger_id: str, direction: str, raw: str | bytes, action: str | None, *, at: datetime) -> None:
         """Keep one frame (masked when read; cut at ``MAX_FRAME_CHARS``)."""
         if len(raw) > MAX_FRAME_CHARS:
             raw = raw[:MAX_FRAME_CHARS]
-        self._entries.append(TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, raw=raw))
+        entry = TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, raw=raw)
+        self._entries.append(entry)
+        for listener in self._listeners:
+            listener(entry)
 
     def entries(self, *, charger_id: str | None = None, action: str | None = None) -> list[TraceEntry]:
         """The kept frames, newest first, optionally only one charger's or one action's."""

@@ -109,9 +109,13 @@ class Controller:
                         CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the add-on is stopping")
                     )
 
-    def subscribe_results(self, listener: ResultListener) -> None:
-        """Call ``listener(charger_id, result)`` for every command outcome, including late ones."""
+    def subscribe_results(self, listener: ResultListener) -> Callable[[], None]:
+        """Call ``listener(charger_id, result)`` for every command outcome, including late ones.
+
+        Returns a function that unsubscribes the listener.
+        """
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     # --- commands ------------------------------------------------------------------------
 

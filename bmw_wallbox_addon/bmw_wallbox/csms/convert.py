@@ -6,6 +6,7 @@ after it works with :mod:`bmw_wallbox.state` types.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,10 @@ _DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 
 #: Measurands this add-on understands and asks the charger to send.
 KNOWN_MEASURANDS = ("Current.Import", "Energy.Active.Import.Register", "Power.Active.Import", "Voltage")
+
+#: Largest ``unitOfMeasure.multiplier`` (a power of ten) believed; a reading beyond is ignored.
+#: Real meters use -3 .. 3; 10 ** 10_000_000 alone would hold the event loop for seconds.
+MAX_MULTIPLIER = 9
 
 #: Variables kept at most in :attr:`Capabilities.variables`, so a huge report cannot grow without bound.
 MAX_VARIABLES = 2000
@@ -33,7 +38,11 @@ def parse_time(value: object) -> datetime | None:
 
 
 def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[SampledValue]:
-    """Flatten ``meterValue`` entries into readings in Wh/W/A/V (outlet readings only)."""
+    """Flatten ``meterValue`` entries into readings in Wh/W/A/V (outlet readings only).
+
+    A reading whose multiplier lies outside +-``MAX_MULTIPLIER`` or whose value is
+    not a finite number after scaling is ignored.
+    """
     readings: list[SampledValue] = []
     for meter_value in meter_values or ():
         for sample in meter_value.get("sampled_value") or ():
@@ -42,11 +51,16 @@ def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[Sample
                 continue
             try:
                 raw = float(sample["value"])
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 continue
             measurand = sample.get("measurand") or _DEFAULT_MEASURAND
             unit_info = sample.get("unit_of_measure") or {}
-            value, unit = scale_reading(raw, unit_info.get("unit"), unit_info.get("multiplier"))
+            multiplier = unit_info.get("multiplier")
+            if isinstance(multiplier, int) and abs(multiplier) > MAX_MULTIPLIER:
+                continue
+            value, unit = scale_reading(raw, unit_info.get("unit"), multiplier)
+            if not math.isfinite(value):
+                continue
             readings.append(
                 SampledValue(
                     measurand=measurand,

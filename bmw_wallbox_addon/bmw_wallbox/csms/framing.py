@@ -8,14 +8,16 @@ Error policy (OCPP-J 2.0.1, part 4, section 4):
 ============================================  ==================================
 Frame                                         Answer
 ============================================  ==================================
-binary frame, invalid UTF-8, not JSON,        CALLERROR ``RpcFrameworkError``,
-not an array, no readable message id          id ``"-1"`` when the id is unreadable
+binary frame, invalid UTF-8, not JSON (also    CALLERROR ``RpcFrameworkError``,
+``NaN``/``Infinity``, nested too deeply to     id ``"-1"`` when the id is unreadable
+parse), not an array, no readable message id
 CALL with the wrong number of elements or     CALLERROR ``RpcFrameworkError``
 an action that is not a string
-CALL whose payload is not an object           CALLERROR ``FormatViolation``
+CALL whose payload is not an object, or is    CALLERROR ``FormatViolation``
+nested deeper than ``MAX_DEPTH`` levels
 unknown message type number                   CALLERROR ``MessageTypeNotSupported``
-malformed CALLRESULT / CALLERROR              dropped and logged (an answer to an
-                                              answer is not allowed)
+malformed CALLRESULT / CALLERROR, or one      dropped and logged (an answer to an
+nested deeper than ``MAX_DEPTH`` levels       answer is not allowed)
 CALL payload that breaks the schema           optional fields with a wrong value
                                               are dropped and logged (lenient
                                               mode); otherwise the CALLERROR the
@@ -26,11 +28,13 @@ CALL payload that breaks the schema           optional fields with a wrong value
 from __future__ import annotations
 
 import copy
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import fastjsonschema
 from ocpp.messages import get_validator
 
 if TYPE_CHECKING:
@@ -44,6 +48,19 @@ CALLERROR = 4
 MAX_ID_LENGTH = 36
 
 UNREADABLE_ID = "-1"
+
+#: Deepest nesting of arrays and objects accepted in a payload. The deepest OCPP 2.0.1 payload
+#: (a sales tariff in SetChargingProfile) has 9 levels; anything much deeper would only feed
+#: recursion in the schema check, the library's key conversion and the trace.
+MAX_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are Python extensions, not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,17 +106,23 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
             text = None
     else:
         text = raw
-    try:
-        message = json.loads(text) if text is not None else None
-    except ValueError:
-        message = None
+    message: Any = None
+    problem = "Frame is not valid JSON"
+    if text is not None:
+        try:
+            message = _DECODER.decode(text)
+            problem = ""
+        except ValueError:
+            pass
+        except RecursionError:
+            problem = "Frame is nested too deeply to be read"
     unique_id = _readable_id(message)
     if binary:
         return FrameError(
             unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary"
         )
-    if text is None or (message is None and text.strip() != "null"):
-        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not valid JSON")
+    if text is None or problem:
+        return FrameError(unique_id=unique_id, code="RpcFrameworkError", description=problem)
     if not isinstance(message, list) or not message:
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not a JSON array")
     message_type = message[0]
@@ -124,14 +147,24 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
             return FrameError(
                 unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object"
             )
+        if _deeper_than(message[3], MAX_DEPTH):
+            return FrameError(
+                unique_id=unique_id,
+                code="FormatViolation",
+                description=f"CALL payload is nested deeper than {MAX_DEPTH} levels",
+            )
         return Frame(message_type=CALL, unique_id=unique_id, action=message[2], payload=message[3])
     if message_type == CALLRESULT:
         if len(message) != 3 or not isinstance(message[2], dict):
             return Dropped(reason="CALLRESULT must be [3, messageId, payload]")
+        if _deeper_than(message[2], MAX_DEPTH):
+            return Dropped(reason=f"CALLRESULT payload nested deeper than {MAX_DEPTH} levels")
         return Frame(message_type=CALLRESULT, unique_id=unique_id, payload=message[2])
     if message_type == CALLERROR:
         if len(message) != 5 or not isinstance(message[2], str):
             return Dropped(reason="CALLERROR must be [4, messageId, errorCode, errorDescription, errorDetails]")
+        if _deeper_than(message[4], MAX_DEPTH):
+            return Dropped(reason=f"CALLERROR details nested deeper than {MAX_DEPTH} levels")
         return Frame(
             message_type=CALLERROR,
             unique_id=unique_id,
@@ -144,6 +177,20 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
         code="MessageTypeNotSupported",
         description=f"MessageTypeId {message_type} is not supported",
     )
+
+
+def _deeper_than(node: object, limit: int) -> bool:
+    """True when arrays/objects in ``node`` nest more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(node, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _readable_id(message: object) -> str:
@@ -199,6 +246,8 @@ def check_payload(action: str, payload: dict[str, Any], *, lenient: bool) -> Che
     dropped paths are returned so the caller can log them. Raises
     :class:`PayloadError` with the OCPP-J error code otherwise.
     """
+    if _fast_validator(action)(payload):
+        return Checked(payload=payload)
     validator = get_validator(CALL, action, "2.0.1")
     errors = list(validator.iter_errors(payload))
     if not errors:
@@ -212,6 +261,31 @@ def check_payload(action: str, payload: dict[str, Any], *, lenient: bool) -> Che
     code = _SCHEMA_ERROR_CODES.get(str(first.validator), "FormatViolation")
     where = "/".join(str(p) for p in first.path) or "payload"
     raise PayloadError(code, f"{action}: {where}: {first.message}"[:255])
+
+
+@functools.cache
+def _fast_validator(action: str) -> Callable[[object], bool]:
+    """A compiled check of the schema of ``action`` that only says valid or not (about 20 times faster).
+
+    It judges exactly like the library's validator (Draft 4 rules, formats not checked), so a
+    payload it accepts is one the library accepts; anything else goes to the library's validator,
+    which names the violation.
+    """
+    schema = get_validator(CALL, action, "2.0.1").schema
+    validate = fastjsonschema.compile(
+        {**schema, "$schema": "http://json-schema.org/draft-04/schema#"},
+        use_formats=False,
+        detailed_exceptions=False,
+    )
+
+    def is_valid(payload: object) -> bool:
+        try:
+            validate(payload)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    return is_valid
 
 
 def _drop(payload: dict[str, Any], errors: Iterable[SchemaError]) -> Iterable[str]:

@@ -6,15 +6,26 @@ status, when:
 =====================================  ======  =====================================
 Cause                                  Status  Log
 =====================================  ======  =====================================
-no ``ocpp2.0.1`` subprotocol offered   400     one warning per attempt
-charger id not in ``chargers``         404     one warning per id (with the hint to
-                                               add it), DEBUG afterwards
-password configured, auth missing or   401     one warning per attempt
+no ``ocpp2.0.1`` subprotocol offered   400     a warning
+charger id not in ``chargers``         404     a warning per id (with the hint to
+                                               add it), DEBUG afterwards; the first
+                                               ``MAX_UNKNOWN_IDS`` ids are remembered
+password configured, auth missing or   401     a warning
 wrong (username must be the id)
+too many wrong passwords from this     429     a warning
+address (``guards.AuthThrottle``)
 =====================================  ======  =====================================
+
+Refusals are logged through a :class:`~bmw_wallbox.csms.guards.LogBudget`: per
+cause, the first three of a minute one line each, the rest in one summary line,
+so a flood of attempts cannot flood the log.
 
 A second connection with the id of a connected charger replaces the first,
 which is closed with code 1000 ("replaced by a new connection").
+
+Connections that never finish the TCP, TLS or HTTP part of the handshake are
+closed after ``handshake_timeout_s`` (the TLS handshake and the WebSocket
+upgrade each get that long), so half-open connections cannot pile up.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerSession
 from bmw_wallbox.csms.session import Persister
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
@@ -46,6 +58,13 @@ _LOGGER = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp2.0.1"
 #: Largest frame accepted, in bytes; a full device-model report part fits easily.
 MAX_FRAME_BYTES = 1024 * 1024
+
+#: Seconds a connection may take for its TLS handshake, and again for the WebSocket upgrade.
+HANDSHAKE_TIMEOUT_S = 10.0
+#: Unknown charging station ids remembered (and shown in the panel); more are only logged.
+MAX_UNKNOWN_IDS = 50
+
+_UNKNOWN = "refused attempts of unknown charging station ids"
 
 SessionRunner = Callable[[ChargerSession], Awaitable[None]]
 
@@ -105,6 +124,8 @@ class CsmsServer:
         trace: Trace,
         run_session: SessionRunner,
         on_unknown: Callable[[], None] | None = None,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self._options = options
         self._hub = hub
@@ -115,6 +136,9 @@ class CsmsServer:
         self.sessions: dict[str, ChargerSession] = {}
         self._server: Server | None = None
         self._tls = False
+        self._handshake_timeout_s = handshake_timeout_s
+        self._throttle = throttle or AuthThrottle()
+        self._refusals = LogBudget(_LOGGER, burst=3)
 
     async def start(self, host: str | None, port: int, *, tls: ssl.SSLContext | None) -> int:
         """Listen; return the port actually bound (useful with port 0)."""
@@ -128,6 +152,7 @@ class CsmsServer:
                 subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                 process_request=self._process_request,
                 max_size=MAX_FRAME_BYTES,
+                open_timeout=self._handshake_timeout_s,
                 ping_interval=60,
                 ping_timeout=60,
                 logger=logging.getLogger("websockets.server"),
@@ -145,13 +170,19 @@ class CsmsServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        self._refusals.flush()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)
         offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
         if SUBPROTOCOL not in offered:
-            _LOGGER.warning(
-                "Refused %s: subprotocol %s is required, offered: %s", peer, SUBPROTOCOL, ", ".join(offered) or "none"
+            self._refusals.warning(
+                "refused attempts without the ocpp2.0.1 subprotocol",
+                "Refused %s: subprotocol %s is required, offered: %s",
+                peer,
+                SUBPROTOCOL,
+                ", ".join(offered) or "none",
+                example=str(peer),
             )
             return _respond(
                 connection,
@@ -161,32 +192,67 @@ class CsmsServer:
         charger_id = charger_id_from_path(request.path)
         charger = self._options.charger(charger_id)
         if charger is None:
-            if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
-                _LOGGER.warning(
-                    "Refused unknown charging station id %r from %s: add it under option chargers "
-                    "(id: %s) to let it connect",
-                    charger_id,
-                    peer,
-                    charger_id,
-                )
-                if self._on_unknown is not None:
-                    self._on_unknown()
-            else:
-                _LOGGER.debug("Refused unknown charging station id %r from %s again", charger_id, peer)
+            self._refuse_unknown(charger_id, peer)
             return _respond(connection, HTTPStatus.NOT_FOUND, "Unknown charging station id\n")
         if charger.password is not None:
+            address = str(peer)
+            retry_after_s = self._throttle.retry_after_s(address)
+            if retry_after_s > 0:
+                self._refusals.warning(
+                    "refused attempts after too many wrong passwords",
+                    "Refused %s from %s: too many wrong passwords from this address; next try in %.0f s",
+                    charger_id,
+                    peer,
+                    retry_after_s,
+                    example=f"{charger_id} from {peer}",
+                )
+                response = _respond(connection, HTTPStatus.TOO_MANY_REQUESTS, "Too many wrong passwords\n")
+                response.headers["Retry-After"] = str(max(1, round(retry_after_s)))
+                return response
             header = request.headers.get("Authorization")
             if not basic_auth_matches(header, username=charger_id, password=charger.password):
-                _LOGGER.warning(
+                self._throttle.failed(address)
+                cause = "wrong password or username" if header else "no credentials"
+                self._refusals.warning(
+                    f"refused attempts ({cause})",
                     "Refused %s from %s: %s",
                     charger_id,
                     peer,
-                    "wrong password or username" if header else "no credentials",
+                    cause,
+                    example=f"{charger_id} from {peer}",
                 )
                 response = _respond(connection, HTTPStatus.UNAUTHORIZED, "Authentication required\n")
                 response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
                 return response
+            self._throttle.succeeded(address)
         return None
+
+    def _refuse_unknown(self, charger_id: str, peer: str | None) -> None:
+        """Log (and remember, up to ``MAX_UNKNOWN_IDS``) an id that is not configured."""
+        if charger_id not in self._hub.unknown_ids and len(self._hub.unknown_ids) >= MAX_UNKNOWN_IDS:
+            self._refusals.warning(
+                _UNKNOWN,
+                "Refused unknown charging station id %r from %s (not remembered: %d unknown ids are already)",
+                charger_id[:48],
+                peer,
+                MAX_UNKNOWN_IDS,
+                example=repr(charger_id[:48]),
+            )
+            return
+        if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
+            self._refusals.warning(
+                _UNKNOWN,
+                "Refused unknown charging station id %r from %s: add it under option chargers "
+                "(id: %s) to let it connect",
+                charger_id,
+                peer,
+                charger_id,
+                example=repr(charger_id[:48]),
+            )
+            if self._on_unknown is not None:
+                self._on_unknown()
+        else:
+            _LOGGER.debug("Refused unknown charging station id %r from %s again", charger_id, peer)
 
     async def _handle(self, connection: ServerConnection) -> None:
         charger_id = charger_id_from_path(connection.request.path if connection.request else "")
@@ -223,6 +289,7 @@ class CsmsServer:
                 state.mark_disconnected(at=utcnow())
                 self._store.save_now(charger_id)
                 self._hub.changed(charger_id)
+            session.bad_frames.flush()
             code = connection.close_code
             session.log.info(
                 "Disconnected (code %s%s)", code, f", {connection.close_reason}" if connection.close_reason else ""

@@ -24,6 +24,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
+from bmw_wallbox.csms.guards import LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.state import ChargerState, StateHub, utcnow
 from bmw_wallbox.trace import Trace
@@ -32,6 +33,10 @@ _OCPP_ACTIONS = frozenset(action.value for action in Action)
 
 #: The charger's default ``OCPPCommCtrlr.MessageTimeout``; the only timeout of a call.
 DEFAULT_RESPONSE_TIMEOUT_S = 30
+#: What the summary line of held-back warnings about bad frames calls them.
+_BAD_FRAMES = "malformed or refused frames"
+#: Distinct (action, field) pairs whose schema repairs are logged once each, per connection.
+MAX_LOGGED_DROPS = 100
 
 
 class ChargerLogger(logging.LoggerAdapter[logging.Logger]):
@@ -78,6 +83,7 @@ class Session(ChargePoint):
         self._pending_actions: dict[str, str] = {}
         self._answering: dict[str, str] = {}
         self._logged_drops: set[tuple[str, str]] = set()
+        self.bad_frames = LogBudget(self.log)
 
     @property
     def response_timeout_s(self) -> float:
@@ -104,12 +110,14 @@ class Session(ChargePoint):
         action = None
         if isinstance(decision, FrameError):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.log.warning("Malformed frame answered with %s: %s", decision.code, decision.description)
+            self.bad_frames.warning(
+                _BAD_FRAMES, "Malformed frame answered with %s: %s", decision.code, decision.description
+            )
             await self._send(decision.to_json())
             return
         if isinstance(decision, Dropped):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.log.warning("Dropped frame: %s", decision.reason)
+            self.bad_frames.warning(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
             return
         if decision.message_type == CALL:
             action = decision.action
@@ -118,7 +126,7 @@ class Session(ChargePoint):
             self.log.debug("<- %s %s", action, decision.unique_id)
             if action not in self.route_map:
                 code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
-                self.log.warning("Answered %s to unknown action %s", code, action[:40])
+                self.bad_frames.warning(_BAD_FRAMES, "Answered %s to unknown action %s", code, action[:40])
                 await self._send(
                     FrameError(
                         unique_id=decision.unique_id,
@@ -130,7 +138,7 @@ class Session(ChargePoint):
             try:
                 checked = check_payload(action, decision.payload, lenient=self.lenient)
             except PayloadError as err:
-                self.log.warning("Rejected %s with %s: %s", action, err.code, err.description)
+                self.bad_frames.warning(_BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, err.description)
                 await self._send(
                     FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
                 )
@@ -141,6 +149,12 @@ class Session(ChargePoint):
         else:
             action = self._pending_actions.pop(decision.unique_id, None)
             self.trace.record(self.id, "in", raw_msg, action, at=at)
+            if action is None:
+                # Queued, it would wait for the next call() of ours: a flood of them would pile up.
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", decision.unique_id
+                )
+                return
             self.log.debug("<- result of %s %s", action, decision.unique_id)
             if decision.message_type == CALLRESULT:
                 message = CallResult(decision.unique_id, decision.payload)
@@ -159,16 +173,24 @@ class Session(ChargePoint):
             try:
                 await self._handle_call(message)
             except OCPPError as error:
-                self.log.warning("Answered CALLERROR %s to %s", type(error).__name__, message.action)
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action
+                )
                 await self._send(message.create_call_error(error).to_json())
         else:
             self._response_queue.put_nowait(message)
 
     def _log_dropped(self, action: str, dropped: list[str]) -> None:
         for path in dropped:
-            if (action, path) not in self._logged_drops:
+            if (action, path) in self._logged_drops:
+                continue
+            if len(self._logged_drops) < MAX_LOGGED_DROPS:
                 self._logged_drops.add((action, path))
                 self.log.warning("%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, path)
+            else:
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, path[:80]
+                )
 
     async def _send(self, message: str) -> None:
         try:

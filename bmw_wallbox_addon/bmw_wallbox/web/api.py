@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -47,6 +50,43 @@ async def get_charger(request: web.Request) -> web.Response:
         for e in charger.evses.values()
     ]
     return web.json_response(data)
+
+
+#: Columns of ``sessions.csv``, in order.
+SESSION_COLUMNS = ("started_at", "ended_at", "duration_s", "energy_kwh", "stopped_reason", "transaction_id", "evse_id")
+
+
+def _csv_cell(value: object) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def sessions_csv(request: web.Request) -> web.Response:
+    """GET /api/chargers/{id}/sessions.csv: the kept session history, newest first, as a CSV download."""
+    hub = request.app[HUB_KEY]
+    charger_id = request.match_info["charger_id"]
+    charger = hub.chargers.get(charger_id)
+    if charger is None:
+        raise web.HTTPNotFound(text='{"error": "unknown charger"}', content_type="application/json")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(SESSION_COLUMNS)
+    for session in charger.sessions:
+        writer.writerow([_csv_cell(session.get(column)) for column in SESSION_COLUMNS])
+    filename = "sessions-" + "".join(c if c.isalnum() else "_" for c in charger_id) + ".csv"
+    disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
+    return web.Response(
+        text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers={"Content-Disposition": disposition}
+    )
 
 
 async def list_unknown(request: web.Request) -> web.Response:
@@ -106,6 +146,7 @@ def create_app(*, hub: StateHub, trace: Trace, controller: Controller, container
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get("/api/chargers", list_chargers)
     app.router.add_get("/api/chargers/{charger_id}", get_charger)
+    app.router.add_get("/api/chargers/{charger_id}/sessions.csv", sessions_csv)
     app.router.add_get("/api/unknown_chargers", list_unknown)
     app.router.add_get("/api/trace", get_trace)
     return app

@@ -1,0 +1,129 @@
+"""Defences against peers that misbehave at will: password guessing and log floods.
+
+Both are decisions without I/O (a timer aside), kept apart from the server and
+session code that consult them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class AuthThrottle:
+    """Slows down password guessing: a token bucket of wrong passwords per remote address.
+
+    Each address may get ``burst`` passwords wrong at once, then one more every
+    ``refill_s`` seconds; while its bucket is empty, attempts are refused (429)
+    before the password is even checked. A right password forgets the address,
+    so a charger refused because of a neighbour's guesses connects at its next
+    attempt after at most ``refill_s`` seconds. At most ``max_addresses``
+    addresses are tracked (the least recently seen is forgotten first).
+    """
+
+    def __init__(
+        self,
+        *,
+        burst: int = 5,
+        refill_s: float = 2.0,
+        max_addresses: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.refill_s = refill_s
+        self._max_addresses = max_addresses
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _bucket(self, address: str) -> _Bucket:
+        now = self._clock()
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = _Bucket(tokens=float(self.burst), updated=now)
+            if len(self._buckets) > self._max_addresses:
+                self._buckets.popitem(last=False)
+        else:
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) / self.refill_s)
+            bucket.updated = now
+            self._buckets.move_to_end(address)
+        return bucket
+
+    def retry_after_s(self, address: str) -> float:
+        """0 when this address may try a password now, else the seconds until it may."""
+        bucket = self._bucket(address)
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) * self.refill_s
+
+    def failed(self, address: str) -> None:
+        """Count a wrong or missing password."""
+        self._bucket(address).tokens -= 1.0
+
+    def succeeded(self, address: str) -> None:
+        """A right password: the address starts afresh."""
+        self._buckets.pop(address, None)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class LogBudget:
+    """Logs warnings a peer can trigger at will without letting a flood of them flood the log.
+
+    Per kind of warning, the first ``burst`` of a period of ``period_s`` seconds
+    are logged as they come; the rest go to DEBUG, and one line when the period
+    ends (or at :meth:`flush`) gives their number and up to three examples.
+    So a flood costs at most ``burst + 1`` lines per kind and period.
+    """
+
+    def __init__(self, logger: Logger, *, burst: int = 5, period_s: float = 60.0) -> None:
+        self._logger = logger
+        self._burst = burst
+        self._period_s = period_s
+        self._counts: dict[str, int] = {}
+        self._held: dict[str, int] = {}
+        self._examples: dict[str, list[str]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def warning(self, kind: str, message: str, *args: object, example: str | None = None) -> None:
+        """Log ``message % args`` at WARNING within the budget of ``kind``, else at DEBUG (counted)."""
+        count = self._counts[kind] = self._counts.get(kind, 0) + 1
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._period_s, self.flush)
+        if count <= self._burst:
+            self._logger.warning(message, *args)
+            return
+        self._logger.debug(message, *args)
+        self._held[kind] = self._held.get(kind, 0) + 1
+        examples = self._examples.setdefault(kind, [])
+        if example is not None and len(examples) < 3 and example not in examples:
+            examples.append(example)
+
+    def flush(self) -> None:
+        """Write the summary line of each kind that had warnings held back, and start a new period."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for kind, held in self._held.items():
+            examples = self._examples.get(kind)
+            self._logger.warning(
+                "%d more %s in the last %.0f s%s (each logged at debug level)",
+                held,
+                kind,
+                self._period_s,
+                f", e.g. {', '.join(examples)}" if examples else "",
+            )
+        self._counts.clear()
+        self._held.clear()
+        self._examples.clear()

@@ -1,0 +1,130 @@
+"""The Home Assistant side of the add-on, put together: entities, controls and events.
+
+One :class:`HomeAssistantBridge` owns a Core WebSocket connection, the state
+publisher, the helper controls and the event interface, and runs them in one
+task group. The composition root builds it with the shared
+``aiohttp.ClientSession``, starts it and stops it.
+
+At every (re)connect of the WebSocket: every entity is posted again, the
+helpers are found or created, and waiting events are fired. On
+``homeassistant_started`` every entity is posted again too (Core forgets
+states posted through the REST API when it restarts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from bmw_wallbox.controller import Controller
+from bmw_wallbox.homeassistant.controls import HelperControls
+from bmw_wallbox.homeassistant.entities import charger_slugs
+from bmw_wallbox.homeassistant.events import EventInterface
+from bmw_wallbox.homeassistant.publisher import StatePublisher
+from bmw_wallbox.homeassistant.rest import CoreRestClient
+from bmw_wallbox.homeassistant.websocket import CoreConnection
+from bmw_wallbox.state import StateHub
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Pause before a background loop that failed with a bug is started again.
+RESTART_DELAY_S = 5.0
+
+
+class HomeAssistantBridge:
+    """Keeps Home Assistant in step with the chargers and lets it control them.
+
+    ``base_url`` is Core's base (``http://supervisor/core`` in the container);
+    ``min_interval_s`` (1 s) is the shortest time between two posts of one
+    entity; ``backoff_max_s`` (3 s) the longest pause between reconnects.
+    """
+
+    def __init__(
+        self,
+        hub: StateHub,
+        controller: Controller,
+        *,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        token: str,
+        min_interval_s: float = 1.0,
+        backoff_max_s: float = 3.0,
+    ) -> None:
+        slugs = charger_slugs(hub.chargers.values())
+        self.slugs = slugs
+        self.rest = CoreRestClient(session, base_url=base_url, token=token)
+        self.connection = CoreConnection(session, base_url=base_url, token=token, backoff_max_s=backoff_max_s)
+        self.publisher = StatePublisher(hub, self.rest, slugs=slugs, min_interval_s=min_interval_s)
+        self.controls = HelperControls(hub, controller, self.connection, self.rest, slugs=slugs, spawn=self._spawn)
+        self.events = EventInterface(hub, controller, self.connection, slugs=slugs, spawn=self._spawn)
+        self.connection.on_connected(self._on_connected)
+        self.connection.on_event("homeassistant_started", self._on_started)
+        self._group: asyncio.TaskGroup | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Start the background work (returns at once; Home Assistant need not be up)."""
+        self.publisher.attach()
+        self.controls.attach()
+        self.events.attach()
+        self._task = asyncio.create_task(self._run(), name="home assistant")
+
+    async def stop(self) -> None:
+        """Show the entities unavailable (best effort), stop every task and stop following the state."""
+        if self._task is None or self._stopping:
+            return
+        self._stopping = True
+        self.publisher.detach()
+        self.controls.detach()
+        self.events.detach()
+        await self.publisher.publish_offline()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            group.create_task(self._supervise("connection", self.connection.run))
+            group.create_task(self._supervise("publisher", self.publisher.run))
+            group.create_task(self._supervise("controls", self.controls.run))
+            group.create_task(self._supervise("events", self.events.run))
+
+    @staticmethod
+    async def _supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a loop forever; a bug in it is logged and the loop started again, the rest keeps running."""
+        while True:
+            try:
+                await loop()
+            except Exception:
+                _LOGGER.exception("The Home Assistant %s loop failed; restarting it in %.0f s", name, RESTART_DELAY_S)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
+        """Run a command from Home Assistant in the task group, so the WebSocket reader never waits for a charger."""
+        if self._group is None or self._stopping:
+            coroutine.close()
+            return
+        self._group.create_task(self._guard(coroutine, name), name=name)
+
+    @staticmethod
+    async def _guard(coroutine: Coroutine[Any, Any, object], name: str) -> None:
+        try:
+            await coroutine
+        except Exception:
+            _LOGGER.exception("The Home Assistant command %s failed", name)
+
+    async def _on_connected(self) -> None:
+        self.publisher.repost_all()
+        self.events.wake()
+        await self.controls.setup()
+
+    def _on_started(self, event: dict[str, Any]) -> None:
+        _LOGGER.info("Home Assistant started: posting every entity again")
+        self.publisher.repost_all()

@@ -1,0 +1,301 @@
+"""The Home Assistant entities of one charger, declared once as data, and how they render.
+
+Every entity is one :class:`EntityDescription` in :data:`ENTITIES`; adding a
+sensor means adding a description. :func:`render` turns a charger's state into
+the ``{"state": ..., "attributes": ...}`` documents the Core REST API takes,
+with no I/O, so the publisher only has to compare and post them.
+
+Entity ids are ``<domain>.<slug>_<key>``, the slug being the charger's display
+name made into an id (``BMW Wallbox`` -> ``bmw_wallbox``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bmw_wallbox.state import CHARGING, EV_CONNECTED, IDLE, SUSPENDED_EV, SUSPENDED_EVSE, ChargerState
+
+StateValue = str | int | float | bool | datetime | None
+Domain = Literal["sensor", "binary_sensor"]
+
+#: ``ConnectorStatusEnumType`` of OCPP 2.0.1: the options of the status sensor.
+CONNECTOR_STATUSES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
+#: ``ChargingStateEnumType`` of OCPP 2.0.1; ``Idle`` also stands for "no transaction".
+CHARGING_STATES = (CHARGING, EV_CONNECTED, SUSPENDED_EV, SUSPENDED_EVSE, IDLE)
+#: Outcomes of a command (``bmw_wallbox.controller.Outcome`` values).
+COMMAND_OUTCOMES = (
+    "accepted",
+    "rebooting",
+    "rejected",
+    "timeout",
+    "not_connected",
+    "not_applicable",
+    "invalid",
+    "unknown_charger",
+)
+
+UNAVAILABLE = "unavailable"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityState:
+    """One entity as Home Assistant gets it: the state string and its attributes."""
+
+    state: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``POST /api/states/<entity_id>``."""
+        return {"state": self.state, "attributes": dict(self.attributes)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityDescription:
+    """One entity of a charger.
+
+    ``value_fn`` reads the charger's state; ``None`` becomes ``unknown``.
+    ``precision`` rounds numbers to that many decimals. With
+    ``needs_connection`` (the default) the entity is ``unavailable`` while the
+    charger is offline. ``immediate`` entities skip the publisher's
+    coalescing, and a change of one sends the charger's other changes at once too.
+    """
+
+    key: str
+    name: str
+    domain: Domain = "sensor"
+    unit: str | None = None
+    device_class: str | None = None
+    state_class: str | None = None
+    icon: str | None = None
+    options: tuple[str, ...] | None = None
+    precision: int | None = None
+    needs_connection: bool = True
+    immediate: bool = False
+    value_fn: Callable[[ChargerState], StateValue]
+    attributes_fn: Callable[[ChargerState], Mapping[str, Any]] | None = None
+
+
+def _kwh(energy_wh: float | None) -> float | None:
+    return None if energy_wh is None else energy_wh / 1000.0
+
+
+def _session_energy_kwh(charger: ChargerState) -> float | None:
+    """The running session's energy, else the last session's (what a wallbox app shows after charging)."""
+    evse = charger.main_evse
+    if evse.transaction is not None:
+        return _kwh(evse.session_energy_wh)
+    last = evse.last_session or {}
+    value = last.get("energy_kwh")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _session_duration_s(charger: ChargerState) -> int | None:
+    """Seconds from the transaction's start to the latest meter reading (both on the charger's clock)."""
+    evse = charger.main_evse
+    tx = evse.transaction
+    if tx is None:
+        last = evse.last_session or {}
+        value = last.get("duration_s")
+        return int(value) if isinstance(value, (int, float)) else None
+    latest = evse.meter.updated_at
+    if latest is None or latest < tx.started_at:
+        return 0
+    return int((latest - tx.started_at).total_seconds())
+
+
+def _session_attributes(charger: ChargerState) -> dict[str, Any]:
+    tx = charger.main_evse.transaction
+    if tx is not None:
+        return {"transaction_id": tx.transaction_id, "started_at": tx.started_at.isoformat(), "running": True}
+    last = charger.main_evse.last_session or {}
+    return {"transaction_id": last.get("transaction_id"), "started_at": last.get("started_at"), "running": False}
+
+
+def _charging_state(charger: ChargerState) -> str:
+    tx = charger.main_evse.transaction
+    if tx is None:
+        return IDLE
+    return tx.charging_state or EV_CONNECTED
+
+
+def _phases(values: Mapping[str, float], unit: str) -> dict[str, float]:
+    return {f"{phase.lower()}_{unit}": round(value, 2) for phase, value in sorted(values.items())}
+
+
+def _limit_attributes(charger: ChargerState) -> dict[str, Any]:
+    desired = charger.desired
+    return {
+        "desired_limit_a": desired.limit_a,
+        "paused": desired.paused,
+        "max_current_a": charger.max_current_a,
+        "in_sync": charger.limit_in_sync,
+        "strategy": charger.profile_strategy,
+    }
+
+
+def _command_attributes(charger: ChargerState) -> dict[str, Any]:
+    record = charger.last_command
+    if record is None:
+        return {}
+    return {"command": record.command, "detail": record.detail, "at": record.at.isoformat()}
+
+
+#: Every entity of a charger; the publisher posts exactly these.
+ENTITIES: tuple[EntityDescription, ...] = (
+    EntityDescription(
+        key="power", name="Power", unit="W", device_class="power", state_class="measurement", icon="mdi:flash",
+        precision=0, value_fn=lambda c: c.main_evse.meter.power_w,
+    ),
+    EntityDescription(
+        key="energy", name="Energy", unit="kWh", device_class="energy", state_class="total_increasing",
+        icon="mdi:lightning-bolt", precision=3, value_fn=lambda c: _kwh(c.main_evse.meter.energy_wh),
+    ),
+    EntityDescription(
+        key="session_energy", name="Session energy", unit="kWh", device_class="energy", icon="mdi:battery-charging",
+        precision=3, value_fn=_session_energy_kwh, attributes_fn=_session_attributes,
+    ),
+    EntityDescription(
+        key="current", name="Current", unit="A", device_class="current", state_class="measurement",
+        icon="mdi:current-ac", precision=2, value_fn=lambda c: c.main_evse.meter.current_a,
+        attributes_fn=lambda c: _phases(c.main_evse.meter.current_phases_a, "a"),
+    ),
+    EntityDescription(
+        key="voltage", name="Voltage", unit="V", device_class="voltage", state_class="measurement",
+        icon="mdi:sine-wave", precision=1, value_fn=lambda c: c.main_evse.meter.voltage_v,
+        attributes_fn=lambda c: _phases(c.main_evse.meter.voltage_phases_v, "v"),
+    ),
+    EntityDescription(
+        key="status", name="Status", device_class="enum", options=CONNECTOR_STATUSES, icon="mdi:ev-plug-type2",
+        immediate=True, value_fn=lambda c: c.main_evse.connector_status,
+    ),
+    EntityDescription(
+        key="charging_state", name="Charging state", device_class="enum", options=CHARGING_STATES,
+        icon="mdi:ev-station", immediate=True, value_fn=_charging_state,
+    ),
+    EntityDescription(
+        key="current_limit", name="Applied current limit", unit="A", device_class="current", icon="mdi:speedometer",
+        precision=1, value_fn=lambda c: c.current_limit_a, attributes_fn=_limit_attributes,
+    ),
+    EntityDescription(
+        key="session_duration", name="Session duration", unit="s", device_class="duration", icon="mdi:timer-outline",
+        value_fn=_session_duration_s, attributes_fn=_session_attributes,
+    ),
+    EntityDescription(
+        key="last_seen", name="Last seen", device_class="timestamp", icon="mdi:clock-check-outline",
+        needs_connection=False, value_fn=lambda c: c.last_seen.replace(microsecond=0) if c.last_seen else None,
+    ),
+    EntityDescription(
+        key="firmware", name="Firmware", icon="mdi:chip", needs_connection=False, value_fn=lambda c: c.boot.firmware,
+        attributes_fn=lambda c: {"vendor": c.boot.vendor, "model": c.boot.model, "serial": c.boot.serial},
+    ),
+    EntityDescription(
+        key="last_command", name="Last command", device_class="enum", options=COMMAND_OUTCOMES, icon="mdi:console",
+        needs_connection=False, value_fn=lambda c: c.last_command.outcome if c.last_command else None,
+        attributes_fn=_command_attributes,
+    ),
+    EntityDescription(
+        key="connected", name="Connected", domain="binary_sensor", device_class="connectivity",
+        needs_connection=False, immediate=True, value_fn=lambda c: c.connected,
+        attributes_fn=lambda c: {"remote_address": c.remote_address, "tls": c.tls, "charger_id": c.charger_id},
+    ),
+    EntityDescription(
+        key="charging", name="Charging", domain="binary_sensor", device_class="battery_charging", immediate=True,
+        value_fn=lambda c: _charging_state(c) == CHARGING,
+    ),
+    EntityDescription(
+        key="limit_in_sync", name="Limit in sync", domain="binary_sensor", icon="mdi:check-decagram",
+        value_fn=lambda c: c.limit_in_sync, attributes_fn=_limit_attributes,
+    ),
+)  # fmt: skip
+
+
+def slugify(text: str) -> str:
+    """Make an id part of a display name, as Home Assistant does (``BMW Wallbox`` -> ``bmw_wallbox``)."""
+    ascii_text = unicodedata.normalize("NFKD", text.replace("ß", "ss")).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    return slug or "wallbox"
+
+
+def charger_slugs(chargers: Iterable[ChargerState]) -> dict[str, str]:
+    """The slug of each charger id; a name used twice gets ``_2``, ``_3`` ... in configuration order."""
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for charger in chargers:
+        base = slug = slugify(charger.name)
+        number = 2
+        while slug in taken:
+            slug = f"{base}_{number}"
+            number += 1
+        taken.add(slug)
+        slugs[charger.charger_id] = slug
+    return slugs
+
+
+def entity_id(description: EntityDescription, slug: str) -> str:
+    """``<domain>.<slug>_<key>``."""
+    return f"{description.domain}.{slug}_{description.key}"
+
+
+def format_state(description: EntityDescription, value: StateValue) -> str:
+    """The state string of a value: ``on``/``off``, ISO time, a rounded number or ``unknown``."""
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and description.precision is not None:
+        rounded = round(value, description.precision)
+        return str(int(rounded)) if description.precision == 0 else str(rounded)
+    return str(value)
+
+
+def attributes(description: EntityDescription, charger: ChargerState) -> dict[str, Any]:
+    """The attributes Home Assistant needs for units, history, statistics and display."""
+    attrs: dict[str, Any] = {"friendly_name": f"{charger.name} {description.name}"}
+    if description.unit is not None:
+        attrs["unit_of_measurement"] = description.unit
+    if description.device_class is not None:
+        attrs["device_class"] = description.device_class
+    if description.state_class is not None:
+        attrs["state_class"] = description.state_class
+    if description.options is not None:
+        attrs["options"] = list(description.options)
+    if description.icon is not None:
+        attrs["icon"] = description.icon
+    if description.attributes_fn is not None:
+        attrs.update(description.attributes_fn(charger))
+    return attrs
+
+
+def render(
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = ENTITIES
+) -> dict[str, tuple[EntityDescription, EntityState]]:
+    """Every entity of one charger, by entity id, as it should be in Home Assistant now."""
+    rendered: dict[str, tuple[EntityDescription, EntityState]] = {}
+    for description in descriptions:
+        if description.needs_connection and not charger.connected:
+            state = UNAVAILABLE
+        else:
+            state = format_state(description, description.value_fn(charger))
+        rendered[entity_id(description, slug)] = (
+            description,
+            EntityState(state=state, attributes=attributes(description, charger)),
+        )
+    return rendered
+
+
+def render_offline(
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = ENTITIES
+) -> dict[str, EntityState]:
+    """Every entity ``unavailable``: what Home Assistant should show once the add-on has stopped."""
+    return {
+        entity_id(description, slug): EntityState(state=UNAVAILABLE, attributes=attributes(description, charger))
+        for description in descriptions
+    }

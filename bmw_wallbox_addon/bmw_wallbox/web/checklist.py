@@ -1,0 +1,190 @@
+"""The setup checklist the panel shows: decided here without I/O, from facts and the certificate info.
+
+Each item has a ``status`` (``ok``, ``warn``, ``fail`` or ``info``), a short
+title and a sentence that says what to do when it is not ok. Whether each
+charger has connected is live data and is added by the page itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bmw_wallbox.certinfo import CertInfo
+
+#: Warn this long before the certificate expires.
+EXPIRY_WARNING = timedelta(days=14)
+#: Shown instead of a hostname when the certificate names none.
+HOST_PLACEHOLDER = "<your-hostname>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetupFacts:
+    """What the setup checklist needs to know about the add-on's settings."""
+
+    ssl: bool
+    ssl_dir: Path
+    certfile: str
+    keyfile: str
+    ocpp_port: int
+    chargers: tuple[tuple[str, str, bool], ...]
+    """(id, display name, has a password) per configured charger."""
+
+    @property
+    def cert_path(self) -> Path:
+        """The certificate chain file."""
+        return self.ssl_dir / self.certfile
+
+    @property
+    def key_path(self) -> Path:
+        """The private key file."""
+        return self.ssl_dir / self.keyfile
+
+
+def _item(key: str, status: str, title: str, detail: str = "") -> dict[str, str]:
+    return {"key": key, "status": status, "title": title, "detail": detail}
+
+
+def _certificate_items(cert: CertInfo, *, now: datetime) -> list[dict[str, str]]:
+    """The items about the certificate and key files."""
+    if not cert.cert_found:
+        return [
+            _item(
+                "cert_file",
+                "fail",
+                f"Certificate file {cert.cert_path} not found",
+                "Put the certificate chain there (for example with the Let's Encrypt add-on, DNS-01) "
+                "or set the option certfile to its name in /ssl.",
+            )
+        ]
+    if cert.error:
+        return [_item("cert_file", "fail", f"Certificate file {cert.cert_path} is unreadable", cert.error)]
+    items = [_item("cert_file", "ok", f"Certificate found: {cert.cert_path}")]
+    if not cert.key_found:
+        items.append(
+            _item(
+                "key_file", "fail", f"Key file {cert.key_path} not found", "Set the option keyfile to its name in /ssl."
+            )
+        )
+    elif not cert.key_matches:
+        items.append(
+            _item(
+                "key_file",
+                "fail",
+                f"Key file {cert.key_path} does not belong to the certificate",
+                "Use the private key that was issued together with this certificate.",
+            )
+        )
+    else:
+        items.append(_item("key_file", "ok", "Private key found and matches the certificate"))
+    if cert.hostnames:
+        items.append(_item("names", "ok", f"Issued for {', '.join(cert.hostnames)}"))
+    else:
+        items.append(
+            _item(
+                "names",
+                "fail",
+                f"Issued for {', '.join(cert.names) or 'no name'}: no hostname",
+                "The wallbox refuses URLs with an IP address; it needs a certificate for a hostname.",
+            )
+        )
+    if cert.self_signed:
+        items.append(
+            _item(
+                "issuer",
+                "fail",
+                "Self-signed certificate",
+                "The wallbox refuses self-signed certificates; use a publicly trusted one, e.g. Let's Encrypt.",
+            )
+        )
+    else:
+        items.append(_item("issuer", "ok", f"Issued by {cert.issuer}"))
+    if cert.trusted is True:
+        items.append(_item("trusted", "ok", "Trusted by the public certificate authorities"))
+    elif cert.trusted is False:
+        items.append(
+            _item(
+                "trusted",
+                "warn",
+                "Not trusted by this system's certificate authorities",
+                f"{cert.trust_error or 'unknown reason'}: the wallbox will probably refuse it. "
+                "Is fullchain.pem the full chain (certificate plus intermediates)?",
+            )
+        )
+    items.append(_expiry_item(cert, now=now))
+    return items
+
+
+def _expiry_item(cert: CertInfo, *, now: datetime) -> dict[str, str]:
+    if cert.not_after is None:
+        return _item("expiry", "warn", "Expiry date unknown")
+    date = cert.not_after.date().isoformat()
+    if cert.not_before is not None and now < cert.not_before:
+        return _item("expiry", "fail", f"Not valid before {cert.not_before.date().isoformat()}")
+    if now >= cert.not_after:
+        return _item("expiry", "fail", f"Expired on {date}", "Renew the certificate and restart the add-on.")
+    days = (cert.not_after - now).days
+    if cert.not_after - now < EXPIRY_WARNING:
+        return _item("expiry", "warn", f"Expires on {date} (in {days} days)", "Renew it soon, then restart the add-on.")
+    return _item("expiry", "ok", f"Valid until {date} ({days} days)")
+
+
+def connect_host(cert: CertInfo | None) -> str:
+    """The hostname for the wallbox's URL: the certificate's first DNS name (a wildcard made concrete)."""
+    names = cert.hostnames if cert is not None else []
+    if not names:
+        return HOST_PLACEHOLDER
+    return names[0].replace("*", "wallbox", 1)
+
+
+def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> dict[str, Any]:
+    """The checklist, the URL per charger and the facts behind them, as the panel shows them."""
+    items: list[dict[str, str]] = []
+    if facts.ssl:
+        items.append(_item("tls", "ok", "TLS is on (wss://)"))
+        if cert is not None:
+            items.extend(_certificate_items(cert, now=now))
+    else:
+        items.append(
+            _item(
+                "tls",
+                "warn",
+                "TLS is off (option ssl): chargers connect with ws:// without encryption",
+                "The BMW wallbox accepts only wss:// with a trusted certificate.",
+            )
+        )
+    items.append(
+        _item(
+            "port",
+            "info",
+            f"OCPP port {facts.ocpp_port}",
+            "If you mapped another host port under Network in the add-on's configuration, use that one.",
+        )
+    )
+    if facts.chargers:
+        items.append(_item("chargers", "ok", f"{len(facts.chargers)} charger(s) configured"))
+    else:
+        items.append(
+            _item(
+                "chargers",
+                "fail",
+                "No charger configured",
+                "Add your wallbox's charging station id under the option chargers.",
+            )
+        )
+    host = connect_host(cert) if facts.ssl else HOST_PLACEHOLDER
+    base_url = f"{'wss' if facts.ssl else 'ws'}://{host}:{facts.ocpp_port}"
+    return {
+        "items": items,
+        "host": host,
+        "base_url": base_url,
+        "ocpp_port": facts.ocpp_port,
+        "ssl": facts.ssl,
+        "certificate": cert.to_json() if cert is not None else None,
+        "chargers": [
+            {"id": charger_id, "name": name, "password": has_password, "url": f"{base_url}/{charger_id}"}
+            for charger_id, name, has_password in facts.chargers
+        ],
+    }

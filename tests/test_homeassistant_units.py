@@ -1,0 +1,346 @@
+"""The Home Assistant side's decisions without Home Assistant: entity rendering, coalescing, commands, sessions.
+
+What needs Home Assistant itself is proven in ``test_homeassistant.py`` against a real one.
+Here a fake Core (aiohttp on port 0) shows what happens while Home Assistant is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bmw_wallbox.controller import CommandResult, Outcome
+from bmw_wallbox.homeassistant.entities import ENTITIES, charger_slugs, render, render_offline, slugify
+from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventInterface, SessionTracker, parse_command
+from bmw_wallbox.homeassistant.publisher import PublishQueue, StatePublisher
+from bmw_wallbox.homeassistant.rest import CoreRestClient
+from bmw_wallbox.homeassistant.websocket import CoreConnection, websocket_url
+from bmw_wallbox.state import ChargerState, SampledValue, StateHub, Transaction
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def charger(*, name: str = "BMW Wallbox", connected: bool = True, power_w: float = 7000.0) -> ChargerState:
+    """A connected charger with a running transaction and fresh readings."""
+    state = ChargerState(charger_id="DE*BMW*E1", name=name, max_current_a=16, connected=connected, last_seen=T0)
+    evse = state.evse(1)
+    evse.connector_status = "Occupied"
+    evse.transaction = Transaction(
+        transaction_id="tx-1", started_at=T0, charging_state="Charging", start_energy_wh=1000.0
+    )
+    readings = [
+        SampledValue(measurand="Energy.Active.Import.Register", value=1500.0),
+        SampledValue(measurand="Power.Active.Import", value=power_w),
+    ]
+    evse.apply_readings(readings, at=T0 + timedelta(minutes=5))
+    return state
+
+
+def states(rendered: dict[str, Any]) -> dict[str, str]:
+    """entity id -> state string."""
+    return {eid: entity.state for eid, (_, entity) in rendered.items()}
+
+
+# --- entities -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("BMW Wallbox", "bmw_wallbox"),
+        ("Garage wallbox", "garage_wallbox"),
+        ("Tür-Box 2", "tur_box_2"),
+        ("Straße", "strasse"),
+        ("***", "wallbox"),
+    ],
+)
+def test_slugify_makes_entity_ids_like_home_assistant(name: str, slug: str) -> None:
+    """Display names become lower-case ids with underscores."""
+    assert slugify(name) == slug
+
+
+def test_two_chargers_with_one_name_get_numbered_slugs() -> None:
+    """The second charger with the same name gets ``_2``."""
+    first, second = charger(), ChargerState(charger_id="DE*BMW*E2", name="BMW Wallbox", max_current_a=16)
+    assert charger_slugs([first, second]) == {"DE*BMW*E1": "bmw_wallbox", "DE*BMW*E2": "bmw_wallbox_2"}
+
+
+def test_every_entity_id_is_unique_and_valid() -> None:
+    """Each description gives one ``<domain>.bmw_wallbox_<key>`` id."""
+    ids = list(render(charger(), "bmw_wallbox"))
+    assert len(ids) == len(set(ids)) == len(ENTITIES)
+    assert all(eid.split(".")[1].startswith("bmw_wallbox_") for eid in ids)
+
+
+def test_readings_render_in_home_assistant_units() -> None:
+    """Energy in kWh with three decimals, power in whole W, session energy from the transaction start."""
+    shown = states(render(charger(), "bmw_wallbox"))
+    assert (shown["sensor.bmw_wallbox_energy"], shown["sensor.bmw_wallbox_power"]) == ("1.5", "7000")
+    assert (shown["sensor.bmw_wallbox_session_energy"], shown["sensor.bmw_wallbox_session_duration"]) == ("0.5", "300")
+
+
+def test_offline_charger_shows_measurements_unavailable() -> None:
+    """Offline, measurements are unavailable; connected, last seen and firmware stay."""
+    shown = states(render(charger(connected=False), "bmw_wallbox"))
+    assert shown["sensor.bmw_wallbox_power"] == shown["sensor.bmw_wallbox_energy"] == "unavailable"
+    assert (shown["binary_sensor.bmw_wallbox_connected"], shown["sensor.bmw_wallbox_last_seen"]) == (
+        "off",
+        T0.isoformat(),
+    )
+
+
+def test_stopped_add_on_shows_every_entity_unavailable() -> None:
+    """At shutdown every entity is posted as unavailable."""
+    assert {entity.state for entity in render_offline(charger(), "bmw_wallbox").values()} == {"unavailable"}
+
+
+# --- coalescing ------------------------------------------------------------------------------------
+
+
+def test_unchanged_entities_are_not_posted_again() -> None:
+    """After a post, rendering the same state queues nothing."""
+    queue = PublishQueue()
+    rendered = render(charger(), "bmw_wallbox")
+    queue.offer(rendered)
+    for eid, state in queue.due(0.0):
+        queue.posted(eid, state, 0.0)
+    queue.offer(render(charger(), "bmw_wallbox"))
+    assert queue.waiting == 0
+
+
+def test_a_second_change_within_a_second_waits_and_the_latest_wins() -> None:
+    """Power changing twice within 1 s is posted once more, with the newest value, 1 s after the first post."""
+    queue = PublishQueue(min_interval_s=1.0)
+    queue.offer(render(charger(power_w=1000), "bmw_wallbox"))
+    for eid, state in queue.due(0.0):
+        queue.posted(eid, state, 0.0)
+    queue.offer(render(charger(power_w=2000), "bmw_wallbox"))
+    queue.offer(render(charger(power_w=3000), "bmw_wallbox"))
+    assert (queue.due(0.5), queue.next_due_at()) == ([], 1.0)
+    assert [(eid, s.state) for eid, s in queue.due(1.0)] == [("sensor.bmw_wallbox_power", "3000")]
+
+
+def test_a_charging_state_change_goes_out_at_once_with_the_rest() -> None:
+    """When the charging state changes, every change of that charger is due at once."""
+    queue = PublishQueue(min_interval_s=1.0)
+    queue.offer(render(charger(), "bmw_wallbox"))
+    for eid, state in queue.due(0.0):
+        queue.posted(eid, state, 0.0)
+    suspended = charger(power_w=0)
+    assert suspended.main_evse.transaction is not None
+    suspended.main_evse.transaction.charging_state = "SuspendedEVSE"
+    queue.offer(render(suspended, "bmw_wallbox"))
+    due = {eid for eid, _ in queue.due(0.1)}
+    assert {
+        "sensor.bmw_wallbox_charging_state",
+        "binary_sensor.bmw_wallbox_charging",
+        "sensor.bmw_wallbox_power",
+    } <= due
+
+
+def test_the_queue_holds_at_most_one_state_per_entity() -> None:
+    """A thousand changes while nothing can be posted leave one waiting state per entity."""
+    queue = PublishQueue()
+    for watts in range(1000):
+        queue.offer(render(charger(power_w=watts), "bmw_wallbox"))
+    assert queue.waiting == len(ENTITIES)
+
+
+def test_forgetting_posted_states_posts_everything_again() -> None:
+    """After Core restarted, every entity is due again at once."""
+    queue = PublishQueue()
+    queue.offer(render(charger(), "bmw_wallbox"))
+    for eid, state in queue.due(0.0):
+        queue.posted(eid, state, 0.0)
+    queue.forget_posted()
+    queue.offer(render(charger(), "bmw_wallbox"))
+    assert len(queue.due(0.1)) == len(ENTITIES)
+
+
+# --- command events --------------------------------------------------------------------------------
+
+SLUGS = {"DE*BMW*E1": "bmw_wallbox"}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"action": "pause"}, CommandRequest(charger_id="DE*BMW*E1", action="pause")),
+        ({"action": "stop", "charger": "bmw_wallbox"}, CommandRequest(charger_id="DE*BMW*E1", action="stop")),
+        (
+            {"action": "set_current_limit", "amps": "10"},
+            CommandRequest(charger_id="DE*BMW*E1", action="set_current_limit", amps=10.0),
+        ),
+        (
+            {"action": "set_current_limit", "amps": 0},
+            CommandRequest(charger_id="DE*BMW*E1", action="set_current_limit", amps=0.0),
+        ),
+        ({"action": "explode"}, Outcome.INVALID),
+        ({}, Outcome.INVALID),
+        ({"action": "set_current_limit"}, Outcome.INVALID),
+        ({"action": "set_current_limit", "amps": "lots"}, Outcome.INVALID),
+        ({"action": "set_current_limit", "amps": True}, Outcome.INVALID),
+        ({"action": "start", "charger": "DE*BMW*E9"}, Outcome.UNKNOWN_CHARGER),
+    ],
+)
+def test_command_event_data_is_checked(data: dict[str, Any], expected: CommandRequest | Outcome) -> None:
+    """Valid data becomes a request; anything else becomes the result to report."""
+    parsed = parse_command(data, SLUGS)
+    assert (parsed.outcome if isinstance(parsed, CommandResult) else parsed) == expected
+
+
+def test_the_charger_must_be_named_when_several_are_configured() -> None:
+    """Without ``charger`` and with two chargers configured, the command is invalid."""
+    parsed = parse_command({"action": "pause"}, {"a": "one", "b": "two"})
+    assert isinstance(parsed, CommandResult)
+    assert parsed.outcome is Outcome.INVALID
+
+
+# --- sessions --------------------------------------------------------------------------------------
+
+
+def test_a_transaction_running_at_start_fires_nothing() -> None:
+    """A transaction restored from the store is not a new session."""
+    state = charger()
+    tracker = SessionTracker()
+    tracker.seed({state.charger_id: state})
+    assert tracker.update(state) == []
+
+
+def test_a_new_transaction_fires_session_started() -> None:
+    """A transaction appearing fires bmw_wallbox_session_started with its id."""
+    state = charger()
+    events = SessionTracker().update(state)
+    assert [(kind, data["transaction_id"]) for kind, data in events] == [("bmw_wallbox_session_started", "tx-1")]
+
+
+def test_an_ended_transaction_fires_session_ended_with_energy_and_duration() -> None:
+    """The transaction disappearing fires bmw_wallbox_session_ended with last_session's figures."""
+    state = charger()
+    tracker = SessionTracker()
+    tracker.update(state)
+    evse = state.main_evse
+    evse.last_session = {
+        "transaction_id": "tx-1",
+        "energy_kwh": 0.5,
+        "duration_s": 300,
+        "stopped_reason": "EVDisconnected",
+    }
+    evse.transaction = None
+    ((kind, data),) = tracker.update(state)
+    assert (kind, data["energy_kwh"], data["duration_s"]) == ("bmw_wallbox_session_ended", 0.5, 300)
+
+
+# --- Home Assistant down -------------------------------------------------------------------------------
+
+
+class FakeCore:
+    """A stand-in for Core's REST API that can be down (503) and records what it accepted."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.posted: list[tuple[str, str]] = []
+        self.attempts = 0
+
+    async def post_state(self, request: web.Request) -> web.Response:
+        """``POST /api/states/{entity_id}``."""
+        self.attempts += 1
+        if self.down:
+            return web.Response(status=503)
+        body = await request.json()
+        self.posted.append((request.match_info["entity_id"], body["state"]))
+        return web.json_response(body, status=201)
+
+
+@pytest.fixture
+async def fake_core() -> AsyncIterator[tuple[FakeCore, str]]:
+    """A fake Core on a free port and its base URL."""
+    core = FakeCore()
+    app = web.Application()
+    app.router.add_post("/api/states/{entity_id}", core.post_state)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield core, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
+    """Poll until ``condition()`` is true."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple[FakeCore, str]) -> None:
+    """Changes made while Core answers 503 are kept, and only the newest power is posted once it is back."""
+    core, url = fake_core
+    state = charger()
+    hub = StateHub([state])
+    async with aiohttp.ClientSession() as session:
+        publisher = StatePublisher(
+            hub, CoreRestClient(session, base_url=url, token="t"), slugs={state.charger_id: "x"}, min_interval_s=0.05
+        )
+        publisher.attach()
+        task = asyncio.create_task(publisher.run())
+        try:
+            await wait_for(lambda: len(core.posted) == len(ENTITIES))
+            core.down = True
+            for watts in range(100, 200):
+                state.main_evse.meter.power_w = float(watts)
+                hub.changed(state.charger_id)
+                await asyncio.sleep(0.001)
+            core.down = False
+            await wait_for(lambda: ("sensor.x_power", "199") in core.posted, timeout_s=10)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert [value for eid, value in core.posted if eid == "sensor.x_power"] == ["7000", "199"]
+    assert core.attempts < 20
+
+
+class ResultSource:
+    """The one thing the event interface asks of the controller when it attaches."""
+
+    def subscribe_results(self, listener: Any) -> None:
+        """Accept and ignore the listener."""
+
+
+async def test_events_wait_in_a_bounded_outbox_while_home_assistant_is_down() -> None:
+    """While disconnected, at most OUTBOX_SIZE events wait; the oldest are dropped."""
+    state = charger()
+    hub = StateHub([state])
+    async with aiohttp.ClientSession() as session:
+        connection = CoreConnection(session, base_url="http://127.0.0.1:9", token="t")
+        interface = EventInterface(
+            hub,
+            ResultSource(),
+            connection,
+            slugs={state.charger_id: "x"},
+            spawn=lambda coro, name: coro.close(),  # type: ignore[arg-type]
+        )
+        interface.attach()
+        for number in range(OUTBOX_SIZE + 50):
+            interface.fire("bmw_wallbox_command_result", {"n": number})
+    assert interface.outbox_size == OUTBOX_SIZE
+
+
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("http://supervisor/core", "ws://supervisor/core/api/websocket"),
+        ("http://127.0.0.1:8123/", "ws://127.0.0.1:8123/api/websocket"),
+        ("https://ha.example.com", "wss://ha.example.com/api/websocket"),
+    ],
+)
+def test_websocket_url_comes_from_the_base_url(base: str, url: str) -> None:
+    """One base URL serves REST and the WebSocket."""
+    assert websocket_url(base) == url
