@@ -185,7 +185,7 @@ class Controller:
         state = self._state(charger_id)
         if state is None:
             return self._unknown("set_current_limit", charger_id)
-        if isinstance(amps, bool) or not isinstance(amps, (int, float)) or not math.isfinite(amps) or amps < 0:
+        if isinstance(amps, bool) or not isinstance(amps, (int, float)) or not _finite(amps) or amps < 0:
             return CommandResult(
                 command="set_current_limit",
                 outcome=Outcome.INVALID,
@@ -428,6 +428,14 @@ class Controller:
                 "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"
             )
             self._schedule(charger_id)
+
+
+def _finite(amps: float) -> bool:
+    """True for a finite number that fits a float (a 400-digit int does not)."""
+    try:
+        return math.isfinite(amps)
+    except OverflowError:
+        return False
 
 
 def _not_connected(command: str) -> CommandResult:

@@ -120,7 +120,7 @@ async def put_current_limit(request: web.Request) -> web.Response:
     """PUT /api/chargers/{id}/current_limit with ``{"amps": N}``."""
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         body = None
     if not isinstance(body, dict) or "amps" not in body:
         return web.json_response(
