@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint
+.PHONY: demo test lint browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,15 @@ demo: $(BIN)/python
 	$(BIN)/pip install --quiet -e bmw_wallbox_addon
 	$(BIN)/bmw-wallbox --demo
 
-test: $(BIN)/python
+# The panel's browser tests drive Debian's Chromium; Home Assistant Core is installed by the tests
+# themselves (into a cached venv, see tests/ha_core.py).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: $(BIN)/python browser
 	$(BIN)/pip install --quiet -r requirements-test.txt -e bmw_wallbox_addon
 	$(BIN)/python -m pytest
 
