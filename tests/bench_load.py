@@ -225,6 +225,14 @@ async def command_probes(
             await asyncio.sleep(0.4)
 
 
+async def loop_lag(*, until: float, result: Latencies, period_s: float = 0.01) -> None:
+    """How late this process's own event loop wakes up (a busy load generator inflates every latency)."""
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        await asyncio.sleep(period_s)
+        result.samples.append(time.perf_counter() - started - period_s)
+
+
 @dataclass
 class LoadResult:
     """What one server did under the load."""
@@ -241,6 +249,7 @@ class LoadResult:
     rss_after_load_kib: int = 0
     snapshot_latency: dict[str, float] = field(default_factory=dict)
     command_latency: dict[str, float] = field(default_factory=dict)
+    client_loop_lag: dict[str, float] = field(default_factory=dict)
 
     @property
     def rss_per_charger_kib(self) -> float:
@@ -274,9 +283,13 @@ async def run_load(server: ServerProcess, args: argparse.Namespace, *, api: str 
                 snapshot_probes(fleet, api, until=until, result=snapshots, rng=random.Random(args.seed + 1)),
                 command_probes(fleet, api, until=until, result=commands, rng=random.Random(args.seed + 2)),
             ]
+        lag = Latencies()
         counts, *_ = await asyncio.gather(
-            asyncio.gather(*(meter_loop(c, until=until, rtt=rtt, rng=rng) for c in fleet)), *probes
+            asyncio.gather(*(meter_loop(c, until=until, rtt=rtt, rng=rng) for c in fleet)),
+            loop_lag(until=until, result=lag),
+            *probes,
         )
+        result.client_loop_lag = lag.summary()
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server.pid) - cpu0
         result.messages = sum(counts)
@@ -325,6 +338,8 @@ def print_report(report: dict[str, Any]) -> None:
     o, b = ours["server_cpu_percent"], bare["server_cpu_percent"]
     print(f"{'server CPU % of one core':<44}{o:>12.1f}{b:>12.1f}")
     print(f"{'messages answered':<44}{ours['messages']:>12}{bare['messages']:>12}")
+    o, b = ours["client_loop_lag"]["p99_ms"], bare["client_loop_lag"]["p99_ms"]
+    print(f"{'load generator loop lag p99 ms':<44}{o:>12.1f}{b:>12.1f}")
     print()
     snap, cmd = ours["snapshot_latency"], ours["command_latency"]
     per_charger_mib = (ours["rss_connected_kib"] - ours["rss_idle_kib"]) / n / 1024

@@ -403,7 +403,7 @@ def spawn(name: str, argv: list[str], port: int, log_path: Path) -> Iterator[Ser
     with log_path.open("wb") as log:
         spawned_at = time.perf_counter()
         # argv is this interpreter plus fixed arguments built here, never outside input.
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_child_env()
         )
     server = ServerProcess(name=name, process=process, port=port, log_path=log_path)

@@ -33,6 +33,7 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.client import ClientConnection
 
 from bmw_wallbox.app import Application
+from bmw_wallbox.csms.framing import PayloadError, check_payload
 from bmw_wallbox.csms.handlers import ChargerSession
 
 from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, StartApp, api_get, charger_snapshot, ocpp_url
@@ -483,3 +484,38 @@ async def test_frame_of_exactly_1_mib_is_handled(arena: Arena) -> None:
     assert len(text) == 1024 * 1024
     answer = await arena.exchange(text)
     assert answer == [3, "max", {"status": "UnknownVendorId"}]
+
+
+async def test_flood_of_malformed_frames_costs_a_few_log_lines(arena: Arena, caplog: pytest.LogCaptureFixture) -> None:
+    """500 malformed frames: five warnings, then one summary line when the connection ends, not 500 lines."""
+    with caplog.at_level(logging.DEBUG, logger="bmw_wallbox.csms"):
+        for index in range(500):
+            answer = await arena.exchange(f"not json {index}")
+            assert answer == [4, "-1", "RpcFrameworkError", "Frame is not valid JSON", {}]
+        await arena.ws.close()
+        await _wait_disconnected(arena.app)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bmw_wallbox.csms" and r.levelno == logging.WARNING]
+    assert warnings == [
+        f"[{CHARGER_ID}] Malformed frame answered with RpcFrameworkError: Frame is not valid JSON"
+    ] * 5 + [f"[{CHARGER_ID}] 495 more malformed or refused frames in the last 60 s (each logged at debug level)"]
+
+
+async def _wait_disconnected(app: Application) -> None:
+    async with asyncio.timeout(5):
+        while CHARGER_ID in app.csms.sessions:
+            await asyncio.sleep(0.01)
+
+
+@settings(max_examples=FUZZ_EXAMPLES * 3, deadline=None)
+@given(mutated=mutated_payloads())
+def test_schema_check_accepts_exactly_what_the_library_accepts(mutated: tuple[str, dict[str, Any]]) -> None:
+    """The compiled fast path of the schema check never lets through a payload the library's validator refuses."""
+    action, payload = mutated
+    library_ok = not any(True for _ in get_validator(2, action, "2.0.1").iter_errors(payload))
+    try:
+        check_payload(action, payload, lenient=False)
+    except PayloadError:
+        ours_ok = False
+    else:
+        ours_ok = True
+    assert ours_ok == library_ok

@@ -2,7 +2,17 @@
 
 Each charger has one JSON file, ``<data-dir>/chargers/<quoted id>.json``,
 written atomically (temporary file, fsync, rename), so a crash leaves either
-the old or the new content, never half of one. Saved: the lifetime energy
+the old or the new content, never half of one.
+
+Two ways to save: :meth:`Store.save_now` writes and fsyncs before it returns
+(a transaction starting or ending, a new limit, is on disk before anyone gets
+an answer); :meth:`Store.save_soon` (meter values) collects changes for
+``delay_s`` and writes them in a worker thread, atomically but without
+fsync: a crash of the add-on keeps them, a power cut may lose the last few
+seconds of readings, which the wallbox reports again anyway. So hundreds of
+chargers' meter values neither hold up the event loop nor queue the disk in
+front of the writes that must be durable. Each write carries a generation
+number, so an older background write never replaces a newer one. Saved: the lifetime energy
 register, the running transaction, boot info and capabilities, and any extra
 sections other parts register (the charging setpoint, for example).
 """
@@ -14,6 +24,8 @@ import json
 import logging
 import os
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
@@ -29,17 +41,29 @@ SCHEMA_VERSION = 1
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write ``data`` as JSON to ``path`` so that readers see the old or the new file, never a torn one."""
+    write_text_atomic(path, _encode(data))
+
+
+def _encode(data: object) -> str:
+    return json.dumps(data, indent=1, sort_keys=True)
+
+
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, rename); ``durable`` adds the fsyncs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -77,6 +101,12 @@ class Store:
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self.extra: dict[str, dict[str, Any]] = {}
+        #: Generation of each charger's latest serialised state, and of the one on disk (under ``_lock``).
+        self._generation: dict[str, int] = {}
+        self._written: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def path_for(self, charger_id: str) -> Path:
         """The file that holds this charger's state."""
@@ -146,23 +176,64 @@ class Store:
             "extra": self.extra.get(charger.charger_id, {}),
         }
 
+    def _serialised(self, charger_id: str) -> tuple[int, str] | None:
+        """This charger's state as the JSON text to write, with its generation.
+
+        Encoded on the event loop's thread: the state must not change while it is read.
+        """
+        charger = self._hub.chargers.get(charger_id)
+        if charger is None:
+            return None
+        generation = self._generation[charger_id] = self._generation.get(charger_id, 0) + 1
+        return generation, _encode(self.serialise(charger))
+
+    def _write(self, charger_id: str, generation: int, text: str, *, durable: bool = True) -> None:
+        """Write one state unless a newer one is on disk already (any thread)."""
+        with self._lock:
+            if self._written.get(charger_id, 0) > generation:
+                return
+            try:
+                write_text_atomic(self.path_for(charger_id), text, durable=durable)
+            except OSError as err:
+                _LOGGER.error("Cannot save the state of %s to %s: %s", charger_id, self._dir, err)
+                return
+            self._written[charger_id] = generation
+
+    def _write_batch(self, batch: list[tuple[str, int, str]]) -> None:
+        for charger_id, generation, text in batch:
+            self._write(charger_id, generation, text, durable=False)
+
     def save_now(self, charger_id: str) -> None:
         """Write this charger's state at once (transaction start/end, shutdown)."""
         self._dirty.discard(charger_id)
-        charger = self._hub.chargers.get(charger_id)
-        if charger is None:
-            return
-        try:
-            write_json_atomic(self.path_for(charger_id), self.serialise(charger))
-        except OSError as err:
-            _LOGGER.error("Cannot save the state of %s to %s: %s", charger_id, self._dir, err)
+        serialised = self._serialised(charger_id)
+        if serialised is not None:
+            self._write(charger_id, *serialised)
 
     def save_soon(self, charger_id: str) -> None:
-        """Mark a charger dirty; it is written within ``delay_s``."""
+        """Mark a charger dirty; it is written within ``delay_s`` (in the background)."""
         self._dirty.add(charger_id)
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(self._delay_s, self.flush)
+            self._flush_handle = loop.call_later(self._delay_s, self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        """Serialise every dirty charger now and hand the writing to the worker thread."""
+        self._flush_handle = None
+        if self._pending is not None and not self._pending.done():
+            # The last batch is still being written: collect more and try again later.
+            self._flush_handle = asyncio.get_running_loop().call_later(self._delay_s, self._flush_in_background)
+            return
+        batch = []
+        for charger_id in sorted(self._dirty):
+            serialised = self._serialised(charger_id)
+            if serialised is not None:
+                batch.append((charger_id, *serialised))
+        self._dirty.clear()
+        if batch:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+            self._pending = self._writer.submit(self._write_batch, batch)
 
     def save_unknown(self) -> None:
         """Write the ids that tried to connect without being configured."""
@@ -172,9 +243,13 @@ class Store:
             _LOGGER.error("Cannot save %s: %s", self._unknown_path, err)
 
     def flush(self) -> None:
-        """Write every dirty charger now."""
+        """Write every dirty charger now and wait for background writes (at shutdown)."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         for charger_id in sorted(self._dirty):
             self.save_now(charger_id)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+            self._pending = None

@@ -5,24 +5,26 @@ without sockets.
 
 Error policy (OCPP-J 2.0.1, part 4, section 4):
 
-============================================  ==================================
+============================================  ======================================
 Frame                                         Answer
-============================================  ==================================
-binary frame, invalid UTF-8, not JSON (also    CALLERROR ``RpcFrameworkError``,
-``NaN``/``Infinity``, nested too deeply to     id ``"-1"`` when the id is unreadable
-parse), not an array, no readable message id
+============================================  ======================================
+binary frame, invalid UTF-8, not JSON (also   CALLERROR ``RpcFrameworkError``,
+``NaN``/``Infinity``, or nested too deeply    id ``"-1"`` when the id is unreadable
+to parse), not an array, no readable id
 CALL with the wrong number of elements or     CALLERROR ``RpcFrameworkError``
 an action that is not a string
 CALL whose payload is not an object, or is    CALLERROR ``FormatViolation``
 nested deeper than ``MAX_DEPTH`` levels
 unknown message type number                   CALLERROR ``MessageTypeNotSupported``
 malformed CALLRESULT / CALLERROR, or one      dropped and logged (an answer to an
-nested deeper than ``MAX_DEPTH`` levels       answer is not allowed)
+nested deeper than ``MAX_DEPTH`` levels,      answer is not allowed)
+or one that answers no call of ours
+(checked in the session)
 CALL payload that breaks the schema           optional fields with a wrong value
                                               are dropped and logged (lenient
                                               mode); otherwise the CALLERROR the
                                               schema violation names
-============================================  ==================================
+============================================  ======================================
 """
 
 from __future__ import annotations
