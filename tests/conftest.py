@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -106,3 +107,15 @@ async def api_send(app: Application, method: str, path: str, body: Any = None) -
     url = f"http://127.0.0.1:{app.panel_port}{path}"
     async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
         return response.status, await response.json()
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` (a plain or async predicate) is true; ``timeout`` in real seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = check()
+            if isinstance(result, Awaitable):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)

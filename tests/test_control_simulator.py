@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,22 +15,10 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` is true (real seconds)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,22 +27,10 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 TIME_SCALE = 20.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` is true (real seconds)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

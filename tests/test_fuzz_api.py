@@ -268,3 +268,15 @@ def test_unreadable_options_file_is_one_clear_error(tmp_path: Path, content: byt
     with pytest.raises(OptionsError) as info:
         load_options(path)
     assert str(info.value) == f"Options file {path} {message}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/api/nothing-here", 404), ("DELETE", "/api/chargers", 405), ("GET", "/api/chargers/X/start", 405)],
+)
+async def test_api_errors_are_json(api: Api, method: str, path: str, status: int) -> None:
+    """Unknown API routes and wrong methods answer with a JSON error body, like every other API error."""
+    async with api.http.request(method, f"{api.base}{path}") as response:
+        assert response.status == status
+        assert response.content_type == "application/json"
+        assert (await response.json())["status"] == status

@@ -276,6 +276,14 @@ async def test_offline_charger_makes_measurements_unavailable(scenario: Scenario
 async def test_session_end_and_start_fire_events(scenario: Scenario) -> None:
     """Unplugging fires bmw_wallbox_session_ended with energy and duration; plugging in fires session_started."""
     await scenario.ready()
+    evse = scenario.app.hub.chargers[CHARGER_ID].main_evse
+    async with asyncio.timeout(20):  # let the session run a few (simulated) seconds, so its duration is not 0
+        while not (
+            evse.transaction is not None
+            and evse.meter.updated_at is not None
+            and (evse.meter.updated_at - evse.transaction.started_at).total_seconds() >= 2
+        ):
+            await asyncio.sleep(0.05)
     async with (
         scenario.ha.events("bmw_wallbox_session_ended") as ended,
         scenario.ha.events("bmw_wallbox_session_started") as started,

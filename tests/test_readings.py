@@ -210,3 +210,15 @@ async def test_trace_masks_id_tokens(start_app: StartApp, client_ssl: ssl.SSLCon
     assert [entry["direction"] for entry in trace] == ["out", "in"]
     assert all("04A1B2C3D4" not in entry["frame"] for entry in trace)
     assert '"idToken":"***"' in trace[1]["frame"]
+
+
+async def test_implausible_evse_ids_do_not_grow_state(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """StatusNotifications for EVSE ids beyond 8 are answered but not tracked, so the state stays bounded."""
+    app = await start_app()
+    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
+        for evse_id in (1, 9, 5000):
+            await charger.call(
+                call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=evse_id, connector_id=1),
+                suppress=False,
+            )
+    assert sorted(app.hub.chargers[CHARGER_ID].evses) == [1]

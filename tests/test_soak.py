@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -25,24 +24,12 @@ import pytest
 
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 SLOW = os.environ.get("BMW_WALLBOX_SLOW") == "1"
 #: Simulated seconds per real second.
 TIME_SCALE = 3000.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` is true (real seconds)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -130,7 +117,6 @@ async def test_two_simulated_hours_of_sessions_add_up(start_app: StartApp, clien
     await soak(start_app, client_ssl, hours=2, seed=1)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not SLOW, reason="24 simulated hours take about 25 s: set BMW_WALLBOX_SLOW=1")
 async def test_a_simulated_day_of_sessions_adds_up(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """24 simulated hours with dozens of sessions: lifetime register and every session's energy equal the wallbox's."""

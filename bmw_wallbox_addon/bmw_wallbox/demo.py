@@ -37,11 +37,17 @@ async def run_demo(app: Application, stop: asyncio.Event, *, step_s: float = STE
     await app.start()
     charger = app.settings.options.chargers[0]
     simulator = WallboxSimulator(
-        f"ws://127.0.0.1:{app.ocpp_port}", charger.id, password=charger.password, max_current_a=32.0, car_max_current_a=16.0
+        f"ws://127.0.0.1:{app.ocpp_port}",
+        charger.id,
+        password=charger.password,
+        max_current_a=32.0,
+        car_max_current_a=16.0,
     )
     api = f"http://127.0.0.1:{app.panel_port}"
-    _LOGGER.info("Demo running. Live values: %s/api/chargers", api)
-    _LOGGER.info("Try: curl -X POST '%s/api/chargers/%s/pause'   (and /resume, /start, /stop)", api, quote(charger.id, safe=""))
+    _LOGGER.info("Demo running. Panel: %s/   JSON API: %s/api/chargers", api, api)
+    _LOGGER.info(
+        "Try: curl -X POST '%s/api/chargers/%s/pause'   (and /resume, /start, /stop)", api, quote(charger.id, safe="")
+    )
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(simulator.run())

@@ -35,6 +35,19 @@ from bmw_wallbox.state import Transaction, utcnow
 HEARTBEAT_INTERVAL_S = 60
 
 
+#: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
+MAX_EVSES = 8
+
+
+def _plausible(evse_id: int | None) -> bool:
+    return isinstance(evse_id, int) and 1 <= evse_id <= MAX_EVSES
+
+
+def _tracked(evse_id: int | None) -> int:
+    """The EVSE a reading or transaction belongs to: 0 (the station meter) and implausible ids count as EVSE 1."""
+    return evse_id if _plausible(evse_id) and evse_id is not None else 1
+
+
 def ocpp_now() -> str:
     """The current UTC time in the format OCPP uses (``2026-11-26T01:02:03Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -48,6 +61,7 @@ class ChargerSession(Session):
         self.report_request_id: int | None = None
         self.report_entries: dict[str, dict[str, Any]] = {}
         self.report_done = asyncio.Event()
+        self._ignored_evse_logged = False
 
     # --- provisioning and availability -------------------------------------------------
 
@@ -76,6 +90,13 @@ class ChargerSession(Session):
     def on_status_notification(
         self, connector_status: str, evse_id: int, **kwargs: Any
     ) -> call_result.StatusNotification:
+        if not _plausible(evse_id):
+            if not self._ignored_evse_logged:
+                self._ignored_evse_logged = True
+                self.log.warning(
+                    "Ignoring status of EVSE %s: EVSE ids 1 to %s are tracked (logged once)", evse_id, MAX_EVSES
+                )
+            return call_result.StatusNotification()
         evse = self.state.evse(evse_id)
         if evse.connector_status != connector_status:
             self.log.info("EVSE %s: connector %s", evse_id, connector_status)
@@ -97,7 +118,7 @@ class ChargerSession(Session):
     ) -> call_result.TransactionEvent:
         evse_id = (kwargs.get("evse") or {}).get("id")
         tx_id = str(transaction_info["transaction_id"])
-        evse_state = self.state.transaction_by_id(tx_id) or self.state.evse(evse_id or 1)
+        evse_state = self.state.transaction_by_id(tx_id) or self.state.evse(_tracked(evse_id))
         at = parse_time(timestamp) or utcnow()
         tx = evse_state.transaction
         if tx is not None and tx.transaction_id != tx_id:
@@ -153,7 +174,7 @@ class ChargerSession(Session):
         readings = sampled_values(meter_value)
         if readings:
             at = parse_time(meter_value[-1].get("timestamp")) or utcnow()
-            self.state.evse(evse_id or 1).apply_readings(readings, at=at)
+            self.state.evse(_tracked(evse_id)).apply_readings(readings, at=at)
             self.changed(persist=True)
         return call_result.MeterValues()
 

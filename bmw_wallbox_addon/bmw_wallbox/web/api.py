@@ -15,7 +15,7 @@ from bmw_wallbox import __version__
 from bmw_wallbox.controller import HTTP_STATUS, CommandResult, Controller
 from bmw_wallbox.state import StateHub
 from bmw_wallbox.trace import Trace
-from bmw_wallbox.web.access import HEALTH_PATH, access_middleware
+from bmw_wallbox.web.access import HEALTH_PATH, Handler, access_middleware
 
 HUB_KEY = web.AppKey("hub", StateHub)
 TRACE_KEY = web.AppKey("trace", Trace)
@@ -134,9 +134,26 @@ async def put_current_limit(request: web.Request) -> web.Response:
 COMMANDS = ("start", "pause", "resume", "stop", "reset")
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer HTTP errors under ``/api/`` (unknown route, wrong method, body too large) as JSON too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as err:
+        if not request.path.startswith("/api/") or err.content_type == "application/json" or err.status < 400:
+            raise
+        return web.json_response({"error": err.reason, "status": err.status}, status=err.status, headers=_allow(err))
+
+
+def _allow(err: web.HTTPException) -> dict[str, str]:
+    """Keep the Allow header of a 405."""
+    allow = err.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
 def create_app(*, hub: StateHub, trace: Trace, controller: Controller, container: bool) -> web.Application:
     """Build the aiohttp application with the access policy for this environment."""
-    app = web.Application(middlewares=[access_middleware(container=container)])
+    app = web.Application(middlewares=[access_middleware(container=container), json_errors])
     app[HUB_KEY] = hub
     app[TRACE_KEY] = trace
     app[CONTROLLER_KEY] = controller
