@@ -15,14 +15,11 @@ charger: the latest value wins, and at most one apply runs per
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +27,7 @@ from ocpp.v201 import call
 from ocpp.v201.enums import RequestStartStopStatusEnumType, ResetEnumType
 
 from bmw_wallbox.controller.apply import ChargerLink, apply_setpoint
+from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.profiles import reason_of
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
@@ -47,17 +45,6 @@ LinkLookup = Callable[[str], ChargerLink | None]
 ResultListener = Callable[[str, CommandResult], None]
 
 _remote_start_ids = itertools.count(int(time.time()) % 1_000_000)
-
-
-@dataclass
-class _Applier:
-    """One charger's coalescing apply loop."""
-
-    dirty: asyncio.Event = field(default_factory=asyncio.Event)
-    waiters: list[tuple[str, asyncio.Future[CommandResult]]] = field(default_factory=list)
-    urgent: bool = False
-    last_sent: float = -math.inf
-    task: asyncio.Task[None] | None = None
 
 
 class Controller:
@@ -79,7 +66,7 @@ class Controller:
         self._id_token = id_token
         self._reset_recovery = reset_recovery
         self._min_interval_s = min_interval_s
-        self._appliers: dict[str, _Applier] = {}
+        self._coalescer = Coalescer(self._apply_now, min_interval_s=min_interval_s)
         self._seen: dict[str, tuple[str | None, str | None]] = {}
         self._remote_stopped: set[str] = set()
         self._awaiting_reboot: dict[str, str] = {}
@@ -96,18 +83,7 @@ class Controller:
         """Stop every apply loop; pending commands are answered as not connected."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for applier in self._appliers.values():
-            if applier.task is not None:
-                applier.task.cancel()
-        for applier in self._appliers.values():
-            if applier.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await applier.task
-            for command, waiter in applier.waiters:
-                if not waiter.done():
-                    waiter.set_result(
-                        CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the add-on is stopping")
-                    )
+        await self._coalescer.close()
 
     def subscribe_results(self, listener: ResultListener) -> Callable[[], None]:
         """Call ``listener(charger_id, result)`` for every command outcome, including late ones.
@@ -353,60 +329,19 @@ class Controller:
             listener(charger_id, result)
         return result
 
-    def _applier(self, charger_id: str) -> _Applier:
-        applier = self._appliers.get(charger_id)
-        if applier is None:
-            applier = self._appliers[charger_id] = _Applier()
-        if applier.task is None or applier.task.done():
-            applier.task = asyncio.get_running_loop().create_task(
-                self._apply_loop(charger_id, applier), name=f"apply {charger_id}"
-            )
-        return applier
-
     async def _apply(self, charger_id: str, command: str, *, urgent: bool = False) -> CommandResult:
         """Queue an apply of the desired state and wait for the result of the apply that covers it."""
-        applier = self._applier(charger_id)
-        waiter: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        applier.waiters.append((command, waiter))
-        applier.urgent = applier.urgent or urgent
-        applier.dirty.set()
-        return await waiter
+        return await self._coalescer.request(charger_id, command, urgent=urgent)
 
-    def _schedule(self, charger_id: str) -> None:
-        """Queue an apply nobody waits for (new transaction, back to Charging)."""
-        applier = self._applier(charger_id)
-        applier.urgent = True
-        applier.dirty.set()
-
-    async def _apply_loop(self, charger_id: str, applier: _Applier) -> None:
-        while True:
-            await applier.dirty.wait()
-            delay = applier.last_sent + self._min_interval_s - time.monotonic()
-            if delay > 0 and not applier.urgent:
-                await asyncio.sleep(delay)  # changes arriving meanwhile are coalesced into this apply
-            applier.dirty.clear()
-            applier.urgent = False
-            waiters, applier.waiters = applier.waiters, []
-            command = waiters[-1][0] if waiters else "reapply"
-            link = self._links(charger_id)
-            if link is None:
-                result = _not_connected(command)
-            else:
-                try:
-                    result = await apply_setpoint(link, command=command)
-                except Exception:  # a bug must not leave callers waiting forever
-                    _LOGGER.exception("[%s] Applying the limit failed", charger_id)
-                    result = CommandResult(
-                        command=command, outcome=Outcome.REJECTED, detail="internal error while applying the limit"
-                    )
-                applier.last_sent = time.monotonic()
-                self._persist(charger_id)
-                self._hub.changed(charger_id)
-            for name, waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(
-                        CommandResult(command=name, outcome=result.outcome, detail=result.detail, data=result.data)
-                    )
+    async def _apply_now(self, charger_id: str, command: str) -> CommandResult:
+        """One apply of the desired state (run by the coalescer)."""
+        link = self._links(charger_id)
+        if link is None:
+            return _not_connected(command)
+        result = await apply_setpoint(link, command=command)
+        self._persist(charger_id)
+        self._hub.changed(charger_id)
+        return result
 
     def _on_state_changed(self, charger_id: str) -> None:
         """Re-apply on a new transaction and on every return from a suspension to Charging."""
@@ -427,7 +362,7 @@ class Controller:
             _LOGGER.debug(
                 "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"
             )
-            self._schedule(charger_id)
+            self._coalescer.schedule(charger_id)
 
 
 def _finite(amps: float) -> bool:

@@ -1,0 +1,110 @@
+"""Coalescing per charger: the latest desired state wins, and applies are spaced out.
+
+Every charger has one apply loop. A request marks the charger dirty and waits;
+the loop waits until ``min_interval_s`` has passed since the last apply
+(unless a request is urgent: connect, start, a new transaction), then runs one
+apply for everything that arrived meanwhile and hands its result to every
+waiting request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bmw_wallbox.controller.results import CommandResult, Outcome
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Runs one apply for a charger: ``apply(charger_id, command)``.
+ApplyFn = Callable[[str, str], Awaitable[CommandResult]]
+
+
+@dataclass
+class _Charger:
+    """One charger's loop state."""
+
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: list[tuple[str, asyncio.Future[CommandResult]]] = field(default_factory=list)
+    urgent: bool = False
+    last_applied: float = -math.inf
+    task: asyncio.Task[None] | None = None
+
+
+class Coalescer:
+    """The apply loops of all chargers; no orphan tasks (every loop is cancelled in :meth:`close`)."""
+
+    def __init__(self, apply: ApplyFn, *, min_interval_s: float) -> None:
+        self._apply = apply
+        self._min_interval_s = min_interval_s
+        self._chargers: dict[str, _Charger] = {}
+
+    async def request(self, charger_id: str, command: str, *, urgent: bool = False) -> CommandResult:
+        """Queue an apply and return the result of the apply that covers this request."""
+        entry = self._entry(charger_id)
+        waiter: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        entry.waiters.append((command, waiter))
+        entry.urgent = entry.urgent or urgent
+        entry.dirty.set()
+        return await waiter
+
+    def schedule(self, charger_id: str) -> None:
+        """Queue an urgent apply nobody waits for (a new transaction, back to Charging)."""
+        entry = self._entry(charger_id)
+        entry.urgent = True
+        entry.dirty.set()
+
+    async def close(self) -> None:
+        """Stop every loop; requests still waiting are answered as not applied."""
+        for entry in self._chargers.values():
+            if entry.task is not None:
+                entry.task.cancel()
+        for entry in self._chargers.values():
+            if entry.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await entry.task
+            for command, waiter in entry.waiters:
+                if not waiter.done():
+                    waiter.set_result(
+                        CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the add-on is stopping")
+                    )
+
+    def _entry(self, charger_id: str) -> _Charger:
+        entry = self._chargers.get(charger_id)
+        if entry is None:
+            entry = self._chargers[charger_id] = _Charger()
+        if entry.task is None or entry.task.done():
+            entry.task = asyncio.get_running_loop().create_task(
+                self._loop(charger_id, entry), name=f"apply {charger_id}"
+            )
+        return entry
+
+    async def _loop(self, charger_id: str, entry: _Charger) -> None:
+        while True:
+            await entry.dirty.wait()
+            delay = entry.last_applied + self._min_interval_s - time.monotonic()
+            if delay > 0 and not entry.urgent:
+                await asyncio.sleep(delay)  # changes arriving meanwhile are coalesced into this apply
+            entry.dirty.clear()
+            entry.urgent = False
+            waiters, entry.waiters = entry.waiters, []
+            command = waiters[-1][0] if waiters else "reapply"
+            try:
+                result = await self._apply(charger_id, command)
+            except Exception:  # a bug must not leave callers waiting forever
+                _LOGGER.exception("[%s] Applying the limit failed", charger_id)
+                result = CommandResult(
+                    command=command, outcome=Outcome.REJECTED, detail="internal error while applying the limit"
+                )
+            if result.outcome is not Outcome.NOT_CONNECTED:
+                entry.last_applied = time.monotonic()
+            for name, waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(
+                        CommandResult(command=name, outcome=result.outcome, detail=result.detail, data=result.data)
+                    )
