@@ -21,6 +21,7 @@ from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.options import Options
 from bmw_wallbox.state import ChargerState, StateHub
 from bmw_wallbox.store import Store
+from bmw_wallbox.supervisor import SupervisorError, ocpp_host_port
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
 from bmw_wallbox.web.checklist import SetupFacts
@@ -41,6 +42,7 @@ class Settings:
     panel_port: int = 8099
     ha_url: str = "http://supervisor/core"
     ha_token: str | None = None
+    supervisor_url: str = "http://supervisor"
     container: bool = False
     min_apply_interval_s: float = 2.0
 
@@ -58,7 +60,7 @@ class Application:
         self.trace = Trace()
         passwords = [c.password for c in options.chargers if c.password]
         self.logs = LogBuffer(secrets=[*passwords, options.id_token or "", settings.ha_token or ""])
-        self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self._setup_facts)
+        self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self.setup_facts)
         self.csms = CsmsServer(
             options=options,
             hub=self.hub,
@@ -81,6 +83,8 @@ class Application:
         self.ocpp_port: int | None = None
         self.panel_port: int | None = None
         self._stopped = False
+        self._host_port: int | None = None
+        self._host_port_known = False
 
     async def _run_session(self, session: ChargerSession) -> None:
         await provision(
@@ -91,7 +95,23 @@ class Application:
         self.store.save_unknown()
         self.panel.live.unknown_changed()
 
-    def _setup_facts(self) -> SetupFacts:
+    async def _ask_host_port(self, http: aiohttp.ClientSession, token: str) -> None:
+        """Learn from the Supervisor which host port is mapped to the OCPP port (for the setup URL)."""
+        try:
+            self._host_port = await ocpp_host_port(http, token=token, base_url=self.settings.supervisor_url)
+        except SupervisorError as err:
+            _LOGGER.warning(
+                "Cannot read the OCPP host port from the Supervisor (%s); the panel shows port %s", err, self.ocpp_port
+            )
+            return
+        self._host_port_known = True
+        if self._host_port is None:
+            _LOGGER.warning("The OCPP port 9000/tcp is disabled under Network: the wallbox cannot reach the add-on")
+        else:
+            _LOGGER.info("The wallbox reaches the OCPP server on host port %s", self._host_port)
+
+    def setup_facts(self) -> SetupFacts:
+        """What the panel's setup checklist needs: options, ports and the host port the Supervisor reported."""
         options = self.settings.options
         return SetupFacts(
             ssl=options.ssl,
@@ -100,6 +120,8 @@ class Application:
             keyfile=options.keyfile,
             ocpp_port=self.ocpp_port or self.settings.ocpp_port,
             chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
+            host_port_known=self._host_port_known,
+            host_port=self._host_port,
         )
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -142,6 +164,8 @@ class Application:
                 token=self.settings.ha_token,
             )
             await self.home_assistant.start()
+            if self.settings.container:
+                await self._ask_host_port(self._http, self.settings.ha_token)
         _LOGGER.info("Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port)
 
     async def stop(self) -> None:

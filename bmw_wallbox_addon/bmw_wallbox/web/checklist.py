@@ -31,6 +31,15 @@ class SetupFacts:
     ocpp_port: int
     chargers: tuple[tuple[str, str, bool], ...]
     """(id, display name, has a password) per configured charger."""
+    host_port_known: bool = False
+    """True when the Supervisor told which host port is mapped (in the container)."""
+    host_port: int | None = None
+    """The host port mapped to the OCPP port; None with ``host_port_known`` means disabled."""
+
+    @property
+    def public_port(self) -> int:
+        """The port the wallbox must use: the mapped host port when known, else the OCPP port."""
+        return self.host_port if self.host_port_known and self.host_port is not None else self.ocpp_port
 
     @property
     def cert_path(self) -> Path:
@@ -155,14 +164,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "The BMW wallbox accepts only wss:// with a trusted certificate.",
             )
         )
-    items.append(
-        _item(
-            "port",
-            "info",
-            f"OCPP port {facts.ocpp_port}",
-            "If you mapped another host port under Network in the add-on's configuration, use that one.",
-        )
-    )
+    items.append(_port_item(facts))
     if facts.chargers:
         items.append(_item("chargers", "ok", f"{len(facts.chargers)} charger(s) configured"))
     else:
@@ -175,12 +177,12 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
             )
         )
     host = connect_host(cert) if facts.ssl else HOST_PLACEHOLDER
-    base_url = f"{'wss' if facts.ssl else 'ws'}://{host}:{facts.ocpp_port}"
+    base_url = f"{'wss' if facts.ssl else 'ws'}://{host}:{facts.public_port}"
     return {
         "items": items,
         "host": host,
         "base_url": base_url,
-        "ocpp_port": facts.ocpp_port,
+        "ocpp_port": facts.public_port,
         "ssl": facts.ssl,
         "certificate": cert.to_json() if cert is not None else None,
         "chargers": [
@@ -188,3 +190,24 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
             for charger_id, name, has_password in facts.chargers
         ],
     }
+
+
+def _port_item(facts: SetupFacts) -> dict[str, str]:
+    """The checklist line about the port, with what the Supervisor said about the host port."""
+    if not facts.host_port_known:
+        return _item(
+            "port",
+            "info",
+            f"OCPP port {facts.ocpp_port}",
+            "If you mapped another host port under Network in the add-on's configuration, use that one.",
+        )
+    if facts.host_port is None:
+        return _item(
+            "port",
+            "fail",
+            "The OCPP port is disabled",
+            "Set a host port for 9000/tcp under Network in the add-on's configuration, then restart the add-on.",
+        )
+    return _item(
+        "port", "ok", f"OCPP port {facts.host_port} on the host", "Mapped under Network in the add-on's configuration."
+    )

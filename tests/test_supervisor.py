@@ -1,0 +1,134 @@
+"""The OCPP host port from the Supervisor's add-on info, and the setup URL built from it.
+
+The Supervisor cannot run here, so a small aiohttp server on loopback answers
+``GET /addons/self/info`` in the Supervisor's format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bmw_wallbox.supervisor import SupervisorError, ocpp_host_port
+from bmw_wallbox.web.checklist import SetupFacts, build_setup
+
+from conftest import StartApp, default_options
+
+TOKEN = "supervisor-token-123"
+
+
+def _info(network: Any) -> dict[str, Any]:
+    return {"result": "ok", "data": {"slug": "bmw_wallbox", "network": network}}
+
+
+@pytest.fixture
+async def supervisor() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """A stand-in Supervisor; set ``answer['body']`` / ``answer['status']`` before asking."""
+    answer: dict[str, Any] = {"status": 200, "body": _info({"9000/tcp": 19000}), "auth": None}
+
+    async def info(request: web.Request) -> web.Response:
+        answer["auth"] = request.headers.get("Authorization")
+        return web.json_response(answer["body"], status=answer["status"])
+
+    app = web.Application()
+    app.router.add_get("/addons/self/info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}", answer
+    await runner.cleanup()
+
+
+async def test_mapped_host_port_is_read_with_the_token(supervisor: tuple[str, dict[str, Any]]) -> None:
+    """The host port mapped to 9000/tcp is returned; the request carries the Supervisor token."""
+    url, answer = supervisor
+    async with aiohttp.ClientSession() as http:
+        assert await ocpp_host_port(http, token=TOKEN, base_url=url) == 19000
+    assert answer["auth"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("network", [{"9000/tcp": None}, {}, None])
+async def test_disabled_port_is_none(supervisor: tuple[str, dict[str, Any]], network: Any) -> None:
+    """A port the user disabled under Network (null or missing) is None."""
+    url, answer = supervisor
+    answer["body"] = _info(network)
+    async with aiohttp.ClientSession() as http:
+        assert await ocpp_host_port(http, token=TOKEN, base_url=url) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (401, {"result": "error"}, "HTTP 401"),
+        (200, {"result": "ok"}, "no network section"),
+        (200, _info({"9000/tcp": "9000"}), "host port '9000'"),
+    ],
+)
+async def test_unreadable_answers_are_errors(
+    supervisor: tuple[str, dict[str, Any]], status: int, body: Any, message: str
+) -> None:
+    """An error status or an answer without a usable port raises SupervisorError saying why."""
+    url, answer = supervisor
+    answer.update(status=status, body=body)
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(SupervisorError, match=message):
+            await ocpp_host_port(http, token=TOKEN, base_url=url)
+
+
+async def test_unreachable_supervisor_is_an_error() -> None:
+    """No Supervisor listening gives SupervisorError, not a crash."""
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(SupervisorError, match="could not be asked"):
+            await ocpp_host_port(http, token=TOKEN, base_url="http://127.0.0.1:9")
+
+
+def _facts(**kwargs: Any) -> SetupFacts:
+    return SetupFacts(
+        ssl=False,
+        ssl_dir=Path("/nonexistent"),
+        certfile="fullchain.pem",
+        keyfile="privkey.pem",
+        ocpp_port=9000,
+        chargers=(("DE*BMW*E1", "BMW Wallbox", False),),
+        **kwargs,
+    )
+
+
+def test_setup_url_uses_the_mapped_host_port() -> None:
+    """With the host port known, the URL to enter in the installer app uses it."""
+    setup = build_setup(_facts(host_port_known=True, host_port=19000), None, now=datetime.now(UTC))
+    assert setup["chargers"][0]["url"].endswith(":19000/DE*BMW*E1")
+    port = next(item for item in setup["items"] if item["key"] == "port")
+    assert (port["status"], port["title"]) == ("ok", "OCPP port 19000 on the host")
+
+
+def test_disabled_host_port_fails_the_checklist() -> None:
+    """A disabled OCPP port is a failed checklist item that says where to set it."""
+    setup = build_setup(_facts(host_port_known=True, host_port=None), None, now=datetime.now(UTC))
+    port = next(item for item in setup["items"] if item["key"] == "port")
+    assert port["status"] == "fail"
+    assert "under Network" in port["detail"]
+
+
+async def test_addon_in_container_learns_its_host_port(
+    start_app: StartApp, supervisor: tuple[str, dict[str, Any]]
+) -> None:
+    """In the container the add-on asks the Supervisor at start-up and the setup facts carry the host port."""
+    url, _ = supervisor
+    app = await start_app(
+        options=default_options(ssl=False),
+        container=True,
+        ha_token=TOKEN,
+        ha_url="http://127.0.0.1:9",
+        supervisor_url=url,
+    )
+    facts = app.setup_facts()
+    assert (facts.host_port_known, facts.host_port, facts.public_port) == (True, 19000, 19000)
