@@ -69,7 +69,7 @@ async def test_right_password_connects_within_one_refill_after_guessing(start_ap
             if status == 429:
                 await asyncio.sleep(0.1)
     assert status == 101
-    assert time.monotonic() - started < AuthThrottle().refill_s + 0.5
+    assert time.monotonic() - started < AuthThrottle().refill_s + 1.5
 
 
 async def test_guessing_from_another_address_does_not_lock_the_charger_out(start_app: StartApp) -> None:
