@@ -64,6 +64,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from peer import REPORT  # the tests' device-model report, real enough for the capability parser
+
 HOST = "127.0.0.1"
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 #: Longest wait for a server process to accept connections.
@@ -76,26 +78,6 @@ SETTLE_S = 1.0
 CALL_TIMEOUT_S = 10.0
 #: How long a server gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 10.0
-
-#: A device-model report small enough to be quick, real enough for the add-on's capability parser.
-REPORT = [
-    {
-        "component": {"name": "SampledDataCtrlr"},
-        "variable": {"name": "TxUpdatedMeasurands"},
-        "variable_attribute": [{"type": "Actual", "value": "Energy.Active.Import.Register", "mutability": "ReadWrite"}],
-        "variable_characteristics": {
-            "data_type": "MemberList",
-            "supports_monitoring": False,
-            "values_list": "Current.Import,Energy.Active.Import.Register,Power.Active.Import,Voltage",
-        },
-    },
-    {
-        "component": {"name": "SmartChargingCtrlr"},
-        "variable": {"name": "RateUnit"},
-        "variable_attribute": [{"type": "Actual", "value": "A,W", "mutability": "ReadOnly"}],
-        "variable_characteristics": {"data_type": "MemberList", "supports_monitoring": False},
-    },
-]
 
 
 def ocpp_now() -> str:

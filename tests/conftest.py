@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import trustme
 
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.options import Options
+from bmw_wallbox.simulator import WallboxSimulator
 
 CHARGER_ID = "DE*BMW*ETEST0001"
 AUTH_CHARGER_ID = "DE*BMW*EAUTH0002"
@@ -119,3 +121,16 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float
             if result:
                 return
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(sim: WallboxSimulator) -> AsyncIterator[WallboxSimulator]:
+    """Run ``sim`` until the block ends; wait until it is connected and provisioned (TriggerMessage came)."""
+    task = asyncio.create_task(sim.run())
+    try:
+        await sim.wait_connected(10.0)
+        await sim.wait_for_call("TriggerMessage", 10.0)
+        yield sim
+    finally:
+        await sim.stop()
+        await task

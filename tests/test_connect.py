@@ -167,22 +167,21 @@ async def _not_connected(app: Application) -> bool:
     return not (await charger_snapshot(app))["connected"]
 
 
+def unstarted_app(ssl_dir: Path, tmp_path: Path) -> Application:
+    """An app with TLS from ``ssl_dir`` on free loopback ports, not started yet."""
+    settings = Settings(
+        options=default_options(), data_dir=tmp_path / "d", ssl_dir=ssl_dir, host="127.0.0.1", ocpp_port=0, panel_port=0
+    )
+    return Application(settings)
+
+
 @pytest.mark.parametrize(("missing", "option"), [("fullchain.pem", "certfile"), ("privkey.pem", "keyfile")])
 async def test_missing_certificate_is_a_clear_startup_error(
     ssl_dir: Path, tmp_path: Path, missing: str, option: str
 ) -> None:
     """A missing certificate file stops start-up with a message naming the option; no plain ws:// fallback."""
     (ssl_dir / missing).unlink()
-    app = Application(
-        Settings(
-            options=default_options(),
-            data_dir=tmp_path / "d",
-            ssl_dir=ssl_dir,
-            host="127.0.0.1",
-            ocpp_port=0,
-            panel_port=0,
-        )
-    )
+    app = unstarted_app(ssl_dir, tmp_path)
     with pytest.raises(StartupError, match=f"option {option}: .*{missing} not found"):
         await app.start()
     assert app.ocpp_port is None
@@ -191,16 +190,7 @@ async def test_missing_certificate_is_a_clear_startup_error(
 async def test_unusable_certificate_is_a_clear_startup_error(ssl_dir: Path, tmp_path: Path) -> None:
     """A certificate file that is not a certificate stops start-up naming both options."""
     (ssl_dir / "fullchain.pem").write_text("not a certificate")
-    app = Application(
-        Settings(
-            options=default_options(),
-            data_dir=tmp_path / "d",
-            ssl_dir=ssl_dir,
-            host="127.0.0.1",
-            ocpp_port=0,
-            panel_port=0,
-        )
-    )
+    app = unstarted_app(ssl_dir, tmp_path)
     with pytest.raises(StartupError, match="certfile/keyfile"):
         await app.start()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually, running
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
@@ -27,14 +26,8 @@ async def simulator(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any)
     sim = WallboxSimulator(
         f"wss://localhost:{app.ocpp_port}", CHARGER_ID, ssl=client_ssl, time_scale=TIME_SCALE, reboot_s=5.0, **kwargs
     )
-    task = asyncio.create_task(sim.run())
-    try:
-        await sim.wait_connected(10.0)
-        await sim.wait_for_call("TriggerMessage", 10.0)
+    async with running(sim):
         yield sim
-    finally:
-        await sim.stop()
-        await task
 
 
 def profile_limits(sim: WallboxSimulator) -> list[float]:

@@ -27,23 +27,10 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually, running
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 TIME_SCALE = 20.0
-
-
-@contextlib.asynccontextmanager
-async def running(sim: WallboxSimulator) -> AsyncIterator[WallboxSimulator]:
-    """Run ``sim`` until the block ends; wait until it is connected and provisioned."""
-    task = asyncio.create_task(sim.run())
-    try:
-        await sim.wait_connected(10.0)
-        await sim.wait_for_call("TriggerMessage", 10.0)
-        yield sim
-    finally:
-        await sim.stop()
-        await task
 
 
 def session_energy_wh(snapshot: dict[str, Any]) -> float:
