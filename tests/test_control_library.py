@@ -44,11 +44,11 @@ async def plug_in(charger: LibraryCharger, *, transaction: bool = True, state: s
 
 
 async def connected(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any) -> Any:
-    """Connect a library charger and wait for the connect-time limit."""
+    """Connect a library charger and wait for the connect-time work: the limit first, the metering set-up last."""
     context = library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, **kwargs)
     charger = await context.__aenter__()
     await charger.next_call("SetChargingProfile")
-    await charger.next_call("TriggerMessage")
+    await charger.next_call("SetVariables")
     return context, charger
 
 
@@ -117,7 +117,7 @@ async def test_limit_sequence(start_app: StartApp, client_ssl: ssl.SSLContext) -
         assert (
             snapshot["desired_limit_a"],
             snapshot["paused"],
-            snapshot["current_limit_a"],
+            snapshot["applied_limit_a"],
             snapshot["limit_in_sync"],
         ) == (16.0, False, 16.0, True)
     finally:
@@ -306,7 +306,7 @@ async def test_start_without_car_is_409(start_app: StartApp, client_ssl: ssl.SSL
 
 
 async def test_start_sends_request_then_limit(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """Start with a car and no transaction: RequestStartTransaction (NoAuthorization) followed at once by the limit."""
+    """Start with a car and no transaction: RequestStartTransaction (a Central token) followed at once by the limit."""
     app = await start_app()
     context, charger = await connected(app, client_ssl)
     try:
@@ -316,7 +316,7 @@ async def test_start_sends_request_then_limit(start_app: StartApp, client_ssl: s
         assert (status, body["outcome"]) == (200, "accepted"), body
         actions = [a for a, _ in charger.received]
         assert actions[:2] == ["RequestStartTransaction", "SetChargingProfile"]
-        assert charger.received[0][1]["id_token"] == {"id_token": "", "type": "NoAuthorization"}
+        assert charger.received[0][1]["id_token"] == {"id_token": "HomeAssistant", "type": "Central"}
     finally:
         await context.__aexit__(None, None, None)
 

@@ -165,7 +165,7 @@ async def test_addon_restart_mid_session_keeps_limit_and_session(
         again = await start_app(data_dir=data_dir, ocpp_port=port)
         snapshot = await charger_snapshot(again)
         assert (snapshot["transaction_id"], snapshot["desired_limit_a"]) == (transaction, 7.0)
-        assert snapshot["energy_kwh"] >= energy_before
+        assert snapshot["last_reading"]["energy_kwh"] >= energy_before
         await sim.wait_connected(15.0)
         await eventually(lambda: len(profile_limits(sim)) > 0 and len(sim.received) > received_before, timeout=15)
         assert profile_limits(sim)[-1] == 7.0

@@ -18,7 +18,6 @@ from websockets.exceptions import InvalidStatus
 from bmw_wallbox.csms.guards import AuthThrottle
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.state import ChargerState, StateHub
-from bmw_wallbox.store import Store
 from bmw_wallbox.trace import Trace
 
 from conftest import AUTH_CHARGER_ID, PASSWORD, StartApp, default_options
@@ -144,15 +143,14 @@ async def bare_server(tmp_path: Path, ssl_dir: Path, request: pytest.FixtureRequ
     options = default_options()
     hub = StateHub([ChargerState(charger_id=c.id, name=c.display_name, max_current_a=32) for c in options.chargers])
 
-    async def no_work(session: object) -> None:
+    async def no_work(link: object) -> None:
         await asyncio.Event().wait()
 
     server = CsmsServer(
         options=options,
         hub=hub,
-        store=Store(tmp_path, hub),
         trace=Trace(),
-        run_session=no_work,
+        run_connection=no_work,
         handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
     )
     tls = tls_context(ssl_dir, "fullchain.pem", "privkey.pem") if request.param == "tls" else None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bmw_wallbox import store as store_module
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState, SampledValue, StateHub, utcnow
 from bmw_wallbox.store import Store
 
 from conftest import eventually
@@ -25,7 +25,13 @@ def _hub() -> StateHub:
 
 def _stored_energy_wh(store: Store, charger_id: str) -> float:
     data = json.loads(store.path_for(charger_id).read_text(encoding="utf-8"))
-    return float(data["evses"]["1"]["energy_wh"])
+    return float(data["evses"]["1"]["register_wh"])
+
+
+def _register(charger: ChargerState, energy_wh: float) -> None:
+    """The charger reports its energy register."""
+    now = utcnow()
+    charger.meter_values(1, [SampledValue(measurand="Energy.Active.Import.Register", value=energy_wh)], at=now, now=now)
 
 
 async def test_meter_saves_are_written_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +48,7 @@ async def test_meter_saves_are_written_off_the_event_loop(tmp_path: Path, monkey
     monkeypatch.setattr(store_module.os, "replace", replace)
     for round_number in range(5):
         for charger in hub.chargers.values():
-            charger.evse(1).meter.energy_wh = float(round_number)
+            _register(charger, float(round_number))
             store.save_soon(charger.charger_id)
         await eventually(lambda: bool(writers))
     background_writers = set(writers)
@@ -58,11 +64,11 @@ async def test_background_write_never_replaces_a_newer_save(tmp_path: Path) -> N
     store = Store(tmp_path, hub, delay_s=0.0)
     for value in range(50):
         for charger in hub.chargers.values():
-            charger.evse(1).meter.energy_wh = float(value)
+            _register(charger, float(value))
             store.save_soon(charger.charger_id)
         await asyncio.sleep(0)  # the background batch of this value starts
         charger = hub.chargers["CP7"]
-        charger.evse(1).meter.energy_wh = value + 0.5
+        _register(charger, value + 0.5)
         store.save_now("CP7")
         assert _stored_energy_wh(store, "CP7") == value + 0.5
     store.flush()

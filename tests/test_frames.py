@@ -110,8 +110,8 @@ async def test_vendor_quirk_in_optional_field_is_dropped_not_refused(
         assert json.loads(await ws.recv()) == [3, "mv-1", {}]
     chargers = await api_get(app, "/api/chargers")
     snapshot = next(c for c in chargers if c["id"] == CHARGER_ID)
-    assert snapshot["energy_kwh"] == 1234.567
-    assert snapshot["power_w"] == 7360
+    assert snapshot["last_reading"]["energy_kwh"] == 1234.567
+    assert snapshot["last_reading"]["power_w"] == 7360
 
 
 def test_answers_to_answers_are_dropped() -> None:

@@ -34,7 +34,8 @@ from websockets.asyncio.client import ClientConnection
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.csms.framing import PayloadError, check_payload
-from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.csms.handlers import ChargerConnection
+from bmw_wallbox.web.views import charger_snapshot as snapshot_view
 
 from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, StartApp, api_get, charger_snapshot, ocpp_url
 from peer import LibraryCharger, library_charger, raw_socket
@@ -50,7 +51,7 @@ MAX_ID_LENGTH = 36
 #: Every charger-to-CSMS action this CSMS has a handler for.
 HANDLED = frozenset(
     str(getattr(attr._on_action, "value", attr._on_action))
-    for attr in vars(ChargerSession).values()
+    for attr in vars(ChargerConnection).values()
     if hasattr(attr, "_on_action")
 )
 OCPP_ACTIONS = frozenset(action.value for action in Action)
@@ -364,7 +365,7 @@ class Arena:
         """The other charger still gets answers and its state did not change."""
         answer = await self.bystander.call(call.Heartbeat(), suppress=False)
         assert answer.current_time.endswith("Z")
-        assert _stable(self.app.hub.chargers[AUTH_CHARGER_ID].snapshot()) == self.bystander_state
+        assert _stable(snapshot_view(self.app.hub.chargers[AUTH_CHARGER_ID])) == self.bystander_state
 
 
 def _stable(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +380,7 @@ async def arena(start_app: StartApp, client_ssl: ssl.SSLContext) -> AsyncIterato
     async with library_charger(ocpp_url(app), AUTH_CHARGER_ID, ssl_context=client_ssl, password=PASSWORD) as calm:
         await calm.next_call("TriggerMessage")
         await calm.call(call.Heartbeat(), suppress=False)  # the TriggerMessage answer is in
-        state = _stable(app.hub.chargers[AUTH_CHARGER_ID].snapshot())
+        state = _stable(snapshot_view(app.hub.chargers[AUTH_CHARGER_ID]))
         async with raw_socket(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as ws:
             yield Arena(app=app, ws=ws, bystander=calm, bystander_state=state, probes=itertools.count())
 
@@ -461,7 +462,7 @@ async def test_answer_to_no_call_is_dropped(arena: Arena) -> None:
     for index in range(200):
         await arena.ws.send(json.dumps([3, f"stray-{index}", {"status": "Accepted", "pad": "x" * 10_000}]))
     assert await arena.exchange(json.dumps([3, "stray-last", {}])) is None
-    assert arena.app.csms.sessions[CHARGER_ID]._response_queue.qsize() == 0
+    assert arena.app.csms.connections[CHARGER_ID]._response_queue.qsize() == 0
 
 
 @pytest.mark.parametrize("size", [1024 * 1024 + 1, 4 * 1024 * 1024])
@@ -502,7 +503,7 @@ async def test_flood_of_malformed_frames_costs_a_few_log_lines(arena: Arena, cap
 
 async def _wait_disconnected(app: Application) -> None:
     async with asyncio.timeout(5):
-        while CHARGER_ID in app.csms.sessions:
+        while CHARGER_ID in app.csms.connections:
             await asyncio.sleep(0.01)
 
 

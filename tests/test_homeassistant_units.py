@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bmw_wallbox.controller import CommandResult, Outcome
+from bmw_wallbox.controller import Command, CommandResult, Outcome
 from bmw_wallbox.homeassistant.entities import ENTITIES, charger_slugs, render, render_offline, slugify
-from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventInterface, SessionTracker, parse_command
+from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventInterface, SessionTracker, parse_event
 from bmw_wallbox.homeassistant.publisher import PublishQueue, StatePublisher
 from bmw_wallbox.homeassistant.rest import CoreRestClient
 from bmw_wallbox.homeassistant.websocket import CoreConnection, websocket_url
-from bmw_wallbox.state import ChargerState, SampledValue, StateHub, Transaction
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue, StateHub
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -29,16 +29,21 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def charger(*, name: str = "BMW Wallbox", connected: bool = True, power_w: float = 7000.0) -> ChargerState:
     """A connected charger with a running transaction and fresh readings."""
     state = ChargerState(charger_id="DE*BMW*E1", name=name, max_current_a=16, connected=connected, last_seen=T0)
-    evse = state.evse(1)
-    evse.connector_status = "Occupied"
-    evse.transaction = Transaction(
-        transaction_id="tx-1", started_at=T0, charging_state="Charging", start_energy_wh=1000.0
+    state.status_reported(1, ConnectorStatus.OCCUPIED)
+    state.transaction_event(
+        event_type="Started",
+        transaction_id="tx-1",
+        evse_id=1,
+        at=T0,
+        now=T0,
+        charging_state=ChargingState.CHARGING,
+        readings=[SampledValue(measurand="Energy.Active.Import.Register", value=1000.0)],
     )
     readings = [
         SampledValue(measurand="Energy.Active.Import.Register", value=1500.0),
         SampledValue(measurand="Power.Active.Import", value=power_w),
     ]
-    evse.apply_readings(readings, at=T0 + timedelta(minutes=5))
+    state.meter_values(1, readings, at=T0 + timedelta(minutes=5), now=T0 + timedelta(minutes=5))
     return state
 
 
@@ -134,7 +139,14 @@ def test_a_charging_state_change_goes_out_at_once_with_the_rest() -> None:
         queue.posted(eid, state, 0.0)
     suspended = charger(power_w=0)
     assert suspended.main_evse.transaction is not None
-    suspended.main_evse.transaction.charging_state = "SuspendedEVSE"
+    suspended.transaction_event(
+        event_type="Updated",
+        transaction_id="tx-1",
+        evse_id=1,
+        at=T0 + timedelta(minutes=6),
+        now=T0 + timedelta(minutes=6),
+        charging_state=ChargingState.SUSPENDED_EVSE,
+    )
     queue.offer(render(suspended, "bmw_wallbox"))
     due = {eid for eid, _ in queue.due(0.1)}
     assert {
@@ -171,33 +183,26 @@ SLUGS = {"DE*BMW*E1": "bmw_wallbox"}
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"action": "pause"}, CommandRequest(charger_id="DE*BMW*E1", action="pause")),
-        ({"action": "stop", "charger": "bmw_wallbox"}, CommandRequest(charger_id="DE*BMW*E1", action="stop")),
+        ({"action": "pause"}, CommandRequest(charger_id="DE*BMW*E1", command=Command.PAUSE)),
+        ({"action": "stop", "charger": "bmw_wallbox"}, CommandRequest(charger_id="DE*BMW*E1", command=Command.STOP)),
         (
             {"action": "set_current_limit", "amps": "10"},
-            CommandRequest(charger_id="DE*BMW*E1", action="set_current_limit", amps=10.0),
-        ),
-        (
-            {"action": "set_current_limit", "amps": 0},
-            CommandRequest(charger_id="DE*BMW*E1", action="set_current_limit", amps=0.0),
+            CommandRequest(charger_id="DE*BMW*E1", command=Command.SET_CURRENT_LIMIT, amps="10"),
         ),
         ({"action": "explode"}, Outcome.INVALID),
         ({}, Outcome.INVALID),
-        ({"action": "set_current_limit"}, Outcome.INVALID),
-        ({"action": "set_current_limit", "amps": "lots"}, Outcome.INVALID),
-        ({"action": "set_current_limit", "amps": True}, Outcome.INVALID),
         ({"action": "start", "charger": "DE*BMW*E9"}, Outcome.UNKNOWN_CHARGER),
     ],
 )
 def test_command_event_data_is_checked(data: dict[str, Any], expected: CommandRequest | Outcome) -> None:
-    """Valid data becomes a request; anything else becomes the result to report."""
-    parsed = parse_command(data, SLUGS)
+    """A known action for a known charger becomes a request (amps are checked by the command table)."""
+    parsed = parse_event(data, SLUGS)
     assert (parsed.outcome if isinstance(parsed, CommandResult) else parsed) == expected
 
 
 def test_the_charger_must_be_named_when_several_are_configured() -> None:
     """Without ``charger`` and with two chargers configured, the command is invalid."""
-    parsed = parse_command({"action": "pause"}, {"a": "one", "b": "two"})
+    parsed = parse_event({"action": "pause"}, {"a": "one", "b": "two"})
     assert isinstance(parsed, CommandResult)
     assert parsed.outcome is Outcome.INVALID
 
@@ -221,18 +226,18 @@ def test_a_new_transaction_fires_session_started() -> None:
 
 
 def test_an_ended_transaction_fires_session_ended_with_energy_and_duration() -> None:
-    """The transaction disappearing fires bmw_wallbox_session_ended with last_session's figures."""
+    """The transaction ending fires bmw_wallbox_session_ended with the recorded session's figures."""
     state = charger()
     tracker = SessionTracker()
     tracker.update(state)
-    evse = state.main_evse
-    evse.last_session = {
-        "transaction_id": "tx-1",
-        "energy_kwh": 0.5,
-        "duration_s": 300,
-        "stopped_reason": "EVDisconnected",
-    }
-    evse.transaction = None
+    state.transaction_event(
+        event_type="Ended",
+        transaction_id="tx-1",
+        evse_id=1,
+        at=T0 + timedelta(minutes=5),
+        now=T0 + timedelta(minutes=5),
+        stopped_reason="EVDisconnected",
+    )
     ((kind, data),) = tracker.update(state)
     assert (kind, data["energy_kwh"], data["duration_s"]) == ("bmw_wallbox_session_ended", 0.5, 300)
 
@@ -295,8 +300,10 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
             await wait_for(lambda: len(core.posted) == len(ENTITIES))
             core.down = True
             for watts in range(100, 200):
-                state.main_evse.meter.power_w = float(watts)
-                hub.changed(state.charger_id)
+                state.meter_values(
+                    1, [SampledValue(measurand="Power.Active.Import", value=float(watts))], at=T0, now=T0
+                )
+                hub.commit(state.charger_id)
                 await asyncio.sleep(0.001)
             core.down = False
             await wait_for(lambda: ("sensor.x_power", "199") in core.posted, timeout_s=10)

@@ -10,6 +10,7 @@ import ssl
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from ocpp.v201 import call
 
 from bmw_wallbox.app import Application
+from bmw_wallbox.state import SampledValue
 from bmw_wallbox.web.access import is_allowed
 from bmw_wallbox.web.panel import STATIC_DIR, STATIC_FILES
 
@@ -257,18 +259,21 @@ async def test_sessions_csv(start_app: StartApp) -> None:
     """The session history downloads as CSV, newest first, with a file name and formula-safe cells."""
     app = await start_app()
     state = app.hub.chargers[CHARGER_ID]
+    register_wh = 0.0
     for number, reason in ((1, "EVDisconnected"), (2, "=HYPERLINK(1)")):
-        state.record_session(
-            {
-                "evse_id": 1,
-                "transaction_id": f"tx-{number}",
-                "started_at": f"2026-11-2{number}T10:00:00+00:00",
-                "ended_at": f"2026-11-2{number}T12:00:00+00:00",
-                "energy_kwh": 10.5 * number,
-                "duration_s": 7200,
-                "stopped_reason": reason,
-            }
-        )
+        start = datetime.fromisoformat(f"2026-11-2{number}T10:00:00+00:00")
+        end = start + timedelta(hours=2)
+        for kind, at, wh in (("Started", start, register_wh), ("Ended", end, register_wh + 10_500.0 * number)):
+            state.transaction_event(
+                event_type=kind,
+                transaction_id=f"tx-{number}",
+                evse_id=1,
+                at=at,
+                now=at,
+                stopped_reason=reason if kind == "Ended" else None,
+                readings=[SampledValue(measurand="Energy.Active.Import.Register", value=wh)],
+            )
+        register_wh += 10_500.0 * number
     status, headers, text = await get(app, "/api/chargers/DE*BMW*ETEST0001/sessions.csv")
     assert status == 200
     assert headers["Content-Type"].startswith("text/csv")

@@ -347,7 +347,7 @@ class Clock:
 def reading(state: ChargerState, watts: float, clock: Clock) -> None:
     """Give the charger a new power reading at the clock's time."""
     at = datetime.fromtimestamp(clock.now, UTC)
-    state.evse(1).apply_readings([SampledValue(measurand="Power.Active.Import", value=watts)], at=at)
+    state.meter_values(1, [SampledValue(measurand="Power.Active.Import", value=watts)], at=at, now=at)
 
 
 def test_history_adds_a_point_per_new_reading() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
 
-from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, ocpp_url
+from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, eventually, ocpp_url
 from peer import library_charger
 
 NOW = "2026-11-26T01:00:00Z"
@@ -36,18 +37,19 @@ def tx_event(
     state: str = "Charging",
     reason: str = "MeterValuePeriodic",
 ) -> call.TransactionEvent:
-    """A TransactionEvent for transaction ``tx-42`` on EVSE 1."""
+    """A TransactionEvent for transaction ``tx-42`` on EVSE 1, ``seq_no`` times 10 minutes after ``NOW``."""
+    at = (datetime.fromisoformat(NOW) + timedelta(minutes=10 * seq_no)).strftime("%Y-%m-%dT%H:%M:%SZ")
     info: dict[str, Any] = {"transaction_id": "tx-42", "charging_state": state}
     if event_type == "Ended":
         info["stopped_reason"] = "EVDisconnected"
     return call.TransactionEvent(
         event_type=event_type,
-        timestamp=NOW,
+        timestamp=at,
         trigger_reason=reason,
         seq_no=seq_no,
         transaction_info=info,
         evse={"id": 1, "connector_id": 1},
-        meter_value=[{"timestamp": NOW, "sampled_value": samples}] if samples else None,
+        meter_value=[{"timestamp": at, "sampled_value": samples}] if samples else None,
     )
 
 
@@ -147,25 +149,32 @@ async def test_transaction_end_records_last_session(start_app: StartApp, client_
 
 
 async def test_connect_sets_metering_and_reads_capabilities(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """At connect the CSMS reads the full report, sets interval and measurands, and triggers a TransactionEvent."""
+    """At connect: the limit, reconciliation (status, transaction), then the full report and the metering set-up."""
     app = await start_app(options=default_options(meter_interval=15))
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         assert (await charger.next_call("GetBaseReport"))["report_base"] == "FullInventory"
         variables = (await charger.next_call("SetVariables"))["set_variable_data"]
-        trigger = await charger.next_call("TriggerMessage")
-        async with asyncio.timeout(5):
-            while not (details := await api_get(app, "/api/chargers/DE*BMW*ETEST0001"))["capabilities"]["triggers"]:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: app.hub.chargers[CHARGER_ID].capabilities.meter_push is not None)
+        details = await api_get(app, "/api/chargers/DE*BMW*ETEST0001")
+    triggers = [payload["requested_message"] for action, payload in charger.received if action == "TriggerMessage"]
+    assert [action for action, _ in charger.received] == [
+        "SetChargingProfile",
+        "GetCompositeSchedule",
+        "TriggerMessage",
+        "TriggerMessage",
+        "GetBaseReport",
+        "SetVariables",
+    ]
+    assert triggers == ["StatusNotification", "TransactionEvent"]
     assert {v["variable"]["name"]: v["attribute_value"] for v in variables} == {
         "TxUpdatedInterval": "15",
         "TxUpdatedMeasurands": "Current.Import,Energy.Active.Import.Register,Power.Active.Import,Voltage",
     }
-    assert trigger["requested_message"] == "TransactionEvent"
     caps = details["capabilities"]
     assert caps["measurands"] == ["Current.Import", "Energy.Active.Import.Register", "Power.Active.Import", "Voltage"]
     assert caps["rate_units"] == ["A", "W"]
     assert caps["meter_push"] is True
-    assert caps["triggers"] == {"TransactionEvent": False}
+    assert caps["triggers"] == {"StatusNotification": False, "TransactionEvent": False}
     assert caps["variables"]["SecurityCtrlr.BasicAuthPassword"] == "***"
 
 
@@ -196,8 +205,9 @@ async def test_restart_keeps_transaction_and_energy(
     assert stored["evses"]["1"]["transaction"]["transaction_id"] == "tx-42"
     again = await start_app(data_dir=data_dir)
     snapshot = await charger_snapshot(again)
-    assert snapshot["transaction_id"] == "tx-42"
-    assert snapshot["energy_kwh"] == 21.0
+    assert (snapshot["transaction_id"], snapshot["transaction_source"]) == ("tx-42", "restored")
+    assert snapshot["energy_kwh"] is None  # not connected: no live reading
+    assert snapshot["last_reading"]["energy_kwh"] == 21.0
     assert snapshot["session_energy_kwh"] == 1.0
 
 

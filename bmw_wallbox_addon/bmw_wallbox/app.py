@@ -12,7 +12,9 @@ import aiohttp
 from aiohttp import web
 
 from bmw_wallbox.controller import Controller
-from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.controller.port import IdToken
+from bmw_wallbox.csms.handlers import ChargerConnection
+from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
@@ -57,6 +59,7 @@ class Application:
             ChargerState(charger_id=c.id, name=c.display_name, max_current_a=c.max_current) for c in options.chargers
         )
         self.store = Store(settings.data_dir, self.hub)
+        self.store.attach()
         self.trace = Trace()
         passwords = [c.password for c in options.chargers if c.password]
         self.logs = LogBuffer(secrets=[*passwords, options.id_token or "", settings.ha_token or ""])
@@ -64,16 +67,14 @@ class Application:
         self.csms = CsmsServer(
             options=options,
             hub=self.hub,
-            store=self.store,
             trace=self.trace,
-            run_session=self._run_session,
+            run_connection=self._run_connection,
             on_unknown=self._on_unknown,
         )
         self.controller = Controller(
             self.hub,
-            links=self.csms.sessions.get,
-            persist=self.store.save_now,
-            id_token=options.id_token,
+            ports=self.csms.port,
+            id_token=IdToken(value=options.id_token, kind="Central") if options.id_token else None,
             reset_recovery=options.reset_recovery,
             min_interval_s=settings.min_apply_interval_s,
         )
@@ -86,10 +87,11 @@ class Application:
         self._host_port: int | None = None
         self._host_port_known = False
 
-    async def _run_session(self, session: ChargerSession) -> None:
-        await provision(
-            session, meter_interval_s=self.settings.options.meter_interval, on_connected=self.controller.on_connected
-        )
+    async def _run_connection(self, link: ChargerConnection) -> None:
+        await provision(link, meter_interval_s=self.settings.options.meter_interval, on_connected=self._on_connected)
+
+    async def _on_connected(self, link: ChargerConnection) -> None:
+        await self.controller.on_connected(ConnectionPort(link))
 
     def _on_unknown(self) -> None:
         self.store.save_unknown()
@@ -122,6 +124,7 @@ class Application:
             chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
             host_port_known=self._host_port_known,
             host_port=self._host_port,
+            state_problems=tuple(self.store.problems),
         )
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -180,6 +183,7 @@ class Application:
             await self._http.close()
         await self.controller.close()
         self.store.flush()
+        self.store.detach()
         for charger_id in self.hub.chargers:
             self.store.save_now(charger_id)
         if self._runner is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bmw_wallbox.app import Application
+from bmw_wallbox.controller import Command, run
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
@@ -69,13 +70,13 @@ async def _scenario(app: Application, simulator: WallboxSimulator, charger_id: s
             await simulator.plug_in()
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: lowering the limit to 10 A")
-            await controller.set_current_limit(charger_id, 10)
+            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 10)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: pausing (0 A, the session stays open)")
-            await controller.pause(charger_id)
+            await run(controller, Command.PAUSE, charger_id)
             await asyncio.sleep(step_s / 2)
             _LOGGER.info("Demo: resuming at 16 A")
-            await controller.set_current_limit(charger_id, 16)
+            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 16)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: the car is unplugged")
             await simulator.unplug()

@@ -1,40 +1,93 @@
-"""The state model: what the add-on knows about each charger.
+"""The state model: what the add-on knows about each charger, and the rules that keep it true.
 
 One :class:`ChargerState` per configured charger, one :class:`EvseState` per
-EVSE. Everything else (the OCPP handlers, the JSON API, the store) reads or
-updates these objects through the methods here; this module imports nothing
-of ours and does no I/O.
+EVSE. The OCPP handlers feed it through its methods (a status, a transaction
+event, meter values, a lost transaction); the controller records its results
+through methods too; nobody else writes its fields. Readers (the JSON API and
+panel views, Home Assistant, the store) only read.
+
+After a change, the writer calls :meth:`StateHub.commit` once, saying how
+durable the change must be (:class:`Save`); every listener, the store
+included, is told which charger changed.
+
+This module and :mod:`bmw_wallbox.energy` import nothing else of ours and do
+no I/O. State values use the OCPP 2.0.1 names (:class:`ConnectorStatus`,
+:class:`ChargingState`); energy is kept in Wh and converted once, by
+:func:`kwh`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
 from typing import Any
 
-#: Transaction ``chargingState`` values of OCPP 2.0.1.
-CHARGING = "Charging"
-SUSPENDED_EV = "SuspendedEV"
-SUSPENDED_EVSE = "SuspendedEVSE"
-EV_CONNECTED = "EVConnected"
-IDLE = "Idle"
+from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
 
-#: Multipliers that turn a reading's unit into the unit we keep (Wh, W, A, V).
-_UNIT_SCALE: dict[str, float] = {
-    "wh": 1.0,
-    "kwh": 1000.0,
-    "varh": 1.0,
-    "kvarh": 1000.0,
-    "w": 1.0,
-    "kw": 1000.0,
-    "a": 1.0,
-    "v": 1.0,
-}
+__all__ = ["Meter", "RegisterEvent", "SampledValue"]
+
+
+class ConnectorStatus(StrEnum):
+    """``ConnectorStatusEnumType`` of OCPP 2.0.1."""
+
+    AVAILABLE = "Available"
+    OCCUPIED = "Occupied"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class ChargingState(StrEnum):
+    """``ChargingStateEnumType`` of OCPP 2.0.1 (``Idle`` also stands for "no transaction")."""
+
+    CHARGING = "Charging"
+    EV_CONNECTED = "EVConnected"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    IDLE = "Idle"
+
+
+#: Connector states in which a car is plugged in.
+CAR_PRESENT = frozenset({ConnectorStatus.OCCUPIED, ConnectorStatus.RESERVED})
+SUSPENDED = frozenset({ChargingState.SUSPENDED_EV, ChargingState.SUSPENDED_EVSE})
+
+
+class Save(IntEnum):
+    """How durable a committed change must be."""
+
+    NO = 0
+    """Announce only (the next save carries it)."""
+    SOON = 1
+    """Written within about a second, in the background (meter values)."""
+    NOW = 2
+    """On disk before :meth:`StateHub.commit` returns (transactions, the desired limit)."""
+
+
+class Source(StrEnum):
+    """Where a status or transaction we show comes from."""
+
+    LIVE = "live"
+    """Reported or confirmed by the charger on the current connection."""
+    RESTORED = "restored"
+    """Known from before (the data dir, or before the charger disconnected); not yet confirmed."""
 
 
 #: Finished sessions kept in the history.
 MAX_SESSIONS = 200
+#: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
+MAX_EVSES = 8
+#: Stopped reason of a session the charger no longer knows (it lost the transaction).
+LOST = "LostByCharger"
+#: Stopped reason of a session replaced by a newer one on the same EVSE without an Ended event.
+SUPERSEDED = "Superseded"
+#: Charger timestamps further from the add-on's clock than this are replaced by the add-on's time.
+MAX_PAST = timedelta(days=90)
+MAX_FUTURE = timedelta(days=2)
+#: Volts per phase assumed when bounding plausible energy, and phases when the charger did not say.
+_PLAUSIBLE_VOLTAGE_V = 250.0
+_PLAUSIBLE_CURRENT_A = 32.0
 
 
 def utcnow() -> datetime:
@@ -42,136 +95,183 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SampledValue:
-    """One reading from a MeterValues or TransactionEvent frame, already scaled.
+def kwh(energy_wh: float | None) -> float | None:
+    """Wh to kWh, rounded to 1 Wh; the one conversion every output uses."""
+    return None if energy_wh is None else round(energy_wh / 1000.0, 3)
 
-    ``value`` is in the base unit of its measurand: Wh for energy, W for power,
-    A for current, V for voltage.
+
+def plausible_time(at: datetime | None, now: datetime) -> tuple[datetime, bool]:
+    """A charger's timestamp, or ``now`` when it is missing or outside ``MAX_PAST``/``MAX_FUTURE``.
+
+    Returns the time and whether it was replaced (a missing time is not a replacement).
     """
+    if at is None:
+        return now, False
+    if now - MAX_PAST <= at <= now + MAX_FUTURE:
+        return at, False
+    return now, True
 
-    measurand: str
-    value: float
-    phase: str | None = None
-    context: str | None = None
-    unit: str | None = None
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
-def scale_reading(value: float, unit: str | None, multiplier: int | None) -> tuple[float, str | None]:
-    """Apply the OCPP ``multiplier`` (power of ten) and ``unitOfMeasure`` to a raw reading.
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    Returns the value in Wh/W/A/V and the unit it arrived in (``None`` when the
-    frame named none: the spec's defaults are Wh, W, A and V). A unit we do not
-    know is kept as it came.
-    """
-    scaled = value * (10 ** (multiplier or 0))
-    factor = _UNIT_SCALE.get(unit.lower(), 1.0) if unit else 1.0
-    return scaled * factor, unit
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+_CHARGING_STATES = frozenset(s.value for s in ChargingState)
 
 
 @dataclass(kw_only=True)
 class Transaction:
-    """A running transaction on one EVSE, driven by TransactionEvent frames."""
+    """A running transaction on one EVSE.
+
+    ``start_register_wh`` is the charger's register at the first energy reading
+    of the transaction; ``interval_wh`` sums interval energy (chargers without a
+    register); ``seen_at`` is the charger's time of the latest event or reading.
+    """
 
     transaction_id: str
     started_at: datetime
-    charging_state: str | None = None
-    start_energy_wh: float | None = None
+    charging_state: ChargingState | None = None
+    start_register_wh: float | None = None
+    interval_wh: float = 0.0
+    metered: bool = False
     remote_start_id: int | None = None
-    stopped_reason: str | None = None
-    ended_at: datetime | None = None
+    seen_at: datetime | None = None
+    source: Source = Source.LIVE
 
     def to_json(self) -> dict[str, Any]:
-        """Serialise for the store."""
-        data = asdict(self)
-        data["started_at"] = self.started_at.isoformat()
-        data["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
-        return data
+        """The stored form."""
+        return {
+            "transaction_id": self.transaction_id,
+            "started_at": self.started_at.isoformat(),
+            "charging_state": self.charging_state,
+            "start_register_wh": self.start_register_wh,
+            "interval_wh": self.interval_wh,
+            "metered": self.metered,
+            "remote_start_id": self.remote_start_id,
+            "seen_at": _iso(self.seen_at),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Transaction:
-        """Restore from the store."""
+        """Restore from the stored form (also the 0.1 form, whose start register was ``start_energy_wh``)."""
+        started = _time(data.get("started_at"))
+        if started is None or not isinstance(data.get("transaction_id"), (str, int)):
+            raise ValueError("a stored transaction needs transaction_id and started_at")
+        state = data.get("charging_state")
+        start = _number(data.get("start_register_wh", data.get("start_energy_wh")))
+        remote = data.get("remote_start_id")
         return cls(
             transaction_id=str(data["transaction_id"]),
-            started_at=datetime.fromisoformat(data["started_at"]),
-            charging_state=data.get("charging_state"),
-            start_energy_wh=data.get("start_energy_wh"),
-            remote_start_id=data.get("remote_start_id"),
+            started_at=started,
+            charging_state=ChargingState(state) if state in _CHARGING_STATES else None,
+            start_register_wh=start,
+            interval_wh=_number(data.get("interval_wh")) or 0.0,
+            metered=bool(data.get("metered", start is not None)),
+            remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
+            seen_at=_time(data.get("seen_at")),
+            source=Source.RESTORED,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRecord:
+    """A finished charging session: energy in Wh (``None`` when the charger reported none)."""
+
+    evse_id: int
+    transaction_id: str
+    started_at: datetime
+    ended_at: datetime
+    energy_wh: float | None
+    stopped_reason: str | None
+    start_register_wh: float | None = None
+
+    @property
+    def duration_s(self) -> int:
+        """Whole seconds from start to end."""
+        return max(0, int((self.ended_at - self.started_at).total_seconds()))
+
+    def to_json(self) -> dict[str, Any]:
+        """The form the JSON API, the panel, the CSV and the session events show."""
+        return {
+            "evse_id": self.evse_id,
+            "transaction_id": self.transaction_id,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "energy_kwh": kwh(self.energy_wh),
+            "duration_s": self.duration_s,
+            "stopped_reason": self.stopped_reason,
+        }
+
+    def to_store(self) -> dict[str, Any]:
+        """The stored form (energy in Wh, and the register at the start for late updates)."""
+        return {
+            **self.to_json(),
+            "energy_wh": self.energy_wh,
+            "start_register_wh": self.start_register_wh,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
+        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``)."""
+        started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
+        if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
+            raise ValueError("a stored session needs transaction_id, started_at and ended_at")
+        energy = _number(data.get("energy_wh"))
+        if energy is None and _number(data.get("energy_kwh")) is not None:
+            energy = float(data["energy_kwh"]) * 1000.0
+        evse_id = data.get("evse_id")
+        reason = data.get("stopped_reason")
+        return cls(
+            evse_id=evse_id if isinstance(evse_id, int) and not isinstance(evse_id, bool) else 1,
+            transaction_id=str(data["transaction_id"]),
+            started_at=started,
+            ended_at=max(ended, started),
+            energy_wh=energy,
+            stopped_reason=str(reason) if reason is not None else None,
+            start_register_wh=_number(data.get("start_register_wh")),
         )
 
 
 @dataclass(kw_only=True)
-class Meter:
-    """The latest meter readings of one EVSE; ``None`` means not (yet) reported."""
-
-    power_w: float | None = None
-    voltage_v: float | None = None
-    current_a: float | None = None
-    current_phases_a: dict[str, float] = field(default_factory=dict)
-    voltage_phases_v: dict[str, float] = field(default_factory=dict)
-    energy_wh: float | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(kw_only=True)
 class EvseState:
-    """One EVSE: its connector status, transaction and meter."""
+    """One EVSE: its connector status, transaction, meter and last finished session."""
 
     evse_id: int
-    connector_status: str | None = None
+    connector_status: ConnectorStatus | None = None
+    status_source: Source | None = None
     transaction: Transaction | None = None
     meter: Meter = field(default_factory=Meter)
-    last_session: dict[str, Any] | None = None
-
-    def apply_readings(self, readings: Iterable[SampledValue], *, at: datetime) -> None:
-        """Take new readings into the meter.
-
-        Per-phase currents are preferred over the non-phased total, which this
-        wallbox can freeze at a stale value. The energy register never goes
-        backwards: a lower reading is ignored.
-        """
-        meter = self.meter
-        phase_currents: dict[str, float] = {}
-        phase_voltages: dict[str, float] = {}
-        total_current: float | None = None
-        total_voltage: float | None = None
-        for reading in readings:
-            if reading.measurand == "Energy.Active.Import.Register" and reading.phase is None:
-                if meter.energy_wh is None or reading.value >= meter.energy_wh:
-                    meter.energy_wh = reading.value
-            elif reading.measurand == "Power.Active.Import" and reading.phase is None:
-                meter.power_w = reading.value
-            elif reading.measurand == "Current.Import":
-                if reading.phase in ("L1", "L2", "L3"):
-                    phase_currents[reading.phase] = reading.value
-                elif reading.phase is None:
-                    total_current = reading.value
-            elif reading.measurand == "Voltage":
-                if reading.phase is None:
-                    total_voltage = reading.value
-                else:
-                    phase_voltages[reading.phase.split("-")[0]] = reading.value
-        if phase_currents:
-            meter.current_phases_a = phase_currents
-            meter.current_a = round(sum(phase_currents.values()) / len(phase_currents), 3)
-        elif total_current is not None:
-            meter.current_a = total_current
-        if phase_voltages:
-            meter.voltage_phases_v = phase_voltages
-            meter.voltage_v = round(sum(phase_voltages.values()) / len(phase_voltages), 1)
-        elif total_voltage is not None:
-            meter.voltage_v = total_voltage
-        meter.updated_at = at
-        if self.transaction is not None and self.transaction.start_energy_wh is None:
-            self.transaction.start_energy_wh = meter.energy_wh
+    last_session: SessionRecord | None = None
 
     @property
     def session_energy_wh(self) -> float | None:
-        """Energy of the running transaction: register now minus register at start."""
+        """Energy of the running transaction: register now minus register at its start, or its interval sum."""
         tx = self.transaction
-        if tx is None or tx.start_energy_wh is None or self.meter.energy_wh is None:
+        if tx is None:
             return None
-        return max(0.0, self.meter.energy_wh - tx.start_energy_wh)
+        register = self.meter.register_wh
+        if tx.start_register_wh is not None and register is not None:
+            return max(0.0, register - tx.start_register_wh) + tx.interval_wh
+        return tx.interval_wh if tx.metered else None
+
+    @property
+    def car_present(self) -> bool:
+        """A car is plugged in, as far as we know (a known transaction counts)."""
+        return self.transaction is not None or self.connector_status in CAR_PRESENT
 
 
 @dataclass(kw_only=True)
@@ -187,7 +287,7 @@ class BootInfo:
 
 @dataclass(kw_only=True)
 class Capabilities:
-    """What the charger reported it can do (from GetBaseReport), kept across restarts."""
+    """What the charger can do: from GetBaseReport and from its answers, kept across restarts."""
 
     measurands: list[str] = field(default_factory=list)
     rate_units: list[str] = field(default_factory=list)
@@ -204,6 +304,7 @@ class Capabilities:
     read_only: list[str] = field(default_factory=list)
     meter_push: bool | None = None
     composite_schedule: bool | None = None
+    register_per_transaction: bool | None = None
     reported_at: str | None = None
 
 
@@ -237,6 +338,23 @@ class CommandRecord:
         return {"command": self.command, "at": self.at.isoformat(), "outcome": self.outcome, "detail": self.detail}
 
 
+@dataclass(frozen=True, kw_only=True)
+class TransactionChange:
+    """What one TransactionEvent did, for the log and the listeners.
+
+    ``ignored`` says why it changed nothing; ``late`` is a session recorded
+    before (ended, or closed as lost) that this event updated.
+    """
+
+    evse_id: int | None = None
+    started: Transaction | None = None
+    ended: SessionRecord | None = None
+    superseded: SessionRecord | None = None
+    late: SessionRecord | None = None
+    ignored: str | None = None
+    register: RegisterEvent | None = None
+
+
 @dataclass(kw_only=True)
 class ChargerState:
     """Everything known about one configured charger."""
@@ -254,36 +372,34 @@ class ChargerState:
     boot: BootInfo = field(default_factory=BootInfo)
     capabilities: Capabilities = field(default_factory=Capabilities)
     evses: dict[int, EvseState] = field(default_factory=dict)
-    setpoint: Setpoint | None = None
-    current_limit_a: float | None = None
+    desired: Setpoint = field(init=False)
+    applied_limit_a: float | None = None
     limit_in_sync: bool | None = None
+    limits_refused: str | None = None
     last_command: CommandRecord | None = None
     profile_strategy: str | None = None
     installed_profiles: list[str] = field(default_factory=list)
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
-    sessions: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[SessionRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.setpoint is None:
-            self.setpoint = Setpoint(limit_a=float(self.max_current_a))
+        self.desired = Setpoint(limit_a=float(self.max_current_a))
 
-    @property
-    def desired(self) -> Setpoint:
-        """The desired state (always set after construction)."""
-        assert self.setpoint is not None
-        return self.setpoint
-
-    def record_session(self, session: dict[str, Any]) -> None:
-        """Keep a finished session in the history (newest first, at most ``MAX_SESSIONS``)."""
-        self.sessions.insert(0, session)
-        del self.sessions[MAX_SESSIONS:]
+    # --- reading -------------------------------------------------------------------------
 
     def evse(self, evse_id: int) -> EvseState:
         """Return the EVSE with this id, creating it on first mention."""
         if evse_id not in self.evses:
             self.evses[evse_id] = EvseState(evse_id=evse_id)
         return self.evses[evse_id]
+
+    @staticmethod
+    def tracked_id(evse_id: object) -> int:
+        """The EVSE a reading or transaction belongs to: 0 (the station meter) and implausible ids count as 1."""
+        if isinstance(evse_id, int) and not isinstance(evse_id, bool) and 1 <= evse_id <= MAX_EVSES:
+            return evse_id
+        return 1
 
     @property
     def main_evse(self) -> EvseState:
@@ -301,78 +417,254 @@ class ChargerState:
             (e for e in self.evses.values() if e.transaction and e.transaction.transaction_id == transaction_id), None
         )
 
+    @property
+    def limits_supported(self) -> bool:
+        """False when the charger has shown it cannot take current limits (report, unit or CALLERROR)."""
+        caps = self.capabilities
+        if caps.smart_charging is False or self.limits_refused is not None:
+            return False
+        return not caps.rate_units or "A" in caps.rate_units or "W" in caps.rate_units
+
+    @property
+    def max_power_w(self) -> float:
+        """The most power the charger could plausibly deliver, in W (for rejecting implausible energy)."""
+        amps = max(float(self.max_current_a), self.capabilities.max_current_a or 0.0, _PLAUSIBLE_CURRENT_A)
+        return amps * 3 * _PLAUSIBLE_VOLTAGE_V
+
+    # --- connection ------------------------------------------------------------------------
+
     def mark_connected(self, *, remote_address: str | None, tls: bool, authenticated: bool, at: datetime) -> None:
-        """Record a new connection."""
+        """A new connection: what we knew stays, marked restored until the charger confirms it."""
         self.connected = True
         self.connected_since = at
         self.last_seen = at
         self.remote_address = remote_address
         self.tls = tls
         self.authenticated = authenticated
+        self.limits_refused = None  # learned again once per connection
+        self._mark_restored()
 
     def mark_disconnected(self, *, at: datetime) -> None:
-        """Record that the connection closed; the transaction is kept (the charger queues its events)."""
+        """The connection closed; the transaction is kept (the charger queues its events)."""
         self.connected = False
         self.disconnected_at = at
+        self._mark_restored()
 
-    def snapshot(self) -> dict[str, Any]:
-        """The flat JSON view of ``GET /api/chargers``; unknown values are ``None``."""
-        evse = self.main_evse
+    def _mark_restored(self) -> None:
+        for evse in self.evses.values():
+            if evse.status_source is not None:
+                evse.status_source = Source.RESTORED
+            if evse.transaction is not None:
+                evse.transaction.source = Source.RESTORED
+
+    def booted(self, boot: BootInfo) -> None:
+        """BootNotification: who the charger is."""
+        self.boot = boot
+
+    # --- what the charger reports ----------------------------------------------------------
+
+    def status_reported(self, evse_id: int, status: ConnectorStatus, *, source: Source = Source.LIVE) -> bool:
+        """A connector status (StatusNotification, or the device model); True when it changed."""
+        evse = self.evse(evse_id)
+        changed = evse.connector_status != status
+        evse.connector_status = status
+        evse.status_source = source
+        return changed
+
+    def meter_values(
+        self, evse_id: int, readings: list[SampledValue], *, at: datetime, now: datetime
+    ) -> RegisterEvent | None:
+        """Readings outside a TransactionEvent; returns what the energy register reading did, if any."""
+        evse = self.evse(evse_id)
+        return self._take_readings(evse, readings, at=at, now=now)
+
+    def transaction_event(
+        self,
+        *,
+        event_type: str,
+        transaction_id: str,
+        evse_id: int | None,
+        at: datetime,
+        now: datetime,
+        charging_state: ChargingState | None = None,
+        remote_start_id: int | None = None,
+        stopped_reason: str | None = None,
+        readings: list[SampledValue] | None = None,
+    ) -> TransactionChange:
+        """Take one TransactionEvent (``Started``, ``Updated`` or ``Ended``).
+
+        A known transaction is updated; an event for a session already recorded
+        (ended, or closed as lost) updates that record, late; an ``Ended`` for an
+        unknown transaction changes nothing; a new transaction on an EVSE that
+        still runs another ends the other as ``Superseded``.
+        """
+        evse = self.transaction_by_id(transaction_id)
+        if evse is None:
+            recorded = self.find_session(transaction_id)
+            if recorded is not None:
+                return TransactionChange(
+                    evse_id=recorded.evse_id,
+                    late=self._late_update(recorded, event_type, at, stopped_reason, readings or []),
+                )
+            if event_type == "Ended":
+                return TransactionChange(ignored=f"Ended for transaction {transaction_id!r}, which is not known")
+            evse = self.evse(self.tracked_id(evse_id))
+        superseded = started = None
         tx = evse.transaction
-        meter = evse.meter
-        return {
-            "id": self.charger_id,
-            "name": self.name,
-            "connected": self.connected,
-            "connected_since": _iso(self.connected_since),
-            "last_seen": _iso(self.last_seen),
-            "remote_address": self.remote_address,
-            "tls": self.tls,
-            "authenticated": self.authenticated,
-            "vendor": self.boot.vendor,
-            "model": self.boot.model,
-            "firmware": self.boot.firmware,
-            "serial": self.boot.serial,
-            "evse_id": evse.evse_id,
-            "status": evse.connector_status,
-            "charging_state": tx.charging_state if tx else None,
-            "transaction_id": tx.transaction_id if tx else None,
-            "session_started_at": _iso(tx.started_at) if tx else None,
-            "power_w": meter.power_w,
-            "energy_kwh": _kwh(meter.energy_wh),
-            "session_energy_kwh": _kwh(evse.session_energy_wh),
-            "current_a": meter.current_a,
-            "current_phases_a": dict(meter.current_phases_a) or None,
-            "voltage_v": meter.voltage_v,
-            "current_limit_a": self.current_limit_a,
-            "max_current_a": self.max_current_a,
-            "desired_limit_a": self.desired.limit_a,
-            "paused": self.desired.paused,
-            "limit_in_sync": self.limit_in_sync,
-            "profile_strategy": self.profile_strategy,
-            "last_rejection": self.last_rejection,
-            "last_command": self.last_command.to_json() if self.last_command else None,
-            "meter_updated_at": _iso(meter.updated_at),
-            "last_session": evse.last_session,
-        }
+        if tx is not None and tx.transaction_id != transaction_id:
+            superseded = self._end(evse, at=max(at, tx.started_at), reason=SUPERSEDED)
+            tx = None
+        if tx is None:
+            tx = evse.transaction = Transaction(transaction_id=transaction_id, started_at=at)
+            started = tx
+        tx.source = Source.LIVE
+        tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
+        if charging_state is not None:
+            tx.charging_state = charging_state
+        if remote_start_id is not None:
+            tx.remote_start_id = remote_start_id
+        register = self._take_readings(evse, readings or [], at=at, now=now) if readings else None
+        ended = self._end(evse, at=max(at, tx.started_at), reason=stopped_reason) if event_type == "Ended" else None
+        return TransactionChange(
+            evse_id=evse.evse_id, started=started, ended=ended, superseded=superseded, register=register
+        )
+
+    def close_lost(self, evse_id: int, *, now: datetime) -> SessionRecord | None:
+        """The charger no longer knows the transaction: end it with the last energy and time known."""
+        evse = self.evse(evse_id)
+        tx = evse.transaction
+        if tx is None:
+            return None
+        last_known = max(filter(None, (tx.seen_at, evse.meter.updated_at, tx.started_at)))
+        return self._end(evse, at=min(last_known, now), reason=LOST)
+
+    def confirm_transaction(self, evse_id: int) -> None:
+        """The charger confirmed that the EVSE's transaction still runs."""
+        tx = self.evse(evse_id).transaction
+        if tx is not None:
+            tx.source = Source.LIVE
+
+    def find_session(self, transaction_id: str) -> SessionRecord | None:
+        """The recorded session with this transaction id, if it is still in the history."""
+        return next((s for s in self.sessions if s.transaction_id == transaction_id), None)
+
+    # --- what the controller records -------------------------------------------------------
+
+    def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:
+        """The charger accepted ``limit_a`` through ``strategy``."""
+        self.profile_strategy = strategy
+        if strategy not in self.installed_profiles:
+            self.installed_profiles.append(strategy)
+        self.applied_limit_a = limit_a
+        self.limit_in_sync = in_sync
+        self.last_rejection = None
+
+    def limit_refused(self, reasons: str) -> None:
+        """The charger refused the limit every allowed way."""
+        self.last_rejection = reasons
+        self.limit_in_sync = False
+
+    def limits_unsupported(self, code: str) -> None:
+        """The charger answered a charging profile with CALLERROR ``code`` (NotImplemented, NotSupported)."""
+        self.limits_refused = code
+        self.limit_in_sync = None
+        self.applied_limit_a = None
+
+    def command_done(self, record: CommandRecord) -> None:
+        """Remember the last command's outcome."""
+        self.last_command = record
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _take_readings(
+        self, evse: EvseState, readings: list[SampledValue], *, at: datetime, now: datetime
+    ) -> RegisterEvent | None:
+        evse.meter.take_live(readings, at=at)
+        tx = evse.transaction
+        event = None
+        register = [r for r in readings if r.measurand == ENERGY_REGISTER and r.phase is None]
+        if register:
+            reading = register[-1]
+            at_start = tx is not None and (not tx.metered or reading.context == TRANSACTION_BEGIN)
+            event = evse.meter.take_register(
+                reading.value,
+                at_start=at_start,
+                in_session=tx is not None,
+                read_at=at,
+                seen_at=now,
+                max_power_w=self.max_power_w,
+            )
+            if event is RegisterEvent.RESTARTED and tx is not None:
+                self.capabilities.register_per_transaction = True
+            if tx is not None and (at_start or tx.start_register_wh is None) and event is not RegisterEvent.IMPLAUSIBLE:
+                tx.start_register_wh = evse.meter.register_wh
+                tx.metered = True
+        elif evse.meter.register_wh is None:
+            interval_wh = sum(r.value for r in readings if r.measurand == ENERGY_INTERVAL and r.phase is None)
+            if any(r.measurand == ENERGY_INTERVAL for r in readings):
+                evse.meter.take_interval(interval_wh)
+                if tx is not None:
+                    tx.interval_wh += max(0.0, interval_wh)
+                    tx.metered = True
+        if tx is not None:
+            tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
+        return event
+
+    def _end(self, evse: EvseState, *, at: datetime, reason: str | None) -> SessionRecord | None:
+        tx = evse.transaction
+        if tx is None:
+            return None
+        record = SessionRecord(
+            evse_id=evse.evse_id,
+            transaction_id=tx.transaction_id,
+            started_at=tx.started_at,
+            ended_at=max(at, tx.started_at),
+            energy_wh=evse.session_energy_wh,
+            stopped_reason=reason,
+            start_register_wh=tx.start_register_wh,
+        )
+        evse.transaction = None
+        evse.meter.clear_live()
+        evse.last_session = record
+        self.sessions.insert(0, record)
+        del self.sessions[MAX_SESSIONS:]
+        return record
+
+    def _late_update(
+        self, record: SessionRecord, event_type: str, at: datetime, reason: str | None, readings: list[SampledValue]
+    ) -> SessionRecord:
+        """A late event (the charger's offline queue) for a session already recorded: correct the record."""
+        energy = record.energy_wh
+        register = [r.value for r in readings if r.measurand == ENERGY_REGISTER and r.phase is None]
+        if register and record.start_register_wh is not None and register[-1] >= record.start_register_wh:
+            late_wh = register[-1] - record.start_register_wh
+            if energy is None or late_wh > energy:
+                if self.capabilities.register_per_transaction and energy is not None:
+                    # The lifetime sum banked what the register showed when the session was closed.
+                    self.evse(record.evse_id).meter.offset_wh += late_wh - energy
+                energy = late_wh
+        ended_at = record.ended_at
+        stopped = record.stopped_reason
+        if event_type == "Ended":
+            ended_at = max(at, record.started_at)
+            stopped = reason if reason is not None else stopped
+        updated = replace(record, energy_wh=energy, ended_at=ended_at, stopped_reason=stopped)
+        self.sessions = [updated if s is record else s for s in self.sessions]
+        evse = self.evse(record.evse_id)
+        if evse.last_session is record:
+            evse.last_session = updated
+        return updated
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _kwh(energy_wh: float | None) -> float | None:
-    return None if energy_wh is None else round(energy_wh / 1000.0, 3)
-
-
-Listener = Callable[[str], None]
+Listener = Callable[[str, Save], None]
 
 
 class StateHub:
     """All charger states plus the ids that tried to connect without being configured.
 
-    Writers call :meth:`changed` after updating a charger; listeners (store,
-    publishers, panel) are told which charger changed and read the state.
+    Writers change a charger through its methods, then call :meth:`commit` once;
+    listeners (the store, publishers, the panel, the controller) are told which
+    charger changed and how durable the change must be, and read the state.
     """
 
     def __init__(self, chargers: Iterable[ChargerState]) -> None:
@@ -381,14 +673,14 @@ class StateHub:
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(charger_id)`` after every change; returns an unsubscribe function."""
+        """Call ``listener(charger_id, save)`` after every commit; returns an unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def changed(self, charger_id: str) -> None:
-        """Tell every listener that this charger's state changed."""
+    def commit(self, charger_id: str, save: Save = Save.NO) -> None:
+        """Announce that this charger's state changed, and how durable the change must be."""
         for listener in list(self._listeners):
-            listener(charger_id)
+            listener(charger_id, save)
 
     def note_unknown(self, charger_id: str, *, remote_address: str | None, at: datetime) -> bool:
         """Remember an id that is not configured; return True the first time it is seen."""

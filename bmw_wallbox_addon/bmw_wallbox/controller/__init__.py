@@ -1,6 +1,17 @@
 """Charging control: desired state, charging profiles, commands with honest results."""
 
+from bmw_wallbox.controller.commands import COMMAND_DEADLINE_S, SIMPLE_COMMANDS, Command, parse_amps, parse_command, run
 from bmw_wallbox.controller.controller import Controller
-from bmw_wallbox.controller.results import HTTP_STATUS, CommandResult, Outcome
+from bmw_wallbox.controller.results import CommandResult, Outcome
 
-__all__ = ["HTTP_STATUS", "CommandResult", "Controller", "Outcome"]
+__all__ = [
+    "COMMAND_DEADLINE_S",
+    "SIMPLE_COMMANDS",
+    "Command",
+    "CommandResult",
+    "Controller",
+    "Outcome",
+    "parse_amps",
+    "parse_command",
+    "run",
+]

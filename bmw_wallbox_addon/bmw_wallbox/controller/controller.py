@@ -3,45 +3,55 @@
 - start: resume a paused transaction, else RequestStartTransaction followed at once by the limit;
 - pause: a 0 A limit, the transaction stays alive (a remote stop would block the next start);
 - resume: the limit again;
-- stop: RequestStopTransaction (this wallbox then needs an unplug before it starts again);
+- stop: RequestStopTransaction (the Delta then needs an unplug before it starts again);
 - set_current_limit: clamp to 6 A .. max_current, 0 means pause;
 - reset: Reset(Immediate); automatically only as the last resort (see :meth:`Controller._recover`).
 
 The limit is re-applied at every connect, on every new transaction and every
 return from a suspension to Charging. Rapid changes are coalesced per
 charger: the latest value wins, and at most one apply runs per
-``min_interval_s`` (the connect-time apply and start are not delayed).
+``min_interval_s`` (the connect-time apply and start are not delayed). On a
+charger without smart charging, pause, resume and limits answer
+``not_supported`` at once and nothing is sent.
+
+The controller talks to chargers only through :class:`~bmw_wallbox.controller.port.ChargerPort`
+and imports nothing of the OCPP library. Each command ends in one commit of
+the charger's state (durable at once).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from ocpp.v201 import call
-from ocpp.v201.enums import RequestStartStopStatusEnumType, ResetEnumType
-
-from bmw_wallbox.controller.apply import ChargerLink, apply_setpoint
+from bmw_wallbox.controller.apply import apply_setpoint, not_supported
 from bmw_wallbox.controller.coalesce import Coalescer
-from bmw_wallbox.controller.profiles import reason_of
+from bmw_wallbox.controller.port import ChargerPort, IdToken
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.options import MIN_CURRENT_A
-from bmw_wallbox.state import CHARGING, SUSPENDED_EV, SUSPENDED_EVSE, ChargerState, CommandRecord, StateHub, utcnow
+from bmw_wallbox.state import (
+    SUSPENDED,
+    ChargerState,
+    ChargingState,
+    CommandRecord,
+    ConnectorStatus,
+    Save,
+    StateHub,
+    utcnow,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 #: No second automatic reset within this time.
 AUTO_RESET_COOLDOWN = timedelta(minutes=10)
-#: Connector states in which a car is plugged in.
-CAR_PRESENT = frozenset({"Occupied", "Reserved"})
+#: The token remote starts carry when option ``id_token`` is not set: a fixed Central token.
+DEFAULT_ID_TOKEN = IdToken(value="HomeAssistant", kind="Central")
 
-LinkLookup = Callable[[str], ChargerLink | None]
+PortLookup = Callable[[str], ChargerPort | None]
 ResultListener = Callable[[str, CommandResult], None]
 
 _remote_start_ids = itertools.count(int(time.time()) % 1_000_000)
@@ -54,20 +64,17 @@ class Controller:
         self,
         hub: StateHub,
         *,
-        links: LinkLookup,
-        persist: Callable[[str], None],
-        id_token: str | None = None,
+        ports: PortLookup,
+        id_token: IdToken | None = None,
         reset_recovery: bool = True,
         min_interval_s: float = 2.0,
     ) -> None:
         self._hub = hub
-        self._links = links
-        self._persist = persist
-        self._id_token = id_token
+        self._ports = ports
+        self.id_token = id_token or DEFAULT_ID_TOKEN
         self._reset_recovery = reset_recovery
-        self._min_interval_s = min_interval_s
-        self._coalescer = Coalescer(self._apply_now, min_interval_s=min_interval_s)
-        self._seen: dict[str, tuple[str | None, str | None]] = {}
+        self._coalescer = Coalescer(self._apply_now, min_interval_s=min_interval_s, unclaimed=self._unclaimed)
+        self._seen: dict[str, tuple[str | None, ChargingState | None]] = {}
         self._remote_stopped: set[str] = set()
         self._awaiting_reboot: dict[str, str] = {}
         self._listeners: list[ResultListener] = []
@@ -93,60 +100,87 @@ class Controller:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def state(self, charger_id: str) -> ChargerState | None:
+        """The state of a configured charger."""
+        return self._hub.chargers.get(charger_id)
+
     # --- commands ------------------------------------------------------------------------
 
     async def start(self, charger_id: str) -> CommandResult:
         """Resume a paused transaction, or start one and send the limit right after."""
-        state = self._state(charger_id)
+        state = self.state(charger_id)
         if state is None:
-            return self._unknown("start", charger_id)
+            return unknown_charger("start", charger_id)
         evse = state.main_evse
-        link = self._links(charger_id)
-        if evse.transaction is not None or link is None:
+        port = self._ports(charger_id)
+        if port is None:
             state.desired.paused = False
-            self._persist(charger_id)
-            if link is None:
-                return self._record(charger_id, _not_connected("start"))
-            result = await self._apply(charger_id, "start", urgent=True)
-            return self._record(charger_id, result)
-        if evse.connector_status not in CAR_PRESENT:
+            return self.record(charger_id, not_connected("start"))
+        if evse.transaction is not None:
+            if not state.limits_supported:
+                return self.record(
+                    charger_id,
+                    CommandResult(
+                        command="start",
+                        outcome=Outcome.NOT_APPLICABLE,
+                        detail="a session is already running (this charger takes no limits, so it cannot be paused)",
+                    ),
+                )
+            state.desired.paused = False
+            return self.record(charger_id, await self._apply("start", charger_id, urgent=True))
+        if not evse.car_present:
             status = evse.connector_status or "unknown"
-            return self._record(
+            return self.record(
                 charger_id,
                 CommandResult(
                     command="start", outcome=Outcome.NOT_APPLICABLE, detail=f"no car connected (connector {status})"
                 ),
             )
-        id_token = {"id_token": self._id_token or "", "type": "Central" if self._id_token else "NoAuthorization"}
-        request = call.RequestStartTransaction(
-            id_token=id_token, remote_start_id=next(_remote_start_ids), evse_id=evse.evse_id
-        )
-        answer = await self._send("start", link, request)
-        if isinstance(answer, CommandResult):
-            return self._record(charger_id, answer)
-        if answer.status != RequestStartStopStatusEnumType.accepted:
-            detail = f"the charger refused to start ({reason_of(answer)})"
+        try:
+            answer = await port.request_start(
+                evse_id=evse.evse_id, remote_start_id=next(_remote_start_ids), id_token=self.id_token
+            )
+        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
+            return self.record(charger_id, failed("start", err))
+        if not answer.accepted:
+            detail = f"the charger refused to start ({answer.describe()})"
             if charger_id in self._remote_stopped:
                 detail += (
-                    "; after a remote stop this wallbox starts again only after the car is unplugged"
+                    "; after a remote stop the Delta wallbox starts again only after the car is unplugged"
                     " or a reboot: use pause instead of stop"
                 )
-            return self._record(charger_id, CommandResult(command="start", outcome=Outcome.REJECTED, detail=detail))
+            return self.record(charger_id, CommandResult(command="start", outcome=Outcome.REJECTED, detail=detail))
         state.desired.paused = False
-        self._persist(charger_id)
-        limit = await self._apply(charger_id, "start", urgent=True)
+        if not state.limits_supported:
+            warning = "this charger does not support current limits: no limit is in force"
+            return self.record(
+                charger_id,
+                CommandResult(
+                    command="start",
+                    outcome=Outcome.ACCEPTED,
+                    detail=f"start accepted; {warning}",
+                    data={"limit_enforced": False},
+                    warning=warning,
+                ),
+            )
+        limit = await self._apply("start", charger_id, urgent=True)
         if limit.ok:
             result = CommandResult(
-                command="start", outcome=Outcome.ACCEPTED, detail=f"start accepted; {limit.detail}", data=limit.data
+                command="start",
+                outcome=Outcome.ACCEPTED,
+                detail=f"start accepted; {limit.detail}",
+                data={**limit.data, "limit_enforced": True},
             )
         else:
+            warning = f"the limit is not enforced: {limit.detail}"
             result = CommandResult(
                 command="start",
-                outcome=limit.outcome,
-                detail=f"start accepted, but the limit was not: {limit.detail}",
-                data=limit.data,
+                outcome=Outcome.ACCEPTED,
+                detail=f"start accepted, but {warning}",
+                data={**limit.data, "limit_enforced": False},
+                warning=warning,
             )
-        return self._record(charger_id, result)
+        return self.record(charger_id, result)
 
     async def pause(self, charger_id: str) -> CommandResult:
         """Pause with a 0 A limit; the transaction stays alive."""
@@ -156,147 +190,151 @@ class Controller:
         """Resume with the desired limit."""
         return await self._change("resume", charger_id, paused=False)
 
-    async def set_current_limit(self, charger_id: str, amps: object) -> CommandResult:
-        """Set the limit in A: clamped to 6 A .. max_current; 0 pauses; a positive value also resumes."""
-        state = self._state(charger_id)
+    async def set_current_limit(self, charger_id: str, amps: float) -> CommandResult:
+        """Set the limit in A (a checked number >= 0): clamped to 6 A .. max_current; 0 pauses, more resumes."""
+        state = self.state(charger_id)
         if state is None:
-            return self._unknown("set_current_limit", charger_id)
-        if isinstance(amps, bool) or not isinstance(amps, (int, float)) or not _finite(amps) or amps < 0:
-            return CommandResult(
-                command="set_current_limit",
-                outcome=Outcome.INVALID,
-                detail=f"amps must be 0 (pause) or a number from {MIN_CURRENT_A} to {state.max_current_a}, "
-                f"not {amps!r}",
-            )
+            return unknown_charger("set_current_limit", charger_id)
         if amps == 0:
             return await self._change("set_current_limit", charger_id, paused=True)
-        limit = float(min(max(float(amps), MIN_CURRENT_A), state.max_current_a))
+        limit = float(min(max(amps, MIN_CURRENT_A), state.max_current_a))
         return await self._change("set_current_limit", charger_id, paused=False, limit_a=limit)
 
     async def stop(self, charger_id: str) -> CommandResult:
         """End the transaction for real (RequestStopTransaction)."""
-        state = self._state(charger_id)
+        state = self.state(charger_id)
         if state is None:
-            return self._unknown("stop", charger_id)
-        link = self._links(charger_id)
-        if link is None:
-            return self._record(charger_id, _not_connected("stop"))
+            return unknown_charger("stop", charger_id)
+        port = self._ports(charger_id)
+        if port is None:
+            return self.record(charger_id, not_connected("stop"))
         tx = state.main_evse.transaction
         if tx is None:
-            return self._record(
+            return self.record(
                 charger_id,
                 CommandResult(command="stop", outcome=Outcome.NOT_APPLICABLE, detail="no transaction is running"),
             )
-        answer = await self._send("stop", link, call.RequestStopTransaction(transaction_id=tx.transaction_id))
-        if isinstance(answer, CommandResult):
-            return self._record(charger_id, answer)
-        if answer.status != RequestStartStopStatusEnumType.accepted:
-            return self._record(
+        try:
+            answer = await port.request_stop(tx.transaction_id)
+        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
+            return self.record(charger_id, failed("stop", err))
+        if not answer.accepted:
+            return self.record(
                 charger_id,
                 CommandResult(
                     command="stop",
                     outcome=Outcome.REJECTED,
-                    detail=f"the charger refused to stop ({reason_of(answer)})",
+                    detail=f"the charger refused to stop ({answer.describe()})",
                 ),
             )
         self._remote_stopped.add(charger_id)
-        detail = "transaction stopping; this wallbox needs the car unplugged before it can start again"
-        return self._record(charger_id, CommandResult(command="stop", outcome=Outcome.ACCEPTED, detail=detail))
+        detail = "transaction stopping; the Delta wallbox needs the car unplugged before it can start again"
+        return self.record(charger_id, CommandResult(command="stop", outcome=Outcome.ACCEPTED, detail=detail))
 
     async def reset(self, charger_id: str) -> CommandResult:
         """Reboot the charger now (Reset Immediate); the limit is applied again when it is back."""
-        if self._state(charger_id) is None:
-            return self._unknown("reset", charger_id)
-        link = self._links(charger_id)
-        if link is None:
-            return self._record(charger_id, _not_connected("reset"))
-        answer = await self._send("reset", link, call.Reset(type=ResetEnumType.immediate))
-        if isinstance(answer, CommandResult):
-            return self._record(charger_id, answer)
-        if answer.status != "Accepted":
-            return self._record(
+        if self.state(charger_id) is None:
+            return unknown_charger("reset", charger_id)
+        port = self._ports(charger_id)
+        if port is None:
+            return self.record(charger_id, not_connected("reset"))
+        try:
+            answer = await port.reset()
+        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
+            return self.record(charger_id, failed("reset", err))
+        if not answer.accepted:
+            return self.record(
                 charger_id,
                 CommandResult(
                     command="reset",
                     outcome=Outcome.REJECTED,
-                    detail=f"the charger refused to reboot ({reason_of(answer)})",
+                    detail=f"the charger refused to reboot ({answer.describe()})",
                 ),
             )
-        return self._record(
+        return self.record(
             charger_id,
             CommandResult(
                 command="reset", outcome=Outcome.ACCEPTED, detail="the charger is rebooting (about a minute)"
             ),
         )
 
-    async def on_connected(self, link: ChargerLink) -> CommandResult:
+    async def on_connected(self, port: ChargerPort) -> CommandResult:
         """Apply the desired state at once when a charger (re)connects, before anything else."""
-        charger_id = link.state.charger_id
+        charger_id = port.state.charger_id
         self._remote_stopped.discard(charger_id)
-        result = await self._apply(charger_id, "connect", urgent=True)
+        result = await self._coalescer.request(charger_id, "connect", urgent=True)
+        self._hub.commit(charger_id, Save.SOON)
         recovering = self._awaiting_reboot.pop(charger_id, None)
         if recovering is not None:
-            late = CommandResult(
-                command=f"{recovering} (after automatic reboot)",
-                outcome=result.outcome,
-                detail=result.detail,
-                data=result.data,
+            self.record(charger_id, result.renamed(f"{recovering} (after automatic reboot)"))
+        return result
+
+    def record(self, charger_id: str, result: CommandResult) -> CommandResult:
+        """Remember a command's outcome, commit the charger's state once (durably), and tell the listeners."""
+        state = self.state(charger_id)
+        if state is not None:
+            state.command_done(
+                CommandRecord(command=result.command, at=result.at, outcome=str(result.outcome), detail=result.detail)
             )
-            self._record(charger_id, late)
+            self._hub.commit(charger_id, Save.NOW)
+        log = _LOGGER.info if result.ok else _LOGGER.warning
+        log("[%s] %s: %s (%s)", charger_id, result.command, result.outcome, result.detail)
+        for listener in list(self._listeners):
+            listener(charger_id, result)
         return result
 
     # --- internals -----------------------------------------------------------------------
 
-    def _state(self, charger_id: str) -> ChargerState | None:
-        return self._hub.chargers.get(charger_id)
-
-    def _unknown(self, command: str, charger_id: str) -> CommandResult:
-        return CommandResult(
-            command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger with id {charger_id!r} is configured"
-        )
-
     async def _change(
         self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None
     ) -> CommandResult:
-        state = self._state(charger_id)
+        state = self.state(charger_id)
         if state is None:
-            return self._unknown(command, charger_id)
+            return unknown_charger(command, charger_id)
+        if not state.limits_supported:
+            return self.record(charger_id, not_supported(command, state.limits_refused))
+        before = (state.desired.paused, state.desired.limit_a)
         state.desired.paused = paused
         if limit_a is not None:
             state.desired.limit_a = limit_a
-        self._persist(charger_id)
-        self._hub.changed(charger_id)
-        if self._links(charger_id) is None:
-            return self._record(charger_id, _not_connected(command))
-        result = await self._apply(charger_id, command)
-        if result.outcome is Outcome.REJECTED:
+        if self._ports(charger_id) is None:
+            return self.record(charger_id, not_connected(command))
+        result = await self._apply(command, charger_id)
+        if result.outcome is Outcome.NOT_SUPPORTED:
+            state.desired.paused, state.desired.limit_a = before  # nothing can change on this charger
+        elif result.outcome is Outcome.REJECTED and result.curable_by_reset:
             result = await self._recover(charger_id, result)
-        return self._record(charger_id, result)
+        return self.record(charger_id, result)
 
-    async def _send(self, command: str, link: ChargerLink, request: object) -> Any:
-        """Send one request and return the charger's answer; a failure becomes the command's honest result."""
-        try:
-            return await link.request(request)
-        except ChargerTimeoutError as err:
-            return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=str(err))
-        except ChargerNotConnectedError:
-            return _not_connected(command)
-        except ChargerCallError as err:
-            return CommandResult(command=command, outcome=Outcome.REJECTED, detail=f"the charger answered {err}")
+    async def _apply(self, command: str, charger_id: str, *, urgent: bool = False) -> CommandResult:
+        """Queue an apply of the desired state and wait for the result of the apply that covers it."""
+        return await self._coalescer.request(charger_id, command, urgent=urgent)
+
+    async def _apply_now(self, charger_id: str, command: str) -> CommandResult:
+        """One apply of the desired state (run by the coalescer)."""
+        port = self._ports(charger_id)
+        if port is None:
+            return not_connected(command)
+        return await apply_setpoint(port, command=command)
+
+    def _unclaimed(self, charger_id: str, result: CommandResult) -> None:
+        """A background apply (or one every caller gave up on) finished: keep what it changed."""
+        if charger_id in self._hub.chargers:
+            self._hub.commit(charger_id, Save.SOON)
 
     async def _recover(self, charger_id: str, failed: CommandResult) -> CommandResult:
         """The last resort: reboot the charger when it refuses every way to take a limit.
 
-        Only when a car is connected, option ``reset_recovery`` is on, and no
-        automatic reset happened in the last 10 minutes. The outcome is
-        reported as ``rebooting``; the real outcome follows after reconnect.
+        Only for refusals a reboot is known to cure (status Rejected every way,
+        never a CALLERROR), when a car is connected, option ``reset_recovery``
+        is on, and no automatic reset happened in the last 10 minutes. The
+        outcome is reported as ``rebooting``; the real outcome follows after reconnect.
         """
-        state = self._state(charger_id)
-        link = self._links(charger_id)
-        if state is None or link is None or not self._reset_recovery:
+        state = self.state(charger_id)
+        port = self._ports(charger_id)
+        if state is None or port is None or not self._reset_recovery:
             return failed
-        evse = state.main_evse
-        if evse.transaction is None and evse.connector_status not in CAR_PRESENT:
+        if not state.main_evse.car_present:
             return failed
         now = utcnow()
         if state.last_auto_reset_at is not None and now - state.last_auto_reset_at < AUTO_RESET_COOLDOWN:
@@ -305,9 +343,11 @@ class Controller:
             "[%s] The charger refuses every way to take the limit: rebooting it as the last resort", charger_id
         )
         state.last_auto_reset_at = now
-        self._persist(charger_id)
-        answer = await self._send(failed.command, link, call.Reset(type=ResetEnumType.immediate))
-        if isinstance(answer, CommandResult) or getattr(answer, "status", None) != "Accepted":
+        try:
+            answer = await port.reset()
+        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError):
+            return failed
+        if not answer.accepted:
             return failed
         self._awaiting_reboot[charger_id] = failed.command
         return CommandResult(
@@ -316,66 +356,48 @@ class Controller:
             detail=f"{failed.detail}; rebooting the charger as the last resort, the outcome follows when it is back",
         )
 
-    def _record(self, charger_id: str, result: CommandResult) -> CommandResult:
-        state = self._state(charger_id)
-        if state is not None:
-            state.last_command = CommandRecord(
-                command=result.command, at=result.at, outcome=str(result.outcome), detail=result.detail
-            )
-            self._hub.changed(charger_id)
-        log = _LOGGER.info if result.ok else _LOGGER.warning
-        log("[%s] %s: %s (%s)", charger_id, result.command, result.outcome, result.detail)
-        for listener in list(self._listeners):
-            listener(charger_id, result)
-        return result
-
-    async def _apply(self, charger_id: str, command: str, *, urgent: bool = False) -> CommandResult:
-        """Queue an apply of the desired state and wait for the result of the apply that covers it."""
-        return await self._coalescer.request(charger_id, command, urgent=urgent)
-
-    async def _apply_now(self, charger_id: str, command: str) -> CommandResult:
-        """One apply of the desired state (run by the coalescer)."""
-        link = self._links(charger_id)
-        if link is None:
-            return _not_connected(command)
-        result = await apply_setpoint(link, command=command)
-        self._persist(charger_id)
-        self._hub.changed(charger_id)
-        return result
-
-    def _on_state_changed(self, charger_id: str) -> None:
+    def _on_state_changed(self, charger_id: str, save: Save) -> None:
         """Re-apply on a new transaction and on every return from a suspension to Charging."""
-        state = self._state(charger_id)
+        state = self.state(charger_id)
         if state is None:
             return
         tx = state.main_evse.transaction
         now_seen = (tx.transaction_id if tx else None, tx.charging_state if tx else None)
         before = self._seen.get(charger_id, (None, None))
         self._seen[charger_id] = now_seen
-        if state.main_evse.connector_status == "Available":
+        if state.main_evse.connector_status == ConnectorStatus.AVAILABLE:
             self._remote_stopped.discard(charger_id)
-        if not state.connected or self._links(charger_id) is None or now_seen == before:
+        if not state.connected or self._ports(charger_id) is None or now_seen == before:
             return
         new_transaction = now_seen[0] is not None and now_seen[0] != before[0]
-        resumed = before[1] in (SUSPENDED_EV, SUSPENDED_EVSE) and now_seen[1] == CHARGING
-        if new_transaction or resumed:
+        resumed = before[1] in SUSPENDED and now_seen[1] == ChargingState.CHARGING
+        if (new_transaction or resumed) and state.limits_supported:
             _LOGGER.debug(
                 "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"
             )
             self._coalescer.schedule(charger_id)
 
 
-def _finite(amps: float) -> bool:
-    """True for a finite number that fits a float (a 400-digit int does not)."""
-    try:
-        return math.isfinite(amps)
-    except OverflowError:
-        return False
+def unknown_charger(command: str, charger_id: str) -> CommandResult:
+    """The answer for a charger id that is not configured."""
+    return CommandResult(
+        command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger with id {charger_id!r} is configured"
+    )
 
 
-def _not_connected(command: str) -> CommandResult:
+def not_connected(command: str) -> CommandResult:
+    """The answer while the charger is offline."""
     return CommandResult(
         command=command,
         outcome=Outcome.NOT_CONNECTED,
         detail="the charger is not connected; the desired state is kept and applied when it connects",
     )
+
+
+def failed(command: str, err: Exception) -> CommandResult:
+    """A call that failed (timeout, lost connection, CALLERROR) as the command's honest result."""
+    if isinstance(err, ChargerTimeoutError):
+        return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=str(err))
+    if isinstance(err, ChargerNotConnectedError):
+        return not_connected(command)
+    return CommandResult(command=command, outcome=Outcome.REJECTED, detail=f"the charger answered {err}")

@@ -1,4 +1,4 @@
-"""Charging profiles: the ways a limit can be put on a charger, built without I/O.
+"""Charging profiles: the ways a limit can be put on a charger, decided without I/O.
 
 Strategies, in the order tried (the one that last worked goes first):
 
@@ -6,55 +6,35 @@ Strategies, in the order tried (the one that last worked goes first):
 Strategy          Profile                                     Profile id
 ================  ==========================================  ===========
 ``tx_default``    TxDefaultProfile on the EVSE, stack level   1
-                  0, Absolute, A, one period
+                  0, Absolute, one period
 ``tx_profile``    TxProfile bound to the running transaction  2
-                  (only while charging: this wallbox drops
-                  TxProfiles sent during a suspension)
+                  (only while charging: the Delta wallbox
+                  drops TxProfiles sent during a suspension)
 ``station_max``   ChargingStationMaxProfile on EVSE 0         3
 ================  ==========================================  ===========
 
 Each strategy always uses the same profile id, so a new limit replaces the
-old profile in place (a new id next to an old one can be rejected).
+old profile in place (a new id next to an old one can be rejected). Limits
+are sent in A; a charger whose ``SmartChargingCtrlr.RateUnit`` lists only W
+gets the limit in W (A x phases x 230 V).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
-
-from ocpp.v201 import call
-from ocpp.v201.enums import ChargingProfileKindEnumType, ChargingProfilePurposeEnumType, ChargingRateUnitEnumType
-
-from bmw_wallbox.state import SUSPENDED_EV, SUSPENDED_EVSE, Capabilities
-
-
-class Strategy(StrEnum):
-    """A way to put a limit on the charger."""
-
-    TX_DEFAULT = "tx_default"
-    TX_PROFILE = "tx_profile"
-    STATION_MAX = "station_max"
-
+from bmw_wallbox.controller.port import LimitProfile, RateUnit, Strategy
+from bmw_wallbox.state import SUSPENDED, Capabilities, ChargerState, ChargingState
 
 PROFILE_IDS: dict[Strategy, int] = {Strategy.TX_DEFAULT: 1, Strategy.TX_PROFILE: 2, Strategy.STATION_MAX: 3}
-
-_PURPOSES: dict[Strategy, ChargingProfilePurposeEnumType] = {
-    Strategy.TX_DEFAULT: ChargingProfilePurposeEnumType.tx_default_profile,
-    Strategy.TX_PROFILE: ChargingProfilePurposeEnumType.tx_profile,
-    Strategy.STATION_MAX: ChargingProfilePurposeEnumType.charging_station_max_profile,
-}
+#: Nominal phase voltage for limits in W, in V.
+NOMINAL_VOLTAGE_V = 230.0
 
 
-def strategy_order(remembered: str | None, *, caps: Capabilities) -> list[Strategy]:
-    """The strategies to try, the one that worked last time first.
-
-    A charger that reports it cannot do current-based limits gets none.
-    """
-    if caps.smart_charging is False or (caps.rate_units and "A" not in caps.rate_units):
+def strategy_order(state: ChargerState) -> list[Strategy]:
+    """The strategies to try, the one that worked last time first; none when the charger takes no limits."""
+    if not state.limits_supported:
         return []
     order = [Strategy.TX_DEFAULT, Strategy.TX_PROFILE, Strategy.STATION_MAX]
+    remembered = state.profile_strategy
     if remembered in order:
         first = Strategy(remembered)
         order.remove(first)
@@ -62,64 +42,35 @@ def strategy_order(remembered: str | None, *, caps: Capabilities) -> list[Strate
     return order
 
 
-def applicable(strategy: Strategy, *, transaction_id: str | None, charging_state: str | None) -> str | None:
+def applicable(strategy: Strategy, *, transaction_id: str | None, charging_state: ChargingState | None) -> str | None:
     """Why a strategy cannot be used now, or None when it can."""
     if strategy is Strategy.TX_PROFILE:
         if transaction_id is None:
             return "no transaction for a TxProfile"
-        if charging_state in (SUSPENDED_EV, SUSPENDED_EVSE):
-            return "TxProfiles sent during a suspension are dropped by this wallbox"
+        if charging_state in SUSPENDED:
+            return "TxProfiles sent during a suspension are dropped by the Delta wallbox"
     return None
 
 
-def set_profile_request(
-    strategy: Strategy, limit_a: float, *, evse_id: int, transaction_id: str | None = None, now: datetime | None = None
-) -> call.SetChargingProfile:
-    """The SetChargingProfile request that puts ``limit_a`` on the charger with this strategy."""
-    start = (now or datetime.now(UTC)).replace(microsecond=0)
-    profile: dict[str, Any] = {
-        "id": PROFILE_IDS[strategy],
-        "stack_level": 0,
-        "charging_profile_purpose": _PURPOSES[strategy],
-        "charging_profile_kind": ChargingProfileKindEnumType.absolute,
-        "charging_schedule": [
-            {
-                "id": PROFILE_IDS[strategy],
-                "start_schedule": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "charging_rate_unit": ChargingRateUnitEnumType.amps,
-                "charging_schedule_period": [{"start_period": 0, "limit": round(float(limit_a), 1)}],
-            }
-        ],
-    }
-    if strategy is Strategy.TX_PROFILE:
-        profile["transaction_id"] = transaction_id
-    target_evse = 0 if strategy is Strategy.STATION_MAX else evse_id
-    return call.SetChargingProfile(evse_id=target_evse, charging_profile=profile)
+def rate_unit(caps: Capabilities) -> RateUnit:
+    """A when the charger takes A (or did not say), else W."""
+    if caps.rate_units and "A" not in caps.rate_units and "W" in caps.rate_units:
+        return RateUnit.WATTS
+    return RateUnit.AMPS
 
 
-def composite_limit(schedule: dict[str, Any] | None) -> float | None:
-    """The limit in A in force now, from a GetCompositeSchedule answer's schedule (None if unreadable)."""
-    if not schedule:
-        return None
-    periods: Sequence[dict[str, Any]] = schedule.get("charging_schedule_period") or []
-    if not periods:
-        return None
-    current = [p for p in periods if p.get("start_period", 0) <= 0] or [periods[0]]
-    try:
-        limit = float(current[-1]["limit"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if schedule.get("charging_rate_unit") not in (None, "A"):
-        return None
-    return limit
-
-
-def reason_of(result: Any) -> str:
-    """The charger's reason from a status answer's ``statusInfo``, or its bare status."""
-    info = getattr(result, "status_info", None) or {}
-    parts = [str(result.status)]
-    if info.get("reason_code"):
-        parts.append(str(info["reason_code"]))
-    if info.get("additional_info"):
-        parts.append(str(info["additional_info"]))
-    return ": ".join(parts)
+def limit_profile(
+    strategy: Strategy, target_a: float, *, evse_id: int, caps: Capabilities, transaction_id: str | None = None
+) -> LimitProfile:
+    """The profile that puts ``target_a`` (A per phase) on the charger with this strategy."""
+    unit = rate_unit(caps)
+    limit = target_a if unit is RateUnit.AMPS else target_a * (caps.phases or 3) * NOMINAL_VOLTAGE_V
+    return LimitProfile(
+        strategy=strategy,
+        profile_id=PROFILE_IDS[strategy],
+        stack_level=0,
+        evse_id=0 if strategy is Strategy.STATION_MAX else evse_id,
+        limit=limit,
+        unit=unit,
+        transaction_id=transaction_id if strategy is Strategy.TX_PROFILE else None,
+    )

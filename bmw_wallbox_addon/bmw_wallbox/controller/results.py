@@ -1,4 +1,4 @@
-"""The honest outcome of a command, and how the JSON API maps it to HTTP."""
+"""The honest outcome of a command."""
 
 from __future__ import annotations
 
@@ -19,31 +19,26 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     NOT_CONNECTED = "not_connected"
     NOT_APPLICABLE = "not_applicable"
+    NOT_SUPPORTED = "not_supported"
     INVALID = "invalid"
     UNKNOWN_CHARGER = "unknown_charger"
 
 
-#: HTTP status of each outcome in the JSON API.
-HTTP_STATUS: dict[Outcome, int] = {
-    Outcome.ACCEPTED: 200,
-    Outcome.REBOOTING: 202,
-    Outcome.UNKNOWN_CHARGER: 404,
-    Outcome.NOT_APPLICABLE: 409,
-    Outcome.INVALID: 422,
-    Outcome.REJECTED: 502,
-    Outcome.NOT_CONNECTED: 503,
-    Outcome.TIMEOUT: 504,
-}
-
-
 @dataclass(frozen=True, kw_only=True)
 class CommandResult:
-    """A command's outcome with a sentence a user can read, and details (e.g. the applied limit)."""
+    """A command's outcome with a sentence a user can read, and details (e.g. the applied limit).
+
+    ``warning`` qualifies an accepted command (a start whose limit is not
+    enforced); ``curable_by_reset`` marks a refusal that a reboot of the
+    charger is known to cure (every way refused with status Rejected).
+    """
 
     command: str
     outcome: Outcome
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None
+    curable_by_reset: bool = False
     at: datetime = field(default_factory=utcnow)
 
     @property
@@ -51,12 +46,26 @@ class CommandResult:
         """True when the charger accepted the command."""
         return self.outcome is Outcome.ACCEPTED
 
+    def renamed(self, command: str) -> CommandResult:
+        """The same outcome reported for another command name (a coalesced or late result)."""
+        return CommandResult(
+            command=command,
+            outcome=self.outcome,
+            detail=self.detail,
+            data=self.data,
+            warning=self.warning,
+            curable_by_reset=self.curable_by_reset,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON body of the API answer."""
-        return {
+        """The JSON form: the API's answer body and the result event's data."""
+        body: dict[str, Any] = {
             "command": self.command,
             "outcome": str(self.outcome),
             "detail": self.detail,
             "at": self.at.isoformat(),
             **self.data,
         }
+        if self.warning is not None:
+            body["warning"] = self.warning
+        return body

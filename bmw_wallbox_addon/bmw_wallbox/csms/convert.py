@@ -1,7 +1,11 @@
 """Turn the OCPP library's snake_case payload dicts into our own models.
 
-This is the only module that reads the library's dict shapes; everything
-after it works with :mod:`bmw_wallbox.state` types.
+The handlers, provisioning and the charger port read the library's dict
+shapes only through these functions; everything after them works with
+:mod:`bmw_wallbox.state` types. Readings are scaled here, once: the
+``unitOfMeasure.multiplier`` (a power of ten) and a ``kWh``/``kW`` unit
+become Wh/W; a reading with an unknown unit, an absurd multiplier or a value
+that is not a finite number is dropped.
 """
 
 from __future__ import annotations
@@ -11,9 +15,19 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from bmw_wallbox.state import Capabilities, SampledValue, scale_reading
+from bmw_wallbox.state import Capabilities, ChargingState, ConnectorStatus, SampledValue
 
 _DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+
+#: Multipliers that turn a reading's unit into the unit we keep (Wh, W, A, V); other units are dropped.
+_UNIT_SCALE: dict[str, float] = {
+    "wh": 1.0,
+    "kwh": 1000.0,
+    "w": 1.0,
+    "kw": 1000.0,
+    "a": 1.0,
+    "v": 1.0,
+}
 
 #: Measurands this add-on understands and asks the charger to send.
 KNOWN_MEASURANDS = ("Current.Import", "Energy.Active.Import.Register", "Power.Active.Import", "Voltage")
@@ -37,11 +51,36 @@ def parse_time(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def scale_reading(value: float, unit: str | None, multiplier: int | None) -> float | None:
+    """Apply the OCPP ``multiplier`` and ``unitOfMeasure``; None for a unit we do not know.
+
+    Without a unit the spec's defaults apply (Wh, W, A, V).
+    """
+    factor = _UNIT_SCALE.get(unit.lower()) if unit else 1.0
+    if factor is None:
+        return None
+    return float(value * (10 ** (multiplier or 0)) * factor)
+
+
+def charging_state(value: object) -> ChargingState | None:
+    """A ``chargingState`` value, or None when missing or not one of OCPP 2.0.1's."""
+    return ChargingState(value) if value in _CHARGING_STATES else None
+
+
+def connector_status(value: object) -> ConnectorStatus | None:
+    """A ``connectorStatus`` (or ``AvailabilityState``) value, or None when not one of OCPP 2.0.1's."""
+    return ConnectorStatus(value) if value in _CONNECTOR_STATUSES else None
+
+
+_CHARGING_STATES = frozenset(s.value for s in ChargingState)
+_CONNECTOR_STATUSES = frozenset(s.value for s in ConnectorStatus)
+
+
 def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[SampledValue]:
     """Flatten ``meterValue`` entries into readings in Wh/W/A/V (outlet readings only).
 
-    A reading whose multiplier lies outside +-``MAX_MULTIPLIER`` or whose value is
-    not a finite number after scaling is ignored.
+    A reading whose multiplier lies outside +-``MAX_MULTIPLIER``, whose unit is
+    unknown, or whose value is not a finite number after scaling is dropped.
     """
     readings: list[SampledValue] = []
     for meter_value in meter_values or ():
@@ -58,17 +97,11 @@ def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[Sample
             multiplier = unit_info.get("multiplier")
             if isinstance(multiplier, int) and abs(multiplier) > MAX_MULTIPLIER:
                 continue
-            value, unit = scale_reading(raw, unit_info.get("unit"), multiplier)
-            if not math.isfinite(value):
+            value = scale_reading(raw, unit_info.get("unit"), multiplier)
+            if value is None or not math.isfinite(value):
                 continue
             readings.append(
-                SampledValue(
-                    measurand=measurand,
-                    value=value,
-                    phase=sample.get("phase"),
-                    context=sample.get("context"),
-                    unit=unit,
-                )
+                SampledValue(measurand=measurand, value=value, phase=sample.get("phase"), context=sample.get("context"))
             )
     return readings
 

@@ -27,25 +27,13 @@ from ocpp.v201.enums import (
     RegistrationStatusEnumType,
 )
 
-from bmw_wallbox.csms.convert import parse_time, report_entries, sampled_values
-from bmw_wallbox.csms.session import Session
-from bmw_wallbox.state import Transaction, utcnow
+from bmw_wallbox.csms.connection import Connection
+from bmw_wallbox.csms.convert import charging_state, parse_time, report_entries, sampled_values
+from bmw_wallbox.csms.convert import connector_status as parse_connector_status
+from bmw_wallbox.state import BootInfo, ChargerState, RegisterEvent, Save, TransactionChange, plausible_time, utcnow
 
 #: Heartbeat interval we ask chargers for, in seconds.
 HEARTBEAT_INTERVAL_S = 60
-
-
-#: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
-MAX_EVSES = 8
-
-
-def _plausible(evse_id: int | None) -> bool:
-    return isinstance(evse_id, int) and 1 <= evse_id <= MAX_EVSES
-
-
-def _tracked(evse_id: int | None) -> int:
-    """The EVSE a reading or transaction belongs to: 0 (the station meter) and implausible ids count as EVSE 1."""
-    return evse_id if _plausible(evse_id) and evse_id is not None else 1
 
 
 def ocpp_now() -> str:
@@ -53,7 +41,7 @@ def ocpp_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ChargerSession(Session):
+class ChargerConnection(Connection):
     """The CSMS side of one connection, with a handler for every action a charger may send."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,7 +49,21 @@ class ChargerSession(Session):
         self.report_request_id: int | None = None
         self.report_entries: dict[str, dict[str, Any]] = {}
         self.report_done = asyncio.Event()
-        self._ignored_evse_logged = False
+        self._logged_once: set[str] = set()
+
+    def _once(self, key: str, message: str, *args: object) -> None:
+        """Log a warning the charger can cause again and again only once per connection."""
+        if key not in self._logged_once:
+            self._logged_once.add(key)
+            self.log.warning(message + " (logged once)", *args)
+
+    def _time(self, value: object) -> datetime:
+        """A charger timestamp, replaced by the add-on's time when missing or implausible."""
+        now = utcnow()
+        at, replaced = plausible_time(parse_time(value), now)
+        if replaced:
+            self._once("time", "The charger's timestamp %r is far from the add-on's clock; using the add-on's", value)
+        return at
 
     # --- provisioning and availability -------------------------------------------------
 
@@ -69,15 +71,17 @@ class ChargerSession(Session):
     def on_boot_notification(
         self, charging_station: dict[str, Any], reason: str, **kwargs: Any
     ) -> call_result.BootNotification:
-        boot = self.state.boot
-        boot.vendor = charging_station.get("vendor_name")
-        boot.model = charging_station.get("model")
-        boot.firmware = charging_station.get("firmware_version")
-        boot.serial = charging_station.get("serial_number")
-        boot.reason = reason
-        self.log.info("Booted (%s): %s %s, firmware %s", reason, boot.vendor, boot.model, boot.firmware)
+        boot = BootInfo(
+            vendor=charging_station.get("vendor_name"),
+            model=charging_station.get("model"),
+            firmware=charging_station.get("firmware_version"),
+            serial=charging_station.get("serial_number"),
+            reason=reason,
+        )
+        self.state.booted(boot)
+        self.log.info("Booted (%s): %r %r, firmware %r", reason, boot.vendor, boot.model, boot.firmware)
         self.booted.set()
-        self.changed(persist=True)
+        self.commit(Save.SOON)
         return call_result.BootNotification(
             current_time=ocpp_now(), interval=HEARTBEAT_INTERVAL_S, status=RegistrationStatusEnumType.accepted
         )
@@ -90,18 +94,13 @@ class ChargerSession(Session):
     def on_status_notification(
         self, connector_status: str, evse_id: int, **kwargs: Any
     ) -> call_result.StatusNotification:
-        if not _plausible(evse_id):
-            if not self._ignored_evse_logged:
-                self._ignored_evse_logged = True
-                self.log.warning(
-                    "Ignoring status of EVSE %s: EVSE ids 1 to %s are tracked (logged once)", evse_id, MAX_EVSES
-                )
+        status = parse_connector_status(connector_status)
+        if status is None or ChargerState.tracked_id(evse_id) != evse_id:
+            self._once("evse", "Ignoring status %r of EVSE %r: EVSE ids 1 to 8 are tracked", connector_status, evse_id)
             return call_result.StatusNotification()
-        evse = self.state.evse(evse_id)
-        if evse.connector_status != connector_status:
-            self.log.info("EVSE %s: connector %s", evse_id, connector_status)
-        evse.connector_status = connector_status
-        self.changed()
+        if self.state.status_reported(evse_id, status):
+            self.log.info("EVSE %s: connector %s", evse_id, status)
+        self.commit(Save.SOON)
         return call_result.StatusNotification()
 
     # --- transactions and metering -----------------------------------------------------
@@ -116,56 +115,69 @@ class ChargerSession(Session):
         transaction_info: dict[str, Any],
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
-        evse_id = (kwargs.get("evse") or {}).get("id")
-        tx_id = str(transaction_info["transaction_id"])
-        evse_state = self.state.transaction_by_id(tx_id) or self.state.evse(_tracked(evse_id))
-        at = parse_time(timestamp) or utcnow()
-        tx = evse_state.transaction
-        if tx is not None and tx.transaction_id != tx_id:
-            self._end_transaction(evse_state.evse_id, at, "Superseded")
-            tx = None
-        if tx is None and event_type != "Ended":
-            tx = Transaction(transaction_id=tx_id, started_at=at)
-            evse_state.transaction = tx
-            self.log.info(
-                "EVSE %s: transaction %s %s (%s)", evse_state.evse_id, tx_id, event_type.lower(), trigger_reason
-            )
-        if tx is not None:
-            if transaction_info.get("charging_state"):
-                tx.charging_state = transaction_info["charging_state"]
-            if transaction_info.get("remote_start_id") is not None:
-                tx.remote_start_id = transaction_info["remote_start_id"]
-        readings = sampled_values(kwargs.get("meter_value"))
-        if readings:
-            evse_state.apply_readings(readings, at=at)
-        if tx is not None and tx.start_energy_wh is None:
-            tx.start_energy_wh = evse_state.meter.energy_wh
-        if event_type == "Ended":
-            self._end_transaction(evse_state.evse_id, at, transaction_info.get("stopped_reason"))
-        self.changed(now=event_type != "Updated" or trigger_reason == "ChargingStateChanged", persist=True)
+        change = self.state.transaction_event(
+            event_type=event_type,
+            transaction_id=str(transaction_info["transaction_id"]),
+            evse_id=(kwargs.get("evse") or {}).get("id"),
+            at=self._time(timestamp),
+            now=utcnow(),
+            charging_state=charging_state(transaction_info.get("charging_state")),
+            remote_start_id=transaction_info.get("remote_start_id"),
+            stopped_reason=transaction_info.get("stopped_reason"),
+            readings=sampled_values(kwargs.get("meter_value")),
+        )
+        self._log_change(change, event_type, trigger_reason, offline=bool(kwargs.get("offline")))
+        durable = event_type != "Updated" or trigger_reason == "ChargingStateChanged" or change.late is not None
+        self.commit(Save.NOW if durable else Save.SOON)
         response = call_result.TransactionEvent()
         if kwargs.get("id_token"):
             response.id_token_info = IdTokenInfoType(status=AuthorizationStatusEnumType.accepted)
         return response
 
-    def _end_transaction(self, evse_id: int, at: datetime, reason: str | None) -> None:
-        evse = self.state.evse(evse_id)
-        tx = evse.transaction
-        if tx is None:
+    def _log_change(self, change: TransactionChange, event_type: str, trigger: str, *, offline: bool) -> None:
+        if change.ignored is not None:
+            self.log.warning("Ignored a TransactionEvent: %s", change.ignored)
             return
-        energy_wh = evse.session_energy_wh
-        evse.last_session = {
-            "transaction_id": tx.transaction_id,
-            "started_at": tx.started_at.isoformat(),
-            "ended_at": at.isoformat(),
-            "energy_kwh": None if energy_wh is None else round(energy_wh / 1000, 3),
-            "duration_s": max(0, int((at - tx.started_at).total_seconds())),
-            "stopped_reason": reason,
-        }
-        self.state.record_session({"evse_id": evse_id, **evse.last_session})
-        self.log.info("EVSE %s: transaction %s ended (%s)", evse_id, tx.transaction_id, reason or "no reason given")
-        evse.transaction = None
-        evse.meter.power_w = 0.0 if evse.meter.power_w is not None else None
+        if change.superseded is not None:
+            self.log.warning(
+                "EVSE %s: transaction %r ended without an Ended event (a newer one began)",
+                change.evse_id,
+                change.superseded.transaction_id,
+            )
+        if change.started is not None:
+            self.log.info(
+                "EVSE %s: transaction %r %s (%s)", change.evse_id, change.started.transaction_id, event_type, trigger
+            )
+        if change.ended is not None:
+            self.log.info(
+                "EVSE %s: transaction %r ended (%s), %s Wh",
+                change.evse_id,
+                change.ended.transaction_id,
+                change.ended.stopped_reason or "no reason given",
+                "unknown" if change.ended.energy_wh is None else f"{change.ended.energy_wh:.0f}",
+            )
+        if change.late is not None:
+            self.log.info(
+                "EVSE %s: a late%s %s event corrected the recorded session %r",
+                change.evse_id,
+                " (offline)" if offline else "",
+                event_type,
+                change.late.transaction_id,
+            )
+        self._log_register(change.register)
+
+    def _log_register(self, event: RegisterEvent | None) -> None:
+        if event is RegisterEvent.RESTARTED:
+            self._once(
+                "restart",
+                "The energy register restarted (it counts per transaction): the lifetime energy adds each session",
+            )
+        elif event is RegisterEvent.DROPPED_IN_SESSION:
+            self._once("drop", "Charger fault: the energy register went down during a session; readings ignored")
+        elif event is RegisterEvent.WENT_BACK:
+            self._once("back", "The energy register went backwards slightly; lower readings are ignored")
+        elif event is RegisterEvent.IMPLAUSIBLE:
+            self._once("implausible", "Ignored an implausible energy reading (more than the charger can deliver)")
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(
@@ -173,9 +185,14 @@ class ChargerSession(Session):
     ) -> call_result.MeterValues:
         readings = sampled_values(meter_value)
         if readings:
-            at = parse_time(meter_value[-1].get("timestamp")) or utcnow()
-            self.state.evse(_tracked(evse_id)).apply_readings(readings, at=at)
-            self.changed(persist=True)
+            event = self.state.meter_values(
+                ChargerState.tracked_id(evse_id),
+                readings,
+                at=self._time(meter_value[-1].get("timestamp")),
+                now=utcnow(),
+            )
+            self._log_register(event)
+            self.commit(Save.SOON)
         return call_result.MeterValues()
 
     @on(Action.authorize, skip_schema_validation=True)
@@ -230,7 +247,7 @@ class ChargerSession(Session):
         self, charging_limit: dict[str, Any], **kwargs: Any
     ) -> call_result.NotifyChargingLimit:
         self.log.info(
-            "The charger reports an external charging limit (%s)", charging_limit.get("charging_limit_source")
+            "The charger reports an external charging limit (%r)", charging_limit.get("charging_limit_source")
         )
         return call_result.NotifyChargingLimit()
 

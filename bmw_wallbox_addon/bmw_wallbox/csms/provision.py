@@ -1,11 +1,19 @@
-"""What the CSMS does each time a charger connects.
+"""What the CSMS does each time a charger connects, with or without a BootNotification.
 
-1. GetBaseReport(FullInventory) and a stored capability record built from it.
-2. SetVariables for the meter interval and every available measurand (the
+0. The desired limit, before anything else (``on_connected``: the controller).
+1. Reconciliation: what the add-on knew (restored from the data dir, or from
+   before the disconnect, shown as ``restored``) is confirmed or corrected:
+   the connector status by TriggerMessage(StatusNotification) where the
+   charger accepts it, else by GetVariables of ``AvailabilityState`` on the
+   Connector and EVSE components; a known transaction by GetTransactionStatus
+   (not ongoing and nothing queued: it is closed as lost, with the last energy
+   and time known); the charging state by TriggerMessage(TransactionEvent),
+   whose refusal with ``TxNotFound`` also tells a transaction is lost when
+   GetTransactionStatus could not.
+2. GetBaseReport(FullInventory) and a stored capability record built from it.
+3. SetVariables for the meter interval and every available measurand (the
    wallbox's defaults push almost nothing during a session); where the charger
    rejects them, TriggerMessage(MeterValues) polling instead.
-3. TriggerMessage(TransactionEvent) to recover a transaction that ran while
-   the add-on was away.
 
 Every step tolerates a charger that refuses it: a refusal is recorded, logged
 once, and the next step runs.
@@ -21,22 +29,27 @@ from collections.abc import Awaitable, Callable
 from ocpp.v201 import call
 from ocpp.v201.enums import MessageTriggerEnumType, ReportBaseEnumType
 
-from bmw_wallbox.csms.convert import KNOWN_MEASURANDS, capabilities_from_report
-from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.controller.port import Answer
+from bmw_wallbox.csms.convert import KNOWN_MEASURANDS, capabilities_from_report, connector_status
+from bmw_wallbox.csms.handlers import ChargerConnection
+from bmw_wallbox.csms.port import answer_of
 from bmw_wallbox.errors import ChargerCallError, ChargerTimeoutError
-from bmw_wallbox.state import utcnow
+from bmw_wallbox.state import Save, Source, utcnow
 
-#: How long to wait for the first frame of a new connection before provisioning anyway.
-FIRST_MESSAGE_WAIT_S = 5.0
+#: How long to wait for the first frame of a new connection before provisioning anyway
+#: (a booting charger sends BootNotification at once; one that only reconnects may say nothing).
+FIRST_MESSAGE_WAIT_S = 3.0
 #: How long the charger may take to send its whole device-model report.
 REPORT_WAIT_S = 60.0
 
 _request_ids = itertools.count(1)
 
-ConnectHook = Callable[[ChargerSession], Awaitable[object]]
+ConnectHook = Callable[[ChargerConnection], Awaitable[object]]
 
 
-async def provision(session: ChargerSession, *, meter_interval_s: int, on_connected: ConnectHook | None = None) -> None:
+async def provision(
+    session: ChargerConnection, *, meter_interval_s: int, on_connected: ConnectHook | None = None
+) -> None:
     """Run the connect-time sequence, then poll meter values if the charger will not push them.
 
     ``on_connected`` runs first (the charging limit goes before anything else,
@@ -46,14 +59,14 @@ async def provision(session: ChargerSession, *, meter_interval_s: int, on_connec
         await asyncio.wait_for(session.first_message.wait(), FIRST_MESSAGE_WAIT_S)
     if on_connected is not None:
         await on_connected(session)
+    await reconcile(session)
     await read_capabilities(session)
     pushes = await configure_metering(session, meter_interval_s=meter_interval_s)
-    await recover_transactions(session)
     if not pushes:
         await poll_meter_values(session, interval_s=meter_interval_s)
 
 
-async def read_capabilities(session: ChargerSession) -> None:
+async def read_capabilities(session: ChargerConnection) -> None:
     """Ask for the full device model and store what the charger can do."""
     request_id = next(_request_ids)
     session.report_request_id = request_id
@@ -80,13 +93,13 @@ async def read_capabilities(session: ChargerSession) -> None:
     if caps.message_timeout_s:
         session.response_timeout_s = caps.message_timeout_s
     session.log.info(
-        "Capabilities: measurands %s, rate units %s, stack level %s, phases %s",
+        "Capabilities: measurands %r, rate units %r, stack level %s, phases %s",
         ",".join(caps.measurands) or "unknown",
         ",".join(caps.rate_units) or "unknown",
         caps.profile_stack_level,
         caps.phases,
     )
-    session.changed(now=True)
+    session.commit(Save.NOW)
 
 
 def wanted_measurands(available: list[str]) -> list[str]:
@@ -96,7 +109,7 @@ def wanted_measurands(available: list[str]) -> list[str]:
     return [m for m in KNOWN_MEASURANDS if m in available]
 
 
-async def configure_metering(session: ChargerSession, *, meter_interval_s: int) -> bool:
+async def configure_metering(session: ChargerConnection, *, meter_interval_s: int) -> bool:
     """Set the sampling interval and measurands; return True if the charger will push meter values."""
     caps = session.state.capabilities
     measurands = wanted_measurands(caps.measurands)
@@ -133,35 +146,106 @@ async def configure_metering(session: ChargerSession, *, meter_interval_s: int) 
         )
     if statuses.get("TxUpdatedMeasurands") not in (None, "Accepted"):
         session.log.warning("The charger answered %s to TxUpdatedMeasurands", statuses.get("TxUpdatedMeasurands"))
-    session.changed(persist=True)
+    session.commit(Save.SOON)
     return pushes
 
 
-async def trigger(session: ChargerSession, message: MessageTriggerEnumType, evse_id: int | None) -> bool:
-    """Send TriggerMessage; record and return whether the charger accepted it."""
+async def trigger(session: ChargerConnection, message: MessageTriggerEnumType, evse_id: int | None) -> Answer:
+    """Send TriggerMessage; record whether the charger accepted it, and return its answer.
+
+    A CALLERROR counts as a refusal (answer ``Rejected`` with the error code as reason).
+    """
     evse = {"id": evse_id} if evse_id is not None else None
+    if message == MessageTriggerEnumType.status_notification and evse is not None:
+        evse["connector_id"] = 1
     try:
-        result = await session.request(call.TriggerMessage(requested_message=message, evse=evse))
-    except ChargerCallError:
-        accepted = False
-    else:
-        accepted = result.status == "Accepted"
-    session.state.capabilities.triggers[str(message)] = accepted
-    return accepted
+        answer = answer_of(await session.request(call.TriggerMessage(requested_message=message, evse=evse)))
+    except ChargerCallError as err:
+        answer = Answer(status="Rejected", reason_code=err.code)
+    session.state.capabilities.triggers[str(message)] = answer.accepted
+    return answer
 
 
-async def recover_transactions(session: ChargerSession) -> None:
-    """Ask each EVSE for its running transaction, so one that began while we were away is picked up."""
-    evse_ids = sorted(session.state.evses) or [1]
-    for evse_id in evse_ids:
+async def reconcile(session: ChargerConnection) -> None:
+    """Confirm or correct the restored connector status and transactions (see the module docstring)."""
+    state = session.state
+    for evse_id in sorted(state.evses) or [1]:
+        evse = state.evse(evse_id)
         try:
-            await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
-        except ChargerTimeoutError:
-            session.log.warning("TriggerMessage(TransactionEvent) got no answer")
-    session.changed(persist=True)
+            if evse.status_source is not Source.LIVE:
+                await _confirm_status(session, evse_id)
+            if evse.transaction is not None and evse.transaction.source is not Source.LIVE:
+                await _confirm_transaction(session, evse_id)
+            else:
+                await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
+        except ChargerTimeoutError as err:
+            session.log.warning("Reconciling EVSE %s got no answer (%s)", evse_id, err)
+    session.commit(Save.NOW)
 
 
-async def poll_meter_values(session: ChargerSession, *, interval_s: int) -> None:
+async def _confirm_status(session: ChargerConnection, evse_id: int) -> None:
+    """The connector status now: by TriggerMessage where accepted, else from the device model."""
+    known = session.state.capabilities.triggers.get(str(MessageTriggerEnumType.status_notification))
+    if known is not False:
+        answer = await trigger(session, MessageTriggerEnumType.status_notification, evse_id)
+        if answer.accepted:
+            return  # the StatusNotification follows
+    try:
+        result = await session.request(
+            call.GetVariables(
+                get_variable_data=[
+                    {
+                        "component": {"name": "Connector", "evse": {"id": evse_id, "connector_id": 1}},
+                        "variable": {"name": "AvailabilityState"},
+                    },
+                    {"component": {"name": "EVSE", "evse": {"id": evse_id}}, "variable": {"name": "AvailabilityState"}},
+                ]
+            )
+        )
+    except ChargerCallError as err:
+        session.log.info("The connector status of EVSE %s cannot be read (%s); it stays as last known", evse_id, err)
+        return
+    for item in result.get_variable_result or []:
+        status = connector_status(item.get("attribute_value")) if item.get("attribute_status") == "Accepted" else None
+        if status is not None:
+            if session.state.status_reported(evse_id, status):
+                session.log.info("EVSE %s: connector %s (from the device model)", evse_id, status)
+            return
+    session.log.info("The charger did not tell the connector status of EVSE %s; it stays as last known", evse_id)
+
+
+async def _confirm_transaction(session: ChargerConnection, evse_id: int) -> None:
+    """Ask whether the known transaction still runs; close it as lost when the charger no longer knows it."""
+    state = session.state
+    tx = state.evse(evse_id).transaction
+    assert tx is not None
+    ongoing: bool | None = None
+    queued = False
+    try:
+        result = await session.request(call.GetTransactionStatus(transaction_id=tx.transaction_id))
+    except ChargerCallError:
+        pass  # the trigger below has to tell
+    else:
+        ongoing = result.ongoing_indicator if isinstance(result.ongoing_indicator, bool) else None
+        queued = bool(result.messages_in_queue)
+    if ongoing:
+        state.confirm_transaction(evse_id)
+    answer = await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
+    if ongoing or queued:
+        return  # running, or its queued events are on their way and will tell
+    lost = ongoing is False or (ongoing is None and not answer.accepted and answer.reason_code == "TxNotFound")
+    if lost and state.evse(evse_id).transaction is tx:
+        record = state.close_lost(evse_id, now=utcnow())
+        session.log.warning(
+            "EVSE %s: the charger no longer knows transaction %r: closed it as lost (%s Wh)",
+            evse_id,
+            tx.transaction_id,
+            "unknown" if record is None or record.energy_wh is None else f"{record.energy_wh:.0f}",
+        )
+        session.commit(Save.NOW)
+
+
+async def poll_meter_values(session: ChargerConnection, *, interval_s: int) -> None:
     """Trigger MeterValues every ``interval_s`` while a transaction runs (for chargers that will not push)."""
     while True:
         await asyncio.sleep(interval_s)
@@ -169,7 +253,8 @@ async def poll_meter_values(session: ChargerSession, *, interval_s: int) -> None
             if evse.transaction is None:
                 continue
             try:
-                if not await trigger(session, MessageTriggerEnumType.meter_values, evse.evse_id):
+                answer = await trigger(session, MessageTriggerEnumType.meter_values, evse.evse_id)
+                if not answer.accepted:
                     session.log.warning("The charger refuses TriggerMessage(MeterValues); live values stay stale")
                     return
             except ChargerTimeoutError:

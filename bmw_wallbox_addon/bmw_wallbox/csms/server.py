@@ -46,11 +46,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
-from bmw_wallbox.csms.handlers import ChargerSession
-from bmw_wallbox.csms.session import Persister
+from bmw_wallbox.csms.handlers import ChargerConnection
+from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import StateHub, utcnow
+from bmw_wallbox.state import Save, StateHub, utcnow
 from bmw_wallbox.trace import Trace
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ MAX_UNKNOWN_IDS = 50
 
 _UNKNOWN = "refused attempts of unknown charging station ids"
 
-SessionRunner = Callable[[ChargerSession], Awaitable[None]]
+ConnectionRunner = Callable[[ChargerConnection], Awaitable[None]]
 
 
 def charger_id_from_path(path: str) -> str:
@@ -113,27 +113,26 @@ def tls_context(ssl_dir: Path, certfile: str, keyfile: str) -> ssl.SSLContext:
 
 
 class CsmsServer:
-    """Accepts charger connections and runs one :class:`ChargerSession` per connection."""
+    """Accepts charger connections and runs one :class:`ChargerConnection` per connection."""
 
     def __init__(
         self,
         *,
         options: Options,
         hub: StateHub,
-        store: Persister,
         trace: Trace,
-        run_session: SessionRunner,
+        run_connection: ConnectionRunner,
         on_unknown: Callable[[], None] | None = None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         throttle: AuthThrottle | None = None,
     ) -> None:
         self._options = options
         self._hub = hub
-        self._store = store
         self._trace = trace
-        self._run_session = run_session
+        self._run_connection = run_connection
         self._on_unknown = on_unknown
-        self.sessions: dict[str, ChargerSession] = {}
+        self.connections: dict[str, ChargerConnection] = {}
+        self._ports: dict[str, ConnectionPort] = {}
         self._server: Server | None = None
         self._tls = False
         self._handshake_timeout_s = handshake_timeout_s
@@ -164,6 +163,10 @@ class CsmsServer:
             "OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound
         )
         return int(bound)
+
+    def port(self, charger_id: str) -> ConnectionPort | None:
+        """The charger port of a connected charger, None while it is offline."""
+        return self._ports.get(charger_id) if charger_id in self.connections else None
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
@@ -258,11 +261,12 @@ class CsmsServer:
         charger_id = charger_id_from_path(connection.request.path if connection.request else "")
         state = self._hub.chargers[charger_id]
         charger = self._options.charger(charger_id)
-        session = ChargerSession(connection, state=state, hub=self._hub, store=self._store, trace=self._trace)
-        previous = self.sessions.get(charger_id)
-        self.sessions[charger_id] = session
+        link = ChargerConnection(connection, state=state, hub=self._hub, trace=self._trace)
+        previous = self.connections.get(charger_id)
+        self.connections[charger_id] = link
+        self._ports[charger_id] = ConnectionPort(link)
         if previous is not None:
-            session.log.info("New connection replaces the previous one")
+            link.log.info("New connection replaces the previous one")
             await previous.connection.close(1000, "replaced by a new connection")
         state.mark_connected(
             remote_address=_peer(connection),
@@ -270,43 +274,43 @@ class CsmsServer:
             authenticated=charger is not None and charger.password is not None,
             at=utcnow(),
         )
-        session.log.info(
+        link.log.info(
             "Connected from %s (%s%s)",
             state.remote_address,
             "TLS" if self._tls else "no TLS",
             ", authenticated" if state.authenticated else "",
         )
-        self._hub.changed(charger_id)
+        self._hub.commit(charger_id)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._receive(session))
-                group.create_task(self._guarded(session))
+                group.create_task(self._receive(link))
+                group.create_task(self._guarded(link))
         except* (ConnectionClosed, ChargerNotConnectedError):
             pass
         finally:
-            if self.sessions.get(charger_id) is session:
-                del self.sessions[charger_id]
+            if self.connections.get(charger_id) is link:
+                del self.connections[charger_id]
+                del self._ports[charger_id]
                 state.mark_disconnected(at=utcnow())
-                self._store.save_now(charger_id)
-                self._hub.changed(charger_id)
-            session.bad_frames.flush()
+                self._hub.commit(charger_id, Save.NOW)
+            link.bad_frames.flush()
             code = connection.close_code
-            session.log.info(
-                "Disconnected (code %s%s)", code, f", {connection.close_reason}" if connection.close_reason else ""
+            link.log.info(
+                "Disconnected (code %s%s)", code, f", {connection.close_reason!r}" if connection.close_reason else ""
             )
 
     @staticmethod
-    async def _receive(session: ChargerSession) -> None:
-        await session.start()
+    async def _receive(link: ChargerConnection) -> None:
+        await link.start()
 
-    async def _guarded(self, session: ChargerSession) -> None:
+    async def _guarded(self, link: ChargerConnection) -> None:
         """Run the per-connection work; a bug there is logged and must not drop the charger."""
         try:
-            await self._run_session(session)
+            await self._run_connection(link)
         except (ConnectionClosed, ChargerNotConnectedError, asyncio.CancelledError):
             raise
         except Exception:
-            session.log.exception("Connect-time work failed; the connection stays open")
+            link.log.exception("Connect-time work failed; the connection stays open")
 
 
 def _peer(connection: ServerConnection) -> str | None:

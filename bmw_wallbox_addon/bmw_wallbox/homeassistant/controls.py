@@ -24,10 +24,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bmw_wallbox.controller import CommandResult, Controller
+from bmw_wallbox.controller import Command, Controller, run
 from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState, Save, StateHub
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,20 +38,24 @@ ECHO_TTL_S = 10.0
 
 @dataclass(frozen=True, kw_only=True)
 class ButtonDescription:
-    """One ``input_button`` per charger; pressing it runs ``press_fn(controller, charger_id)``."""
+    """One ``input_button`` per charger; pressing it runs ``command``."""
 
-    key: str
+    command: Command
     name: str
     icon: str
-    press_fn: Callable[[Controller, str], Coroutine[Any, Any, CommandResult]]
+
+    @property
+    def key(self) -> str:
+        """The helper id's suffix (``<slug>_<key>``)."""
+        return str(self.command)
 
 
 BUTTONS: tuple[ButtonDescription, ...] = (
-    ButtonDescription(key="start", name="Start", icon="mdi:play", press_fn=Controller.start),
-    ButtonDescription(key="pause", name="Pause", icon="mdi:pause", press_fn=Controller.pause),
-    ButtonDescription(key="resume", name="Resume", icon="mdi:play-pause", press_fn=Controller.resume),
-    ButtonDescription(key="stop", name="Stop", icon="mdi:stop", press_fn=Controller.stop),
-    ButtonDescription(key="reset", name="Reset", icon="mdi:restart", press_fn=Controller.reset),
+    ButtonDescription(command=Command.START, name="Start", icon="mdi:play"),
+    ButtonDescription(command=Command.PAUSE, name="Pause", icon="mdi:pause"),
+    ButtonDescription(command=Command.RESUME, name="Resume", icon="mdi:play-pause"),
+    ButtonDescription(command=Command.STOP, name="Stop", icon="mdi:stop"),
+    ButtonDescription(command=Command.RESET, name="Reset", icon="mdi:restart"),
 )
 SLIDER_KEY = "current_limit"
 SLIDER_NAME = "Current limit"
@@ -226,7 +230,7 @@ class HelperControls:
         if new.get("state") in ("unknown", "unavailable"):
             return
         _LOGGER.info("[%s] %s pressed in Home Assistant", controls.charger_id, entity_id)
-        self._spawn(button.press_fn(self._controller, controls.charger_id), f"home assistant {button.key}")
+        self._spawn(run(self._controller, button.command, controls.charger_id), f"home assistant {button.key}")
 
     def _slider_moved(
         self, controls: _ChargerControls, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
@@ -244,13 +248,14 @@ class HelperControls:
         charger = self._hub.chargers[controls.charger_id]
         if value == charger.desired.target_a:
             return
-        amps: int | float = int(value) if value.is_integer() else value
-        _LOGGER.info("[%s] Current limit set to %s A in Home Assistant", controls.charger_id, amps)
-        self._spawn(self._controller.set_current_limit(controls.charger_id, amps), "home assistant current limit")
+        _LOGGER.info("[%s] Current limit set to %g A in Home Assistant", controls.charger_id, value)
+        self._spawn(
+            run(self._controller, Command.SET_CURRENT_LIMIT, controls.charger_id, value), "home assistant current limit"
+        )
 
     # --- controller -> Home Assistant (the slider follows the desired limit) ------------------------
 
-    def _on_hub_changed(self, charger_id: str) -> None:
+    def _on_hub_changed(self, charger_id: str, save: Save) -> None:
         controls = self._controls.get(charger_id)
         if controls is not None and controls.slider_known != self._hub.chargers[charger_id].desired.target_a:
             self._sync_wanted.set()

@@ -18,26 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bmw_wallbox.state import CHARGING, EV_CONNECTED, IDLE, SUSPENDED_EV, SUSPENDED_EVSE, ChargerState
+from bmw_wallbox.controller import Outcome
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh
 
 StateValue = str | int | float | bool | datetime | None
 Domain = Literal["sensor", "binary_sensor"]
 
-#: ``ConnectorStatusEnumType`` of OCPP 2.0.1: the options of the status sensor.
-CONNECTOR_STATUSES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
-#: ``ChargingStateEnumType`` of OCPP 2.0.1; ``Idle`` also stands for "no transaction".
-CHARGING_STATES = (CHARGING, EV_CONNECTED, SUSPENDED_EV, SUSPENDED_EVSE, IDLE)
-#: Outcomes of a command (``bmw_wallbox.controller.Outcome`` values).
-COMMAND_OUTCOMES = (
-    "accepted",
-    "rebooting",
-    "rejected",
-    "timeout",
-    "not_connected",
-    "not_applicable",
-    "invalid",
-    "unknown_charger",
-)
+#: The options of the status sensor (``ConnectorStatusEnumType`` of OCPP 2.0.1).
+CONNECTOR_STATUSES = tuple(status.value for status in ConnectorStatus)
+#: The options of the charging state sensor; ``Idle`` also stands for "no transaction".
+CHARGING_STATES = tuple(state.value for state in ChargingState)
+#: The options of the last command sensor.
+COMMAND_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 UNAVAILABLE = "unavailable"
 UNKNOWN = "unknown"
@@ -81,18 +73,12 @@ class EntityDescription:
     attributes_fn: Callable[[ChargerState], Mapping[str, Any]] | None = None
 
 
-def _kwh(energy_wh: float | None) -> float | None:
-    return None if energy_wh is None else energy_wh / 1000.0
-
-
 def _session_energy_kwh(charger: ChargerState) -> float | None:
     """The running session's energy, else the last session's (what a wallbox app shows after charging)."""
     evse = charger.main_evse
     if evse.transaction is not None:
-        return _kwh(evse.session_energy_wh)
-    last = evse.last_session or {}
-    value = last.get("energy_kwh")
-    return float(value) if isinstance(value, (int, float)) else None
+        return kwh(evse.session_energy_wh)
+    return kwh(evse.last_session.energy_wh) if evse.last_session else None
 
 
 def _session_duration_s(charger: ChargerState) -> int | None:
@@ -100,9 +86,7 @@ def _session_duration_s(charger: ChargerState) -> int | None:
     evse = charger.main_evse
     tx = evse.transaction
     if tx is None:
-        last = evse.last_session or {}
-        value = last.get("duration_s")
-        return int(value) if isinstance(value, (int, float)) else None
+        return evse.last_session.duration_s if evse.last_session else None
     latest = evse.meter.updated_at
     if latest is None or latest < tx.started_at:
         return 0
@@ -113,15 +97,17 @@ def _session_attributes(charger: ChargerState) -> dict[str, Any]:
     tx = charger.main_evse.transaction
     if tx is not None:
         return {"transaction_id": tx.transaction_id, "started_at": tx.started_at.isoformat(), "running": True}
-    last = charger.main_evse.last_session or {}
-    return {"transaction_id": last.get("transaction_id"), "started_at": last.get("started_at"), "running": False}
+    last = charger.main_evse.last_session
+    if last is None:
+        return {"transaction_id": None, "started_at": None, "running": False}
+    return {"transaction_id": last.transaction_id, "started_at": last.started_at.isoformat(), "running": False}
 
 
-def _charging_state(charger: ChargerState) -> str:
+def _charging_state(charger: ChargerState) -> ChargingState:
     tx = charger.main_evse.transaction
     if tx is None:
-        return IDLE
-    return tx.charging_state or EV_CONNECTED
+        return ChargingState.IDLE
+    return tx.charging_state or ChargingState.EV_CONNECTED
 
 
 def _phases(values: Mapping[str, float], unit: str) -> dict[str, float]:
@@ -136,6 +122,7 @@ def _limit_attributes(charger: ChargerState) -> dict[str, Any]:
         "max_current_a": charger.max_current_a,
         "in_sync": charger.limit_in_sync,
         "strategy": charger.profile_strategy,
+        "limits_supported": charger.limits_supported,
     }
 
 
@@ -154,7 +141,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="energy", name="Energy", unit="kWh", device_class="energy", state_class="total_increasing",
-        icon="mdi:lightning-bolt", precision=3, value_fn=lambda c: _kwh(c.main_evse.meter.energy_wh),
+        icon="mdi:lightning-bolt", precision=3, value_fn=lambda c: kwh(c.main_evse.meter.energy_wh),
     ),
     EntityDescription(
         key="session_energy", name="Session energy", unit="kWh", device_class="energy", icon="mdi:battery-charging",
@@ -180,7 +167,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="current_limit", name="Applied current limit", unit="A", device_class="current", icon="mdi:speedometer",
-        precision=1, value_fn=lambda c: c.current_limit_a, attributes_fn=_limit_attributes,
+        precision=1, value_fn=lambda c: c.applied_limit_a, attributes_fn=_limit_attributes,
     ),
     EntityDescription(
         key="session_duration", name="Session duration", unit="s", device_class="duration", icon="mdi:timer-outline",
@@ -206,7 +193,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="charging", name="Charging", domain="binary_sensor", device_class="battery_charging", immediate=True,
-        value_fn=lambda c: _charging_state(c) == CHARGING,
+        value_fn=lambda c: _charging_state(c) == ChargingState.CHARGING,
     ),
     EntityDescription(
         key="limit_in_sync", name="Limit in sync", domain="binary_sensor", icon="mdi:check-decagram",

@@ -23,10 +23,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bmw_wallbox.controller import CommandResult, Controller, Outcome
+from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome, parse_command, run
 from bmw_wallbox.homeassistant.rest import HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState, Save, SessionRecord, StateHub
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ COMMAND_EVENT = "bmw_wallbox_command"
 RESULT_EVENT = "bmw_wallbox_command_result"
 SESSION_STARTED_EVENT = "bmw_wallbox_session_started"
 SESSION_ENDED_EVENT = "bmw_wallbox_session_ended"
-ACTIONS = ("start", "pause", "resume", "stop", "reset", "set_current_limit")
+ACTIONS = tuple(command.value for command in Command)
 #: Outgoing events kept while Home Assistant is unreachable; older ones are dropped.
 OUTBOX_SIZE = 100
 
@@ -44,61 +44,36 @@ Event = tuple[str, dict[str, Any]]
 
 @dataclass(frozen=True, kw_only=True)
 class CommandRequest:
-    """A valid ``bmw_wallbox_command``: what to do to which charger."""
+    """A ``bmw_wallbox_command`` for a known charger: what to do, and ``amps`` as sent (checked by the command)."""
 
     charger_id: str
-    action: str
-    amps: float | None = None
+    command: Command
+    amps: object = None
 
 
 def _invalid(detail: str, command: str = "command") -> CommandResult:
     return CommandResult(command=command, outcome=Outcome.INVALID, detail=detail)
 
 
-def parse_command(data: Mapping[str, Any], slugs: Mapping[str, str]) -> CommandRequest | CommandResult:
-    """Check a command event's data; an invalid one gives the ``invalid`` result to report."""
-    action = data.get("action")
-    if action not in ACTIONS:
-        return _invalid(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+def parse_event(data: Mapping[str, Any], slugs: Mapping[str, str]) -> CommandRequest | CommandResult:
+    """Find the command and the charger of a command event; an invalid one gives the result to report."""
+    command = parse_command(data.get("action"))
+    if command is None:
+        return _invalid(f"action must be one of {', '.join(ACTIONS)}, not {data.get('action')!r}")
     charger = data.get("charger")
     if charger is None:
         if len(slugs) != 1:
-            return _invalid(f"name the charger: one of {', '.join(sorted(slugs))}", action)
+            return _invalid(f"name the charger: one of {', '.join(sorted(slugs))}", command)
         charger_id = next(iter(slugs))
     else:
         by_slug = {slug: cid for cid, slug in slugs.items()}
         found = charger if charger in slugs else by_slug.get(str(charger))
         if found is None:
             return CommandResult(
-                command=action, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger {charger!r} is configured"
+                command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger {charger!r} is configured"
             )
         charger_id = str(found)
-    amps = data.get("amps")
-    if action == "set_current_limit":
-        if isinstance(amps, str):
-            try:
-                amps = float(amps)  # templates in automations render numbers as text
-            except ValueError:
-                return _invalid(f"amps must be a number, not {amps!r}", action)
-        if isinstance(amps, bool) or not isinstance(amps, (int, float)):
-            return _invalid(f"set_current_limit needs amps (0 pauses, else 6 .. max current), not {amps!r}", action)
-        return CommandRequest(charger_id=charger_id, action=action, amps=float(amps))
-    return CommandRequest(charger_id=charger_id, action=action)
-
-
-async def run_command(controller: Controller, request: CommandRequest) -> CommandResult:
-    """Run a checked command through the controller."""
-    if request.action == "set_current_limit":
-        amps = request.amps or 0.0
-        return await controller.set_current_limit(request.charger_id, int(amps) if amps.is_integer() else amps)
-    method = {
-        "start": controller.start,
-        "pause": controller.pause,
-        "resume": controller.resume,
-        "stop": controller.stop,
-        "reset": controller.reset,
-    }[request.action]
-    return await method(request.charger_id)
+    return CommandRequest(charger_id=charger_id, command=command, amps=data.get("amps"))
 
 
 def result_event(charger_id: str | None, result: CommandResult) -> Event:
@@ -129,7 +104,7 @@ class SessionTracker:
             if before == now:
                 continue
             if before is not None:
-                events.append((SESSION_ENDED_EVENT, self._ended(charger, evse.evse_id, before, evse.last_session)))
+                events.append((SESSION_ENDED_EVENT, self._ended(charger, evse.evse_id, before)))
             if evse.transaction is not None:
                 tx = evse.transaction
                 started = {"started_at": tx.started_at.isoformat(), "transaction_id": tx.transaction_id}
@@ -142,16 +117,18 @@ class SessionTracker:
         return events
 
     @staticmethod
-    def _ended(
-        charger: ChargerState, evse_id: int, transaction_id: str, last: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        data: dict[str, Any] = {"charger": charger.charger_id, "evse_id": evse_id, "transaction_id": transaction_id}
-        if last and last.get("transaction_id") == transaction_id:
-            for key in ("started_at", "ended_at", "energy_kwh", "duration_s", "stopped_reason"):
-                data[key] = last.get(key)
-        else:  # replaced without an Ended event: what it was is unknown
-            data.update(energy_kwh=None, duration_s=None, stopped_reason=None)
-        return data
+    def _ended(charger: ChargerState, evse_id: int, transaction_id: str) -> dict[str, Any]:
+        record: SessionRecord | None = charger.find_session(transaction_id)
+        if record is None:  # gone from the history already: what it was is unknown
+            return {
+                "charger": charger.charger_id,
+                "evse_id": evse_id,
+                "transaction_id": transaction_id,
+                "energy_kwh": None,
+                "duration_s": None,
+                "stopped_reason": None,
+            }
+        return {"charger": charger.charger_id, **record.to_json()}
 
 
 class EventInterface:
@@ -209,7 +186,7 @@ class EventInterface:
     def _on_result(self, charger_id: str, result: CommandResult) -> None:
         self.fire(*result_event(charger_id, result))
 
-    def _on_hub_changed(self, charger_id: str) -> None:
+    def _on_hub_changed(self, charger_id: str, save: Save) -> None:
         charger = self._hub.chargers.get(charger_id)
         if charger is not None:
             for event in self._sessions.update(charger):
@@ -217,14 +194,20 @@ class EventInterface:
 
     def _on_command(self, event: dict[str, Any]) -> None:
         data = event.get("data") or {}
-        parsed = parse_command(data, self._slugs)
+        parsed = parse_event(data, self._slugs)
         if isinstance(parsed, CommandResult):
             charger = data.get("charger")
             _LOGGER.warning("Ignoring %s event: %s", COMMAND_EVENT, parsed.detail)
             self.fire(*result_event(str(charger) if charger is not None else None, parsed))
             return
-        _LOGGER.info("[%s] %s requested by a Home Assistant event", parsed.charger_id, parsed.action)
-        self._spawn(run_command(self._controller, parsed), f"home assistant event {parsed.action}")
+        _LOGGER.info("[%s] %s requested by a Home Assistant event", parsed.charger_id, parsed.command)
+        self._spawn(self._run(parsed), f"home assistant event {parsed.command}")
+
+    async def _run(self, request: CommandRequest) -> None:
+        """Run a command event through the one command table (``amps`` is checked there)."""
+        result = await run(self._controller, request.command, request.charger_id, request.amps)
+        if result.outcome is Outcome.INVALID:
+            self.fire(*result_event(request.charger_id, result))  # the controller records only what it ran
 
     def wake(self) -> None:
         """Try to deliver the outbox now (after a reconnect)."""

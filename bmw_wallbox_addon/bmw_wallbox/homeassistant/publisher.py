@@ -36,7 +36,7 @@ from bmw_wallbox.homeassistant.rest import (
     HomeAssistantConnectionError,
     HomeAssistantRequestError,
 )
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.state import Save, StateHub
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class StatePublisher:
             self._unsubscribe()
             self._unsubscribe = None
 
-    def _on_changed(self, charger_id: str) -> None:
+    def _on_changed(self, charger_id: str, save: Save) -> None:
         if charger_id in self._slugs:
             self._dirty.add(charger_id)
             self._wake.set()

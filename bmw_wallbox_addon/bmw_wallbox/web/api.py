@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
-from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from bmw_wallbox import __version__
-from bmw_wallbox.controller import HTTP_STATUS, CommandResult, Controller
+from bmw_wallbox.controller import SIMPLE_COMMANDS, Command, CommandResult, Controller, Outcome, run
 from bmw_wallbox.state import StateHub
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.access import HEALTH_PATH, Handler, access_middleware
+from bmw_wallbox.web.views import charger_detail, charger_snapshot
 
 HUB_KEY = web.AppKey("hub", StateHub)
 TRACE_KEY = web.AppKey("trace", Trace)
@@ -30,7 +29,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def list_chargers(request: web.Request) -> web.Response:
     """One snapshot per configured charger."""
     hub = request.app[HUB_KEY]
-    return web.json_response([charger.snapshot() for charger in hub.chargers.values()])
+    return web.json_response([charger_snapshot(charger) for charger in hub.chargers.values()])
 
 
 async def get_charger(request: web.Request) -> web.Response:
@@ -39,17 +38,7 @@ async def get_charger(request: web.Request) -> web.Response:
     charger = hub.chargers.get(request.match_info["charger_id"])
     if charger is None:
         raise web.HTTPNotFound(text='{"error": "unknown charger"}', content_type="application/json")
-    data: dict[str, Any] = charger.snapshot()
-    data["capabilities"] = asdict(charger.capabilities)
-    data["evses"] = [
-        {
-            "evse_id": e.evse_id,
-            "status": e.connector_status,
-            "transaction_id": e.transaction.transaction_id if e.transaction else None,
-        }
-        for e in charger.evses.values()
-    ]
-    return web.json_response(data)
+    return web.json_response(charger_detail(charger))
 
 
 #: Columns of ``sessions.csv``, in order.
@@ -80,8 +69,9 @@ async def sessions_csv(request: web.Request) -> web.Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(SESSION_COLUMNS)
-    for session in charger.sessions:
-        writer.writerow([_csv_cell(session.get(column)) for column in SESSION_COLUMNS])
+    for record in charger.sessions:
+        row = record.to_json()
+        writer.writerow([_csv_cell(row.get(column)) for column in SESSION_COLUMNS])
     filename = "sessions-" + "".join(c if c.isalnum() else "_" for c in charger_id) + ".csv"
     disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
     return web.Response(
@@ -102,22 +92,34 @@ async def get_trace(request: web.Request) -> web.Response:
     return web.json_response([entry.to_json() for entry in entries])
 
 
+#: HTTP status of each outcome in the JSON API.
+HTTP_STATUS: dict[Outcome, int] = {
+    Outcome.ACCEPTED: 200,
+    Outcome.REBOOTING: 202,
+    Outcome.UNKNOWN_CHARGER: 404,
+    Outcome.NOT_APPLICABLE: 409,
+    Outcome.INVALID: 422,
+    Outcome.NOT_SUPPORTED: 501,
+    Outcome.REJECTED: 502,
+    Outcome.NOT_CONNECTED: 503,
+    Outcome.TIMEOUT: 504,
+}
+
+
 def _answer(result: CommandResult) -> web.Response:
     return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome])
 
 
-def _command(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _command(command: Command) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        controller = request.app[CONTROLLER_KEY]
-        method: Callable[[str], Awaitable[CommandResult]] = getattr(controller, name)
-        return _answer(await method(request.match_info["charger_id"]))
+        return _answer(await run(request.app[CONTROLLER_KEY], command, request.match_info["charger_id"]))
 
-    handler.__doc__ = f"POST /api/chargers/{{id}}/{name}: run the {name} command and answer with its honest outcome."
+    handler.__doc__ = f"POST /api/chargers/{{id}}/{command}: run the command and answer with its honest outcome."
     return handler
 
 
 async def put_current_limit(request: web.Request) -> web.Response:
-    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}``."""
+    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}`` (N a number, or numeric text)."""
     try:
         body = await request.json()
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
@@ -127,11 +129,8 @@ async def put_current_limit(request: web.Request) -> web.Response:
             {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'},
             status=422,
         )
-    result = await request.app[CONTROLLER_KEY].set_current_limit(request.match_info["charger_id"], body["amps"])
-    return _answer(result)
-
-
-COMMANDS = ("start", "pause", "resume", "stop", "reset")
+    controller = request.app[CONTROLLER_KEY]
+    return _answer(await run(controller, Command.SET_CURRENT_LIMIT, request.match_info["charger_id"], body["amps"]))
 
 
 @web.middleware
@@ -157,8 +156,8 @@ def create_app(*, hub: StateHub, trace: Trace, controller: Controller, container
     app[HUB_KEY] = hub
     app[TRACE_KEY] = trace
     app[CONTROLLER_KEY] = controller
-    for name in COMMANDS:
-        app.router.add_post(f"/api/chargers/{{charger_id}}/{name}", _command(name))
+    for command in SIMPLE_COMMANDS:
+        app.router.add_post(f"/api/chargers/{{charger_id}}/{command}", _command(command))
     app.router.add_put("/api/chargers/{charger_id}/current_limit", put_current_limit)
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get("/api/chargers", list_chargers)

@@ -35,6 +35,8 @@ class SetupFacts:
     """True when the Supervisor told which host port is mapped (in the container)."""
     host_port: int | None = None
     """The host port mapped to the OCPP port; None with ``host_port_known`` means disabled."""
+    state_problems: tuple[str, ...] = ()
+    """What could not be loaded from the state files at start (see :attr:`bmw_wallbox.store.Store.problems`)."""
 
     @property
     def public_port(self) -> int:
@@ -174,6 +176,15 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "fail",
                 "No charger configured",
                 "Add your wallbox's charging station id under the option chargers.",
+            )
+        )
+    for problem in facts.state_problems:
+        items.append(
+            _item(
+                "state",
+                "warn",
+                "A saved state file could not be read completely",
+                f"{problem}. A copy of the damaged file is kept next to it in the data folder.",
             )
         )
     host = connect_host(cert) if facts.ssl else HOST_PLACEHOLDER

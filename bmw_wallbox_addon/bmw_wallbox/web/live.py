@@ -2,7 +2,7 @@
 
 Messages, server to page (the page sends nothing but WebSocket pings):
 
-- ``hello``: ``chargers`` (see :func:`charger_view`), ``unknown``, ``setup``,
+- ``hello``: ``chargers`` (see :func:`~bmw_wallbox.web.views.charger_detail`), ``unknown``, ``setup``,
   ``trace`` (newest first), ``logs`` (newest first), ``version``;
 - ``charger``: one charger's view after it changed, with the power points
   the page has not seen yet (and its sessions when they changed);
@@ -23,16 +23,17 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from bmw_wallbox import __version__
 from bmw_wallbox.logbuffer import LogBuffer, LogLine
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState, Save, StateHub
 from bmw_wallbox.trace import Trace, TraceEntry
 from bmw_wallbox.web.history import PowerHistory
+from bmw_wallbox.web.views import charger_detail
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,27 +46,8 @@ SESSIONS_SHOWN = 50
 SetupSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def charger_view(state: ChargerState) -> dict[str, Any]:
-    """What the page shows of one charger: its snapshot plus capabilities and EVSEs."""
-    view = state.snapshot()
-    view["capabilities"] = asdict(state.capabilities)
-    view["disconnected_at"] = state.disconnected_at.isoformat() if state.disconnected_at else None
-    view["current_phases_a"] = dict(state.main_evse.meter.current_phases_a) or None
-    view["voltage_phases_v"] = dict(state.main_evse.meter.voltage_phases_v) or None
-    view["installed_profiles"] = list(state.installed_profiles)
-    view["evses"] = [
-        {
-            "evse_id": evse.evse_id,
-            "status": evse.connector_status,
-            "charging_state": evse.transaction.charging_state if evse.transaction else None,
-        }
-        for evse in state.evses.values()
-    ]
-    return view
-
-
 def _sessions_key(state: ChargerState) -> tuple[int, Any]:
-    return len(state.sessions), state.sessions[0].get("ended_at") if state.sessions else None
+    return len(state.sessions), state.sessions[0] if state.sessions else None
 
 
 @dataclass(eq=False)
@@ -170,7 +152,7 @@ class LiveFeed:
         }
 
     def _view(self, client: _Client, state: ChargerState, *, sessions: bool) -> dict[str, Any]:
-        view = charger_view(state)
+        view = charger_detail(state)
         points = self._history.points(state.charger_id, after_ms=client.last_point_ms.get(state.charger_id))
         if points:
             client.last_point_ms[state.charger_id] = points[-1][0]
@@ -178,7 +160,7 @@ class LiveFeed:
         key = _sessions_key(state)
         if sessions or client.sessions_sent.get(state.charger_id) != key:
             client.sessions_sent[state.charger_id] = key
-            view["sessions"] = state.sessions[:SESSIONS_SHOWN]
+            view["sessions"] = [record.to_json() for record in state.sessions[:SESSIONS_SHOWN]]
             view["sessions_total"] = len(state.sessions)
         return view
 
@@ -221,7 +203,7 @@ class LiveFeed:
 
     # --- listeners (called by the hub, the trace and the log handler) ------------------------
 
-    def _on_change(self, charger_id: str) -> None:
+    def _on_change(self, charger_id: str, save: Save) -> None:
         state = self._hub.chargers.get(charger_id)
         if state is not None:
             self._history.observe(state)

@@ -1,0 +1,310 @@
+"""One charger connection: the OCPP library's charge point plus our framing, tracing and call queue.
+
+The library's ``ChargePoint`` routes frames to the ``@on`` handlers in
+:mod:`bmw_wallbox.csms.handlers`. This subclass adds what the library leaves
+out: a CALLERROR for every frame it cannot parse, lenient schema checks that
+drop vendor quirks instead of the whole message, a trace of every frame, the
+translation of call failures into our exceptions, and a call queue in which
+user commands go before background calls (:data:`~bmw_wallbox.controller.port.USER_COMMAND`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import sys
+import uuid
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, CallResult
+from ocpp.v201 import ChargePoint
+from ocpp.v201.enums import Action
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from bmw_wallbox.controller.port import USER_COMMAND
+from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
+from bmw_wallbox.csms.guards import LogBudget
+from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.trace import Trace
+
+_OCPP_ACTIONS = frozenset(action.value for action in Action)
+
+#: The charger's default ``OCPPCommCtrlr.MessageTimeout``; the timeout of a call.
+DEFAULT_RESPONSE_TIMEOUT_S = 30.0
+#: The range a charger-reported MessageTimeout is clamped to, in seconds.
+MIN_RESPONSE_TIMEOUT_S = 5.0
+MAX_RESPONSE_TIMEOUT_S = 120.0
+#: What the summary line of held-back warnings about bad frames calls them.
+_BAD_FRAMES = "malformed or refused frames"
+#: Distinct (action, field) pairs whose schema repairs are logged once each, per connection.
+MAX_LOGGED_DROPS = 100
+#: Calls of ours whose answer is still awaited, or was given up on, remembered at most.
+MAX_PENDING = 64
+
+#: The action of the frame being sent from the current task (a call of ours, or our answer).
+_SENDING: ContextVar[str | None] = ContextVar("sending", default=None)
+
+
+class ChargerLogger(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every log line with the charger id."""
+
+    def process(self, msg: str, kwargs: MutableMapping[str, Any]) -> tuple[str, MutableMapping[str, Any]]:
+        return f"[{self.extra['charger'] if self.extra else '?'}] {msg}", kwargs
+
+
+class CallQueue:
+    """One call to the charger at a time; user commands first, then background calls, each in arrival order."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, *, user: bool) -> None:
+        """Wait for this task's turn."""
+        if not self._busy and not self._waiting:
+            self._busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (0 if user else 1, next(self._order), turn)
+        heapq.heappush(self._waiting, entry)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # the turn was handed to us just as we gave up: pass it on
+            else:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next waiter, if any."""
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
+class Connection(ChargePoint):
+    """The CSMS side of one open WebSocket to one charger."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        *,
+        state: ChargerState,
+        hub: StateHub,
+        trace: Trace,
+        lenient: bool = True,
+        response_timeout_s: float = DEFAULT_RESPONSE_TIMEOUT_S,
+    ) -> None:
+        self.log = ChargerLogger(logging.getLogger("bmw_wallbox.csms"), {"charger": state.charger_id})
+        super().__init__(state.charger_id, connection, response_timeout=response_timeout_s, logger=_QUIET)
+        self.connection = connection
+        self.state = state
+        self.hub = hub
+        self.trace = trace
+        self.lenient = lenient
+        self.first_message = asyncio.Event()
+        self.booted = asyncio.Event()
+        self._pending_actions: dict[str, str] = {}
+        self._abandoned: set[str] = set()
+        self._logged_drops: set[tuple[str, str]] = set()
+        self._queue = CallQueue()
+        self.bad_frames = LogBudget(self.log)
+
+    @property
+    def response_timeout_s(self) -> float:
+        """The timeout of a CSMS-to-charger call, in seconds."""
+        return float(self._response_timeout)
+
+    @response_timeout_s.setter
+    def response_timeout_s(self, value: float) -> None:
+        clamped = min(max(float(value), MIN_RESPONSE_TIMEOUT_S), MAX_RESPONSE_TIMEOUT_S)
+        if clamped != value:
+            self.log.warning(
+                "The charger reports a message timeout of %s s; using %.0f s (allowed: %.0f to %.0f s)",
+                value,
+                clamped,
+                MIN_RESPONSE_TIMEOUT_S,
+                MAX_RESPONSE_TIMEOUT_S,
+            )
+        self._response_timeout = clamped
+
+    def commit(self, save: Save = Save.NO) -> None:
+        """Announce that this charger's state changed (see :meth:`StateHub.commit`)."""
+        self.hub.commit(self.state.charger_id, save)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Check a frame, answer malformed ones with a CALLERROR, and route the rest."""
+        at = utcnow()
+        self.state.last_seen = at
+        decision = check_frame(raw_msg)
+        if isinstance(decision, FrameError):
+            self.trace.record(self.id, "in", raw_msg, None, at=at)
+            self.bad_frames.warning(
+                _BAD_FRAMES, "Malformed frame answered with %s: %s", decision.code, decision.description
+            )
+            await self._send(decision.to_json())
+            return
+        if isinstance(decision, Dropped):
+            self.trace.record(self.id, "in", raw_msg, None, at=at)
+            self.bad_frames.warning(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
+            return
+        message: Call | CallResult | CallError
+        if decision.message_type == CALL:
+            action = decision.action
+            assert action is not None
+            self.trace.record(self.id, "in", raw_msg, action, at=at)
+            self.log.debug("<- %s %r", action[:40], decision.unique_id)
+            token = _SENDING.set(action)
+            try:
+                if action not in self.route_map:
+                    code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
+                    self.bad_frames.warning(_BAD_FRAMES, "Answered %s to unknown action %r", code, action[:40])
+                    await self._send(
+                        FrameError(
+                            unique_id=decision.unique_id,
+                            code=code,
+                            description=f"{action[:40]} is not a charger-to-CSMS action of OCPP 2.0.1",
+                        ).to_json()
+                    )
+                    return
+                try:
+                    checked = check_payload(action, decision.payload, lenient=self.lenient)
+                except PayloadError as err:
+                    self.bad_frames.warning(_BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, err.description)
+                    await self._send(
+                        FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
+                    )
+                    return
+                self._log_dropped(action, checked.dropped)
+                await self._dispatch(Call(decision.unique_id, action, checked.payload))
+            finally:
+                _SENDING.reset(token)
+                self.first_message.set()
+            return
+        pending = self._pending_actions.pop(decision.unique_id, None)
+        self.trace.record(self.id, "in", raw_msg, pending, at=at)
+        if pending is None:
+            if decision.unique_id in self._abandoned:
+                self._abandoned.discard(decision.unique_id)
+                self.log.debug("Late answer to a call given up on (message id %r)", decision.unique_id)
+                return
+            # Queued, it would wait for the next call() of ours: a flood of them would pile up.
+            self.bad_frames.warning(
+                _BAD_FRAMES, "Dropped an answer to no call of ours (message id %r)", decision.unique_id
+            )
+            return
+        self.log.debug("<- result of %s %r", pending, decision.unique_id)
+        if decision.message_type == CALLRESULT:
+            message = CallResult(decision.unique_id, decision.payload)
+        else:
+            message = CallError(decision.unique_id, decision.payload, decision.description, decision.details)
+        self.first_message.set()
+        await self._dispatch(message)
+
+    async def _dispatch(self, message: Call | CallResult | CallError) -> None:
+        """What the library's ``route_message`` does after parsing (we parsed already)."""
+        if isinstance(message, Call):
+            try:
+                await self._handle_call(message)
+            except OCPPError as error:
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action
+                )
+                await self._send(message.create_call_error(error).to_json())
+        else:
+            self._response_queue.put_nowait(message)
+
+    def _log_dropped(self, action: str, dropped: list[str]) -> None:
+        for path in dropped:
+            if (action, path) in self._logged_drops:
+                continue
+            if len(self._logged_drops) < MAX_LOGGED_DROPS:
+                self._logged_drops.add((action, path))
+                self.log.warning("%s: ignored field %r that breaks the OCPP 2.0.1 schema (logged once)", action, path)
+            else:
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "%s: ignored field %r that breaks the OCPP 2.0.1 schema", action, path[:80]
+                )
+
+    async def _send(self, message: str) -> None:
+        action = _SENDING.get()
+        self.trace.record(self.id, "out", message, action, at=utcnow())
+        self.log.debug("-> %s", action)
+        await self.connection.send(message)
+
+    async def request(self, payload: Any) -> Any:
+        """Send one CSMS-to-charger call and return the charger's typed answer.
+
+        Waits for its turn in the call queue (user commands first), then sends
+        and waits up to the message timeout. A caller that gives up (cancels)
+        leaves no trace: a late answer is recognised and dropped. Raises
+        :class:`ChargerNotConnectedError`, :class:`ChargerTimeoutError` or
+        :class:`ChargerCallError`.
+        """
+        action = type(payload).__name__
+        await self._queue.acquire(user=USER_COMMAND.get())
+        unique_id = str(uuid.uuid4())
+        token = _SENDING.set(action)
+        answered = False
+        try:
+            self._remember(unique_id, action)
+            result = await self.call(payload, suppress=False, unique_id=unique_id)
+            answered = True
+            return result
+        except TimeoutError as err:
+            self.log.warning("%s: no answer within %.0f s", action, self.response_timeout_s)
+            raise ChargerTimeoutError(
+                f"{action}: the charger did not answer within {self.response_timeout_s:.0f} s"
+            ) from err
+        except ConnectionClosed as err:
+            raise ChargerNotConnectedError(f"{action}: the connection closed") from err
+        except OCPPError as err:
+            answered = True
+            code = type(err).__name__.removesuffix("Error")
+            self.log.warning("%s: the charger answered CALLERROR %s: %s", action, code, err.description)
+            raise ChargerCallError(code, str(err.description)) from err
+        finally:
+            _SENDING.reset(token)
+            if not answered and self._pending_actions.pop(unique_id, None) is not None:
+                self._abandoned.add(unique_id)
+                if len(self._abandoned) > MAX_PENDING:
+                    self._abandoned.pop()
+            self._queue.release()
+
+    def _remember(self, unique_id: str, action: str) -> None:
+        if len(self._pending_actions) >= MAX_PENDING:  # answers that never came
+            self._pending_actions.pop(next(iter(self._pending_actions)))
+        self._pending_actions[unique_id] = action
+
+
+class _QuietLogger(logging.Logger):
+    """The library logs every frame at INFO; our trace and DEBUG lines replace that."""
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.debug(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        """The library logs a traceback for every CALLERROR it sends; one line is enough unless it is a bug."""
+        error = sys.exc_info()[1]
+        # The library's message carries the whole payload, which may hold an idToken: leave it out.
+        if isinstance(error, OCPPError):
+            self.warning("Answered CALLERROR %s: %s", type(error).__name__, error.description)
+        else:
+            self.error("A handler failed; answered CALLERROR InternalError", exc_info=exc_info)
+
+
+_QUIET = _QuietLogger("ocpp.session")
+_QUIET.parent = logging.getLogger("ocpp")

@@ -1,0 +1,150 @@
+"""The charger port over an OCPP connection: the controller's requests as OCPP 2.0.1 calls.
+
+Implements :class:`~bmw_wallbox.controller.port.ChargerPort`. Only this
+module, the handlers and provisioning build library calls or read the
+library's answers; the controller sees :mod:`bmw_wallbox.controller.port` types.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.v201 import call
+from ocpp.v201.enums import (
+    ChargingProfileKindEnumType,
+    ChargingProfilePurposeEnumType,
+    ChargingRateUnitEnumType,
+    ResetEnumType,
+)
+
+from bmw_wallbox.controller.port import (
+    Answer,
+    IdToken,
+    LimitProfile,
+    RateUnit,
+    StartAnswer,
+    Strategy,
+    TransactionStatus,
+)
+from bmw_wallbox.csms.connection import Connection
+from bmw_wallbox.state import ChargerState
+
+_PURPOSES: dict[Strategy, ChargingProfilePurposeEnumType] = {
+    Strategy.TX_DEFAULT: ChargingProfilePurposeEnumType.tx_default_profile,
+    Strategy.TX_PROFILE: ChargingProfilePurposeEnumType.tx_profile,
+    Strategy.STATION_MAX: ChargingProfilePurposeEnumType.charging_station_max_profile,
+}
+_UNITS: dict[RateUnit, ChargingRateUnitEnumType] = {
+    RateUnit.AMPS: ChargingRateUnitEnumType.amps,
+    RateUnit.WATTS: ChargingRateUnitEnumType.watts,
+}
+
+
+def set_profile_request(profile: LimitProfile, *, now: datetime | None = None) -> call.SetChargingProfile:
+    """The SetChargingProfile request of one limit profile, starting now."""
+    start = (now or datetime.now(UTC)).replace(microsecond=0)
+    body: dict[str, Any] = {
+        "id": profile.profile_id,
+        "stack_level": profile.stack_level,
+        "charging_profile_purpose": _PURPOSES[profile.strategy],
+        "charging_profile_kind": ChargingProfileKindEnumType.absolute,
+        "charging_schedule": [
+            {
+                "id": profile.profile_id,
+                "start_schedule": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "charging_rate_unit": _UNITS[profile.unit],
+                "charging_schedule_period": [{"start_period": 0, "limit": round(float(profile.limit), 1)}],
+            }
+        ],
+    }
+    if profile.transaction_id is not None:
+        body["transaction_id"] = profile.transaction_id
+    return call.SetChargingProfile(evse_id=profile.evse_id, charging_profile=body)
+
+
+def answer_of(result: Any) -> Answer:
+    """Our :class:`Answer` from a library status answer (``status`` plus optional ``status_info``)."""
+    info = getattr(result, "status_info", None) or {}
+    return Answer(
+        status=str(result.status),
+        reason_code=_text(info.get("reason_code")),
+        additional_info=_text(info.get("additional_info")),
+    )
+
+
+def composite_limit_a(schedule: dict[str, Any] | None) -> float | None:
+    """The limit in A in force now, from a GetCompositeSchedule answer's schedule (None if unreadable)."""
+    if not schedule or schedule.get("charging_rate_unit") not in (None, "A"):
+        return None
+    periods = schedule.get("charging_schedule_period") or []
+    if not periods:
+        return None
+    current = [p for p in periods if p.get("start_period", 0) <= 0] or [periods[0]]
+    try:
+        return float(current[-1]["limit"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+class ConnectionPort:
+    """A :class:`~bmw_wallbox.controller.port.ChargerPort` that speaks OCPP over one connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @property
+    def state(self) -> ChargerState:
+        """The connected charger's state."""
+        return self._connection.state
+
+    async def set_limit(self, profile: LimitProfile) -> Answer:
+        """SetChargingProfile."""
+        return answer_of(await self._connection.request(set_profile_request(profile)))
+
+    async def composite_limit(self, *, evse_id: int, duration_s: int) -> float | None:
+        """GetCompositeSchedule in A; None when refused or unreadable."""
+        result = await self._connection.request(
+            call.GetCompositeSchedule(duration=duration_s, evse_id=evse_id, charging_rate_unit="A")
+        )
+        if result.status != "Accepted":
+            return None
+        return composite_limit_a(result.schedule)
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus:
+        """GetTransactionStatus."""
+        result = await self._connection.request(call.GetTransactionStatus(transaction_id=transaction_id))
+        return TransactionStatus(
+            ongoing=result.ongoing_indicator if isinstance(result.ongoing_indicator, bool) else None,
+            messages_in_queue=bool(result.messages_in_queue),
+        )
+
+    async def request_start(self, *, evse_id: int, remote_start_id: int, id_token: IdToken) -> StartAnswer:
+        """RequestStartTransaction."""
+        result = await self._connection.request(
+            call.RequestStartTransaction(
+                id_token={"id_token": id_token.value, "type": id_token.kind},
+                remote_start_id=remote_start_id,
+                evse_id=evse_id,
+            )
+        )
+        answer = answer_of(result)
+        tx_id = getattr(result, "transaction_id", None)
+        return StartAnswer(
+            status=answer.status,
+            reason_code=answer.reason_code,
+            additional_info=answer.additional_info,
+            transaction_id=None if tx_id is None else str(tx_id),
+        )
+
+    async def request_stop(self, transaction_id: str) -> Answer:
+        """RequestStopTransaction."""
+        return answer_of(await self._connection.request(call.RequestStopTransaction(transaction_id=transaction_id)))
+
+    async def reset(self) -> Answer:
+        """Reset(Immediate)."""
+        return answer_of(await self._connection.request(call.Reset(type=ResetEnumType.immediate)))

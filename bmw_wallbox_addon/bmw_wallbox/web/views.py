@@ -1,0 +1,110 @@
+"""What the JSON API and the panel show of a charger: one view per thing, built from the state.
+
+- :func:`charger_snapshot`: the flat view of ``GET /api/chargers`` (one per charger);
+- :func:`charger_detail`: the snapshot plus capabilities, EVSEs and profiles
+  (``GET /api/chargers/{id}`` and the panel's live feed);
+- :func:`evse_view`: one EVSE.
+
+Unknown values are ``None``. While a charger is disconnected its live
+readings (power, energy, current, voltage) are ``None``, as Home Assistant
+shows them unavailable; the last values stay under ``last_reading``. A status
+or transaction known from before (restored from the data dir, or from before
+the charger disconnected) is marked ``"restored"`` in ``status_source`` /
+``transaction_source`` until the charger confirms it (``"live"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from bmw_wallbox.state import ChargerState, EvseState, kwh
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def evse_view(evse: EvseState) -> dict[str, Any]:
+    """One EVSE: its status and transaction."""
+    tx = evse.transaction
+    return {
+        "evse_id": evse.evse_id,
+        "status": evse.connector_status,
+        "status_source": evse.status_source,
+        "charging_state": tx.charging_state if tx else None,
+        "transaction_id": tx.transaction_id if tx else None,
+    }
+
+
+def last_reading(evse: EvseState) -> dict[str, Any]:
+    """The latest readings whether or not the charger is connected, with their time."""
+    meter = evse.meter
+    return {
+        "at": _iso(meter.updated_at),
+        "power_w": meter.power_w,
+        "energy_kwh": kwh(meter.energy_wh),
+        "current_a": meter.current_a,
+        "voltage_v": meter.voltage_v,
+    }
+
+
+def charger_snapshot(state: ChargerState) -> dict[str, Any]:
+    """The flat view of one charger (its main EVSE)."""
+    evse = state.main_evse
+    tx = evse.transaction
+    meter = evse.meter
+    live = state.connected
+    return {
+        "id": state.charger_id,
+        "name": state.name,
+        "connected": state.connected,
+        "connected_since": _iso(state.connected_since),
+        "disconnected_at": _iso(state.disconnected_at),
+        "last_seen": _iso(state.last_seen),
+        "remote_address": state.remote_address,
+        "tls": state.tls,
+        "authenticated": state.authenticated,
+        "vendor": state.boot.vendor,
+        "model": state.boot.model,
+        "firmware": state.boot.firmware,
+        "serial": state.boot.serial,
+        "evse_id": evse.evse_id,
+        "status": evse.connector_status,
+        "status_source": evse.status_source,
+        "charging_state": tx.charging_state if tx else None,
+        "transaction_id": tx.transaction_id if tx else None,
+        "transaction_source": tx.source if tx else None,
+        "session_started_at": _iso(tx.started_at) if tx else None,
+        "power_w": meter.power_w if live else None,
+        "energy_kwh": kwh(meter.energy_wh) if live else None,
+        "session_energy_kwh": kwh(evse.session_energy_wh),
+        "current_a": meter.current_a if live else None,
+        "current_phases_a": (dict(meter.current_phases_a) or None) if live else None,
+        "voltage_v": meter.voltage_v if live else None,
+        "meter_updated_at": _iso(meter.updated_at),
+        "last_reading": last_reading(evse),
+        "applied_limit_a": state.applied_limit_a,
+        "max_current_a": state.max_current_a,
+        "desired_limit_a": state.desired.limit_a,
+        "paused": state.desired.paused,
+        "limit_in_sync": state.limit_in_sync,
+        "limits_supported": state.limits_supported,
+        "profile_strategy": state.profile_strategy,
+        "last_rejection": state.last_rejection,
+        "last_command": state.last_command.to_json() if state.last_command else None,
+        "last_session": evse.last_session.to_json() if evse.last_session else None,
+    }
+
+
+def charger_detail(state: ChargerState) -> dict[str, Any]:
+    """The snapshot plus what the panel and ``GET /api/chargers/{id}`` show besides."""
+    meter = state.main_evse.meter
+    return {
+        **charger_snapshot(state),
+        "voltage_phases_v": (dict(meter.voltage_phases_v) or None) if state.connected else None,
+        "installed_profiles": list(state.installed_profiles),
+        "capabilities": asdict(state.capabilities),
+        "evses": [evse_view(evse) for evse in state.evses.values()],
+    }
