@@ -176,9 +176,10 @@ class Evse:
 
     def forget_transaction(self) -> None:
         """The charger's process dies: the transaction vanishes without any event; nothing flows."""
-        self._refresh()  # its energy counts up to now; the events it would cause are lost
+        now = self._clock.now_s()
+        self.meter.set_current(now, 0.0)  # energy counts up to now; the events this causes are lost
         if self.transaction is not None:
-            self.meter.end_session(self._clock.now_s())
+            self.meter.end_session(now)
         self.transaction, self.meter.frozen_total_a = None, None
         self.profiles.remove_tx_profiles()
         self.powered, self.remote_start_blocked = False, False
@@ -304,6 +305,7 @@ class Evse:
         self.charging_state = _State.ev_connected if self.plugged else _State.idle
         now = self._clock.now_s()  # one instant, so the End reading and the session energy agree
         event = self._tx_event(_Event.ended, trigger, _Context.transaction_end, stopped_reason=reason, now_s=now)
+        self.meter.set_current(now, 0.0)  # no energy flows after the End reading, not even for microseconds
         self.meter.end_session(now)
         self.transaction = None
         self.meter.frozen_total_a = None
