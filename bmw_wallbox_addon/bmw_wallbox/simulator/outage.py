@@ -57,7 +57,7 @@ async def crash(
     # Only now: the outbox must not change while a connection is still delivering it.
     if lose_transaction:
         evse.forget_transaction()
-        station.forget_queue()
+        station.log.info("Crash lost the transaction and %d queued message(s)", station.forget_queue())
     else:
         station.post(evse.shut_down(_Trigger.abnormal_condition, _Reason.reboot))
     # The wallbox is down, so plugging or unplugging here reports nothing; the boot reports the connector.

@@ -62,10 +62,12 @@ class WallboxSimulator:
     or replaced; an Accepted RequestStartTransaction delivers 0 W until a profile
     with a limit > 0 arrives; after a RequestStopTransaction remote starts are
     Rejected until unplug or reboot; the non-phased Current.Import total freezes at
-    the first limit change; NotifyEVChargingNeeds at plug-in. Always (quirks or
-    not): TriggerMessage Boot/StatusNotification Rejected, StopTxOnEVSideDisconnect
-    read-only, TxUpdatedInterval 0 by default, a reboot with the car plugged in
-    starts a new transaction.
+    the first limit change; NotifyEVChargingNeeds at plug-in. Every personality
+    (quirks or not): TriggerMessage Boot/StatusNotification Rejected,
+    StopTxOnEVSideDisconnect read-only, TxUpdatedInterval 0 by default, the real
+    unit's device model (with Connector and EVSE AvailabilityState; without
+    SmartChargingCtrlr for NO_SMART_CHARGING); all but LOSES_TRANSACTION start a
+    new transaction after a reboot with the car plugged in.
     """
 
     def __init__(
@@ -189,7 +191,7 @@ class WallboxSimulator:
 
     @property
     def lifetime_energy_wh(self) -> float:
-        """Energy delivered since the simulator was built, plus the initial ``energy_wh``, in Wh."""
+        """The hidden lifetime meter now: ``energy_wh`` at construction plus all energy since, in Wh."""
         return self._station.evse.meter.energy_wh(self.clock.now_s())
 
     @property
