@@ -20,6 +20,7 @@ from bmw_wallbox import __version__
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.options import LOG_LEVELS, Options, OptionsError, load_options
+from bmw_wallbox.simulator.personality import PRESETS
 
 _LOGGER = logging.getLogger("bmw_wallbox")
 
@@ -51,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ssl", action=argparse.BooleanOptionalAction, default=None, help="override option ssl")
     parser.add_argument("--log-level", choices=sorted(LOG_LEVELS), default=None, help="override option log_level")
     parser.add_argument("--demo", action="store_true", help="run with a built-in simulated wallbox that charges a car")
+    parser.add_argument(
+        "--demo-personality",
+        choices=list(PRESETS),
+        default="delta",
+        help="how the demo's simulated charger behaves (default: %(default)s)",
+    )
     return parser
 
 
@@ -97,8 +104,8 @@ def configure_logging(level_name: str) -> None:
         logging.getLogger(name).setLevel(library_level)
 
 
-async def run(settings: Settings, *, demo: bool) -> None:
-    """Run until SIGINT/SIGTERM."""
+async def run(settings: Settings, *, demo: bool, demo_personality: str = "delta") -> None:
+    """Run until SIGINT/SIGTERM; ``demo`` adds a simulated charger with that personality (a preset name)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -108,7 +115,7 @@ async def run(settings: Settings, *, demo: bool) -> None:
     if demo:
         from bmw_wallbox.demo import run_demo
 
-        await run_demo(app, stop)
+        await run_demo(app, stop, personality=PRESETS[demo_personality])
     else:
         await app.run_forever(stop)
 
@@ -124,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     configure_logging(settings.options.log_level)
     try:
-        asyncio.run(run(settings, demo=args.demo))
+        asyncio.run(run(settings, demo=args.demo, demo_personality=args.demo_personality))
     except StartupError as err:
         _LOGGER.error("Cannot start: %s", err)
         return 1

@@ -1,6 +1,7 @@
 """Demo mode (``bmw-wallbox --demo``): the add-on plus a simulated wallbox that charges a car.
 
-The simulated wallbox has the real unit's quirks. It connects over plain
+The simulated wallbox has the real unit's quirks unless another personality is
+chosen (``--demo-personality``). It connects over plain
 ``ws://`` on loopback, a car is plugged in, charges, and the demo changes the
 limit, pauses and resumes, so every part of the add-on can be seen working.
 """
@@ -16,7 +17,7 @@ from urllib.parse import quote
 from bmw_wallbox.app import Application
 from bmw_wallbox.controller import Command, run
 from bmw_wallbox.options import Options
-from bmw_wallbox.simulator import WallboxSimulator
+from bmw_wallbox.simulator import DELTA, Personality, WallboxSimulator
 
 _LOGGER = logging.getLogger("bmw_wallbox.demo")
 
@@ -33,19 +34,24 @@ def demo_overrides(options: Options) -> dict[str, Any]:
     return overrides
 
 
-async def run_demo(app: Application, stop: asyncio.Event, *, step_s: float = STEP_S) -> None:
-    """Run the add-on with a simulated wallbox for the first configured charger until ``stop`` is set."""
+async def run_demo(
+    app: Application, stop: asyncio.Event, *, step_s: float = STEP_S, personality: Personality = DELTA
+) -> None:
+    """Run the add-on with a simulated wallbox (``personality``) for the first configured charger until ``stop``."""
     await app.start()
     charger = app.settings.options.chargers[0]
     simulator = WallboxSimulator(
         f"ws://127.0.0.1:{app.ocpp_port}",
         charger.id,
         password=charger.password,
+        personality=personality,
         max_current_a=32.0,
         car_max_current_a=16.0,
     )
     api = f"http://127.0.0.1:{app.panel_port}"
-    _LOGGER.info("Demo running. Panel: %s/   JSON API: %s/api/chargers", api, api)
+    _LOGGER.info(
+        "Demo running (charger personality %s). Panel: %s/   JSON API: %s/api/chargers", personality.name, api, api
+    )
     _LOGGER.info(
         "Try: curl -X POST '%s/api/chargers/%s/pause'   (and /resume, /start, /stop)", api, quote(charger.id, safe="")
     )

@@ -15,7 +15,9 @@ from ocpp.charge_point import (  # type: ignore[import-untyped, unused-ignore]
     serialize_as_dict,
     snake_to_camel_case,
 )
+from ocpp.exceptions import NotImplementedError as OcppNotImplementedError  # type: ignore[import-untyped, unused-ignore]
 from ocpp.exceptions import OCPPError  # type: ignore[import-untyped, unused-ignore]
+from ocpp.messages import Call  # type: ignore[import-untyped, unused-ignore]
 from ocpp.routing import on as _on  # type: ignore[import-untyped, unused-ignore]
 from ocpp.v201 import (  # type: ignore[import-untyped, unused-ignore]
     ChargePoint,
@@ -28,8 +30,10 @@ from ocpp.v201 import (  # type: ignore[import-untyped, unused-ignore]
 __all__ = [
     "ChargePoint",
     "OCPPError",
+    "OcppNotImplementedError",
     "OcppRequest",
     "call",
+    "call_error_frame",
     "call_result",
     "datatypes",
     "enums",
@@ -53,3 +57,9 @@ def wire_payload(request: OcppRequest) -> dict[str, Any]:
     """Return ``request`` as the camelCase JSON object the library puts on the wire."""
     payload: dict[str, Any] = snake_to_camel_case(remove_nones(serialize_as_dict(request)))
     return payload
+
+
+def call_error_frame(unique_id: str, action: str, error: Any) -> str:
+    """Return the CALLERROR frame answering call ``unique_id`` with ``error`` (an ``OCPPError``)."""
+    frame: str = Call(unique_id, action, {}).create_call_error(error).to_json()
+    return frame

@@ -5,7 +5,8 @@ Handlers decide at once (through the EVSE and the device model of the
 wallbox sends *because of* a call (NotifyReport parts, TransactionEvents, the
 reboot after Reset) is deferred with ``Station.after_response`` and released
 only after the answer is on the wire, as on the real unit. While the station is
-silent, calls are logged but not answered.
+silent, calls are logged but not answered. Calls the personality does not
+implement are answered with CALLERROR NotImplemented before any handler runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from bmw_wallbox.simulator import messages
-from bmw_wallbox.simulator._lib import ChargePoint, call_result, enums, on, wire_payload
+from bmw_wallbox.simulator._lib import (
+    ChargePoint,
+    OcppNotImplementedError,
+    call_error_frame,
+    call_result,
+    enums,
+    on,
+    wire_payload,
+)
+from bmw_wallbox.simulator.composite import composite_schedule
 from bmw_wallbox.simulator.profiles import Verdict
 from bmw_wallbox.simulator.station import ChargerLog, Station
 
@@ -24,14 +34,14 @@ Action = enums.Action
 _CALL = 2
 
 
-def _incoming_call(raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
-    """Return (action, payload) when ``raw`` is a well-formed CALL frame, else None."""
+def _incoming_call(raw: str | bytes) -> tuple[str, str, dict[str, Any]] | None:
+    """Return (unique id, action, payload) when ``raw`` is a well-formed CALL frame, else None."""
     try:
         frame = json.loads(raw)
     except ValueError:
         return None
     if isinstance(frame, list) and len(frame) == 4 and frame[0] == _CALL and isinstance(frame[3], dict):
-        return str(frame[2]), frame[3]
+        return str(frame[1]), str(frame[2]), frame[3]
     return None
 
 
@@ -45,6 +55,7 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
         self, station: Station, connection: ClientConnection, *, response_timeout_s: float, log: ChargerLog
     ) -> None:
         super().__init__(station.identity.charger_id, connection, response_timeout=response_timeout_s, logger=log)
+        self._websocket = connection
         self._station = station
         self._log = station.log  # one line per command; ``log`` (the library's) gets the frames
 
@@ -52,9 +63,16 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
         """Log incoming calls, drop them while silent, and release deferred work after answering."""
         incoming = _incoming_call(raw_msg)
         if incoming is not None:
-            self._station.record_call(*incoming)
+            unique_id, action, payload = incoming
+            self._station.record_call(action, payload)
             if self._station.silent:
-                self._log.info("Silent: not answering %s", incoming[0])
+                self._log.info("Silent: not answering %s", action)
+                return
+            if action in self._station.personality.unimplemented_actions:
+                # Answered here rather than by raising in a handler: the library would log a traceback.
+                self._log.info("%s -> CALLERROR NotImplemented", action)
+                error = OcppNotImplementedError(description=f"{action} is not implemented by this charger")
+                await self._websocket.send(call_error_frame(unique_id, action, error))
                 return
         await super().route_message(raw_msg)
         self._station.release()
@@ -138,7 +156,14 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
         self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **kwargs: Any
     ) -> Any:
         """Return the effective limit over ``duration`` s; Rejected while no profile is installed."""
-        schedule = self._station.evse.composite_schedule(duration, evse_id, charging_rate_unit)
+        schedule = composite_schedule(
+            self._station.evse,
+            self._station.clock,
+            duration_s=duration,
+            evse_id=evse_id,
+            unit=charging_rate_unit,
+            max_periods=self._station.variables.int_value("SmartChargingCtrlr", "PeriodsPerSchedule"),
+        )
         status = enums.GenericStatusEnumType
         if schedule is None:
             return call_result.GetCompositeSchedule(status=status.rejected)
@@ -182,10 +207,18 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
 
     @on(Action.trigger_message)
     def on_trigger_message(self, requested_message: str, evse: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """MeterValues and TransactionEvent (during a session) are sent; Boot/StatusNotification refused."""
+        """MeterValues and TransactionEvent (during a session) are sent; Boot/StatusNotification refused.
+
+        With the personality's ``reason_codes`` a TransactionEvent refused for want
+        of a transaction says so (statusInfo.reasonCode TxNotFound).
+        """
         status, requests = self._station.evse.trigger(requested_message)
         self._station.after_response(requests)
         self._log.info("TriggerMessage %s -> %s", requested_message, status)
+        refused = status == enums.TriggerMessageStatusEnumType.rejected
+        no_tx = refused and requested_message == enums.MessageTriggerEnumType.transaction_event
+        if no_tx and self._station.personality.reason_codes:
+            return call_result.TriggerMessage(status=status, status_info={"reason_code": "TxNotFound"})
         return call_result.TriggerMessage(status=status)
 
     @on(Action.reset)

@@ -18,6 +18,7 @@ from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.messages import MIN_CHARGE_A
 from bmw_wallbox.simulator.meter import Meter
+from bmw_wallbox.simulator.personality import Personality
 from bmw_wallbox.simulator.profiles import ChargingProfile, Decision, ProfileRules, ProfileStore, TxContext, Verdict
 from bmw_wallbox.simulator.transaction import Transaction
 
@@ -33,13 +34,18 @@ _Status = enums.RequestStartStopStatusEnumType
 
 @dataclass(frozen=True, kw_only=True)
 class EvseConfig:
-    """Fixed electrical facts (A per phase, V phase-to-neutral) and whether quirks are modelled."""
+    """Fixed electrical facts (A per phase, V phase-to-neutral) and the charger's personality."""
 
-    quirks: bool
+    personality: Personality
     phases: int
     voltage_v: float
     max_current_a: float
     car_max_current_a: float
+
+    @property
+    def quirks(self) -> bool:
+        """True when the Delta firmware quirks are modelled."""
+        return self.personality.quirks
 
 
 class Evse:
@@ -55,7 +61,13 @@ class Evse:
         self.config = config
         self._clock = clock
         self._model = model
-        self.meter = Meter(phases=config.phases, voltage_v=config.voltage_v, energy_wh=energy_wh, now_s=clock.now_s())
+        self.meter = Meter(
+            phases=config.phases,
+            voltage_v=config.voltage_v,
+            energy_wh=energy_wh,
+            now_s=clock.now_s(),
+            per_transaction=config.personality.register_per_transaction,
+        )
         self.profiles = ProfileStore(voltage_v=config.voltage_v, phases=config.phases)
         #: Purposes to reject whatever their content (a test knob).
         self.reject_profiles: set[str] = set()
@@ -162,11 +174,22 @@ class Evse:
         self.remote_start_blocked = False
         return out + self._refresh()
 
+    def forget_transaction(self) -> None:
+        """The charger's process dies: the transaction vanishes without any event; nothing flows."""
+        now = self._clock.now_s()
+        self.meter.set_current(now, 0.0)  # energy counts up to now; the events this causes are lost
+        if self.transaction is not None:
+            self.meter.end_session(now)
+        self.transaction, self.meter.frozen_total_a = None, None
+        self.profiles.remove_tx_profiles()
+        self.powered, self.remote_start_blocked = False, False
+        self._refresh()
+
     def boot(self) -> list[OcppRequest]:
-        """After a BootNotification: report the connector; a plugged car starts a NEW session."""
+        """After a BootNotification: report the connector; a plugged car may start a NEW session."""
         self.powered = True
         out = [self.status_notification()]
-        if self.plugged and self.transaction is None:
+        if self.plugged and self.transaction is None and self.config.personality.new_transaction_after_boot:
             out += self._connected_car_starts(_Trigger.ev_detected)
         return out + self._refresh()
 
@@ -177,7 +200,8 @@ class Evse:
 
         Rejected without a car, on another EVSE, or (quirk) after a remote stop. A
         running transaction is taken over. With quirks the session then draws 0 A
-        until a charging profile with a limit above 0 arrives.
+        until a charging profile with a limit above 0 arrives. Without smart
+        charging the ``charging_profile`` is ignored.
         """
         out = self._refresh()
         blocked = self.config.quirks and self.remote_start_blocked
@@ -190,7 +214,7 @@ class Evse:
             tx.remote_start_id, tx.remote_start_pending = remote_start_id, True
             tx.hold_until_profile = self.config.quirks
             out.append(self._tx_event(_Event.updated, _Trigger.remote_start))
-        if charging_profile is not None:
+        if charging_profile is not None and self.config.personality.smart_charging:
             out += self.set_profile(evse_id or 1, charging_profile, clears_hold=False)[1]
         tx_id = self.transaction.id if self.transaction else None
         return _Status.accepted, tx_id, out + self._refresh()
@@ -231,36 +255,6 @@ class Evse:
         status = enums.ClearChargingProfileStatusEnumType
         return (status.accepted if removed else status.unknown), out + self._refresh()
 
-    def composite_schedule(self, duration_s: int, evse_id: int, unit: str | None) -> dict[str, Any] | None:
-        """Return the composite schedule (snake_case) over ``duration_s`` s; None without profiles."""
-        if not self.profiles.profiles or evse_id not in (0, 1):
-            return None
-        now = self._clock.now_s()
-        watts = unit == enums.ChargingRateUnitEnumType.watts
-        watts_per_amp = self.config.voltage_v * self.config.phases
-        steps = self.profiles.composite(
-            now,
-            duration_s,
-            self.transaction.id if self.transaction else None,
-            default_a=self.config.max_current_a,
-            max_periods=self._model.int_value("SmartChargingCtrlr", "PeriodsPerSchedule"),
-        )
-        periods = [
-            {
-                "start_period": offset_s,
-                "limit": round(limit_a * watts_per_amp, 1) if watts else limit_a,
-                "number_phases": self.config.phases,
-            }
-            for offset_s, limit_a in steps
-        ]
-        return {
-            "evse_id": evse_id,
-            "duration": duration_s,
-            "schedule_start": self._clock.iso(now),
-            "charging_rate_unit": "W" if watts else "A",
-            "charging_schedule_period": periods,
-        }
-
     def trigger(self, requested: str) -> tuple[str, list[OcppRequest]]:
         """Answer TriggerMessage like the real unit: BootNotification/StatusNotification refused."""
         status = enums.TriggerMessageStatusEnumType
@@ -292,23 +286,27 @@ class Evse:
         return out
 
     def _start_transaction(self, trigger: str, remote_start_id: int | None = None) -> list[OcppRequest]:
-        remote = remote_start_id is not None
+        remote, now = remote_start_id is not None, self._clock.now_s()
+        self.meter.start_session(now)
         self.transaction = Transaction(
             id=str(uuid.uuid4()),
-            started_s=self._clock.now_s(),
+            started_s=now,
             remote_start_id=remote_start_id,
             remote_start_pending=remote,
             hold_until_profile=self.config.quirks and remote,
             initial_limit_a=self.offered_current_a(),
         )
         self.charging_state = _State.ev_connected
-        return [self._tx_event(_Event.started, trigger, _Context.transaction_begin, stopped_reason=None)]
+        return [self._tx_event(_Event.started, trigger, _Context.transaction_begin, now_s=now)]
 
     def _end_transaction(self, trigger: str, reason: str) -> list[OcppRequest]:
         if self.transaction is None:
             return []
         self.charging_state = _State.ev_connected if self.plugged else _State.idle
-        event = self._tx_event(_Event.ended, trigger, _Context.transaction_end, stopped_reason=reason)
+        now = self._clock.now_s()  # one instant, so the End reading and the session energy agree
+        event = self._tx_event(_Event.ended, trigger, _Context.transaction_end, stopped_reason=reason, now_s=now)
+        self.meter.set_current(now, 0.0)  # no energy flows after the End reading, not even for microseconds
+        self.meter.end_session(now)
         self.transaction = None
         self.meter.frozen_total_a = None
         self.profiles.remove_tx_profiles()
@@ -354,12 +352,18 @@ class Evse:
         return self._model.members("SampledDataCtrlr", variable)
 
     def _tx_event(
-        self, event_type: str, trigger: str, context: str | None = None, *, stopped_reason: str | None = None
+        self,
+        event_type: str,
+        trigger: str,
+        context: str | None = None,
+        *,
+        stopped_reason: str | None = None,
+        now_s: float | None = None,
     ) -> OcppRequest:
-        """Build the next TransactionEvent; ``context`` adds meter values of the matching measurands."""
+        """Build the next TransactionEvent (at ``now_s``, default now); ``context`` adds meter values."""
         tx = self.transaction
         assert tx is not None
-        now = self._clock.now_s()
+        now = self._clock.now_s() if now_s is None else now_s
         samples = None
         if context is not None:
             variable = {

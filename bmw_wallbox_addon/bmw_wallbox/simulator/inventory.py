@@ -58,8 +58,12 @@ def wallbox_model(
     max_current_a: float,
     voltage_v: float,
     password: str | None,
+    smart_charging: bool = True,
 ) -> DeviceModel:
-    """Build the device model of a wallbox with ``phases`` phases of ``max_current_a`` A each."""
+    """Build the device model of a wallbox with ``phases`` phases of ``max_current_a`` A each.
+
+    Without ``smart_charging`` the model has no SmartChargingCtrlr component.
+    """
     max_power_w = round(max_current_a * voltage_v * phases, 1)
     evse: dict[str, Any] = {"evse_id": 1}
     connector: dict[str, Any] = {"evse_id": 1, "connector_id": 1}
@@ -68,7 +72,7 @@ def wallbox_model(
         return Variable(component=component, name=name, value=value, **extra)
 
     seconds = {"data_type": _INT, "unit": "s", "min_limit": 0}
-    return DeviceModel(
+    model = DeviceModel(
         [
             var(
                 "DeviceDataCtrlr",
@@ -186,3 +190,6 @@ def wallbox_model(
             var("SmartChargingCtrlr", "LimitChangeSignificance", "1.0", mutability=_RW, data_type=_DEC),
         ]
     )
+    if smart_charging:
+        return model
+    return DeviceModel(variable for variable in model if variable.component != "SmartChargingCtrlr")

@@ -1,4 +1,4 @@
-"""The wallbox's meter: lifetime energy register and instantaneous electrical values.
+"""The wallbox's meter: energy (lifetime and per session), register, instantaneous values.
 
 Pure logic, no I/O. Energy integrates power over simulated time (piecewise
 constant between updates). Values are per phase unless named ``total``.
@@ -23,19 +23,29 @@ _PHASES_TO_N = ("L1-N", "L2-N", "L3-N")
 
 
 class Meter:
-    """Energy register (Wh), current per phase (A), power (W) at a fixed voltage (V).
+    """Lifetime energy (Wh), current per phase (A), power (W) at a fixed voltage (V).
 
-    ``frozen_total_a`` reproduces a firmware quirk: when set, the non-phased
-    Current.Import sample reports that value instead of the live total.
+    The reported ``Energy.Active.Import.Register`` is the lifetime energy, or with
+    ``per_transaction`` the energy since the last :meth:`start_session` (0 Wh
+    before the first). ``session_energies_wh`` holds the true energy of every
+    session that ended, in order. ``frozen_total_a`` reproduces a firmware quirk:
+    when set, the non-phased Current.Import sample reports that value instead of
+    the live total.
     """
 
-    def __init__(self, *, phases: int, voltage_v: float, energy_wh: float, now_s: float) -> None:
+    def __init__(
+        self, *, phases: int, voltage_v: float, energy_wh: float, now_s: float, per_transaction: bool = False
+    ) -> None:
         self.phases = phases
         self.voltage_v = voltage_v
         self.current_a = 0.0
         self.frozen_total_a: float | None = None
+        self.per_transaction = per_transaction
+        self.session_energies_wh: list[float] = []
         self._energy_wh = energy_wh
         self._last_s = now_s
+        self._register_base_wh = energy_wh if per_transaction else 0.0
+        self._session_start_wh: float | None = None
 
     @property
     def power_w(self) -> float:
@@ -50,6 +60,22 @@ class Meter:
     def energy_wh(self, now_s: float) -> float:
         """Return the register at simulated second ``now_s`` without changing state."""
         return self._energy_wh + self.power_w * max(now_s - self._last_s, 0.0) / 3600.0
+
+    def register_wh(self, now_s: float) -> float:
+        """Return what Energy.Active.Import.Register shows at ``now_s``, in Wh."""
+        return self.energy_wh(now_s) - self._register_base_wh
+
+    def start_session(self, now_s: float) -> None:
+        """A transaction starts at ``now_s``: remember the lifetime energy (and zero a per-session register)."""
+        self._session_start_wh = self.energy_wh(now_s)
+        if self.per_transaction:
+            self._register_base_wh = self._session_start_wh
+
+    def end_session(self, now_s: float) -> None:
+        """The transaction ends at ``now_s``: append its energy (lifetime now minus at start) in Wh."""
+        if self._session_start_wh is not None:
+            self.session_energies_wh.append(self.energy_wh(now_s) - self._session_start_wh)
+        self._session_start_wh = None
 
     def set_current(self, now_s: float, current_a: float) -> None:
         """Integrate energy up to ``now_s`` at the old power, then draw ``current_a`` A."""
@@ -79,7 +105,7 @@ class Meter:
 
         for measurand in measurands:
             if measurand == _M.energy_active_import_register:
-                add(measurand, self.energy_wh(now_s))
+                add(measurand, self.register_wh(now_s))
             elif measurand == _M.power_active_import:
                 add(measurand, self.power_w)
             elif measurand == _M.current_import:

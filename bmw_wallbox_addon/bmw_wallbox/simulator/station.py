@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse
 from bmw_wallbox.simulator.inventory import Identity
+from bmw_wallbox.simulator.personality import Personality
 
 Send = Callable[[OcppRequest], Awaitable[Any]]
 
@@ -51,14 +52,16 @@ LOG_LIMIT = 10_000
 
 @dataclass(eq=False)
 class _CallLog:
-    """Messages in order (the newest ``LOG_LIMIT``), with per-action read cursors for waiters."""
+    """Messages in order (the newest ``LOG_LIMIT``), per-action read cursors for waiters, all-time counts."""
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cursors: dict[str, int] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
     signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def append(self, action: str, payload: dict[str, Any]) -> None:
         self.calls.append((action, payload))
+        self.counts[action] += 1
         if len(self.calls) > LOG_LIMIT:
             dropped = len(self.calls) // 2
             del self.calls[:dropped]
@@ -76,10 +79,18 @@ class Station:
     """
 
     def __init__(
-        self, *, clock: SimClock, identity: Identity, variables: DeviceModel, evse: Evse, log: ChargerLog
+        self,
+        *,
+        clock: SimClock,
+        identity: Identity,
+        personality: Personality,
+        variables: DeviceModel,
+        evse: Evse,
+        log: ChargerLog,
     ) -> None:
         self.clock = clock
         self.identity = identity
+        self.personality = personality
         self.variables = variables
         self.evse = evse
         self.log = log
@@ -128,6 +139,10 @@ class Station:
     def record_sent(self, action: str, payload: dict[str, Any]) -> None:
         """Log an outgoing request as it goes on the wire."""
         self._sent.append(action, payload)
+
+    def received_count(self, action: str) -> int:
+        """Return how many ``action`` calls arrived so far (answered or not; never trimmed)."""
+        return self._received.counts[action]
 
     async def wait_for_call(self, action: str, timeout_s: float, *, after: int | None) -> dict[str, Any]:
         """Return the payload of the first ``action`` call not yet returned (or at index >= ``after``)."""
@@ -208,6 +223,21 @@ class Station:
             if self.online:
                 self._outbox_idle.clear()
         return [item.answered for item in items]
+
+    def forget_queue(self) -> int:
+        """The process died: drop every queued request (their futures get None); return how many.
+
+        Call only while no connection delivers (after the uplink went down).
+        """
+        lost = len(self._outbox)
+        while self._outbox:
+            item = self._outbox.popleft()
+            if not item.answered.done():
+                item.answered.set_result(None)
+        self._outbox_ready.clear()
+        self._outbox_idle.set()
+        self._reset_scheduled = False
+        return lost
 
     async def drain(self) -> None:
         """Wait until the outbox is empty, or return at once while offline."""

@@ -38,7 +38,8 @@ class Uplink:
     """Keeps one station connected to ``url`` + "/" + the percent-encoded charger id.
 
     ``connected`` is set once the BootNotification was accepted (or, after a network
-    blip, at once: no new boot); ``disconnected`` while no WebSocket is open.
+    blip, at once: no new boot, and a StatusNotification only if the personality
+    says so); ``disconnected`` while no WebSocket is open.
     """
 
     def __init__(self, station: Station, url: str, *, ssl: ssl_lib.SSLContext | None) -> None:
@@ -171,7 +172,7 @@ class Uplink:
                     *evse.boot(),
                 ]
             )
-        else:
+        elif self._station.personality.status_after_reconnect:
             self._station.enqueue([evse.status_notification()])
 
         async def send(request: Any) -> Any:

@@ -1,9 +1,10 @@
-"""WallboxSimulator: a simulated BMW/Delta wallbox that connects to a CSMS over OCPP 2.0.1.
+"""WallboxSimulator: a simulated charging station (by default the BMW/Delta wallbox) speaking OCPP 2.0.1.
 
 The public face of the simulator: construction, observable state for tests, and
 the controls a test or the demo uses (plug in, suspend, drop the network,
-reboot). The network lives in :mod:`~bmw_wallbox.simulator.uplink`, the
-wallbox's behaviour in :mod:`~bmw_wallbox.simulator.evse` and its neighbours.
+reboot, crash). The network lives in :mod:`~bmw_wallbox.simulator.uplink`, the
+wallbox's behaviour in :mod:`~bmw_wallbox.simulator.evse` and its neighbours,
+the behaviour flags in :mod:`~bmw_wallbox.simulator.personality`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import ssl as ssl_lib
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from bmw_wallbox.simulator import messages
@@ -20,6 +22,8 @@ from bmw_wallbox.simulator.clock import SimClock, cancel_and_wait
 from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse, EvseConfig
 from bmw_wallbox.simulator.inventory import Identity, LiveValues, wallbox_model
+from bmw_wallbox.simulator.outage import crash, reboot
+from bmw_wallbox.simulator.personality import DELTA, Personality
 from bmw_wallbox.simulator.profiles import ChargingProfile
 from bmw_wallbox.simulator.station import ChargerLog, Station
 from bmw_wallbox.simulator.uplink import RECONNECT_MIN_S, Uplink
@@ -34,12 +38,23 @@ class WallboxSimulator:
     Electrical model: ``phases`` x ``voltage_v`` V; the EVSE offers the effective
     profile limit capped at ``max_current_a`` A (hardware max) and the car draws
     min(offered, ``car_max_current_a``) A per phase, nothing below 6 A. The
-    energy register starts at ``energy_wh`` Wh. ``time_scale`` simulated seconds
+    lifetime energy starts at ``energy_wh`` Wh. ``time_scale`` simulated seconds
     pass per real second; ``reboot_s`` (simulated) is how long a reboot keeps it
     offline. ``password`` (the charger id is the user) and ``ssl`` give security
     profile 2.
 
-    ``quirks`` (default on) adds the firmware behaviour reported from the field:
+    ``personality`` (see :mod:`.personality`) picks the charger's behaviour:
+    ``DELTA`` (default) is the BMW/Delta wallbox described below;
+    ``PER_TX_REGISTER`` counts Energy.Active.Import.Register from 0 in each
+    transaction; ``NO_SMART_CHARGING`` answers the smart-charging calls with
+    CALLERROR NotImplemented and charges at the hardware/car maximum;
+    ``SILENT_RECONNECT`` sends no StatusNotification after a network drop;
+    ``LOSES_TRANSACTION`` forgets its transaction in :meth:`crash` and starts
+    none by itself after a boot. ``combine()`` merges them. ``quirks`` (None: the
+    personality's), ``vendor_name``, ``model`` and ``firmware_version`` (None:
+    the personality's identity) override the personality.
+
+    The Delta's quirks are the firmware behaviour reported from the field:
     SetChargingProfile with stackLevel > 0 Rejected; a profile id reused for another
     purpose Rejected; a TxProfile during SuspendedEV/SuspendedEVSE Accepted but
     dropped; after one rejected TxProfile all later ones of that transaction
@@ -47,10 +62,12 @@ class WallboxSimulator:
     or replaced; an Accepted RequestStartTransaction delivers 0 W until a profile
     with a limit > 0 arrives; after a RequestStopTransaction remote starts are
     Rejected until unplug or reboot; the non-phased Current.Import total freezes at
-    the first limit change; NotifyEVChargingNeeds at plug-in. Always (quirks or
-    not): TriggerMessage Boot/StatusNotification Rejected, StopTxOnEVSideDisconnect
-    read-only, TxUpdatedInterval 0 by default, a reboot with the car plugged in
-    starts a new transaction.
+    the first limit change; NotifyEVChargingNeeds at plug-in. Every personality
+    (quirks or not): TriggerMessage Boot/StatusNotification Rejected,
+    StopTxOnEVSideDisconnect read-only, TxUpdatedInterval 0 by default, the real
+    unit's device model (with Connector and EVSE AvailabilityState; without
+    SmartChargingCtrlr for NO_SMART_CHARGING); all but LOSES_TRANSACTION start a
+    new transaction after a reboot with the car plugged in.
     """
 
     def __init__(
@@ -60,7 +77,8 @@ class WallboxSimulator:
         *,
         password: str | None = None,
         ssl: ssl_lib.SSLContext | None = None,
-        quirks: bool = True,
+        personality: Personality = DELTA,
+        quirks: bool | None = None,
         phases: int = 3,
         max_current_a: float = 32.0,
         car_max_current_a: float = 16.0,
@@ -68,14 +86,18 @@ class WallboxSimulator:
         time_scale: float = 1.0,
         energy_wh: float = 1_234_567.0,
         reboot_s: float = 60.0,
-        vendor_name: str = "Delta Electronics",
-        model: str = "EIAW-E22KTSE6B04",
-        firmware_version: str = "01.20.06.71",
+        vendor_name: str | None = None,
+        model: str | None = None,
+        firmware_version: str | None = None,
         serial_number: str = "DE2201A00042",
     ) -> None:
         if phases not in (1, 2, 3):
             msg = f"phases must be 1, 2 or 3, got {phases}"
             raise ValueError(msg)
+        if quirks is not None:
+            personality = replace(personality, quirks=quirks)
+        #: The behaviour flags in effect (constructor overrides applied).
+        self.personality = personality
         self.url = url
         self.charger_id = charger_id
         self.reboot_s = reboot_s
@@ -83,10 +105,10 @@ class WallboxSimulator:
         self._log = ChargerLog(_LOGGER, {"charger": charger_id})
         identity = Identity(
             charger_id=charger_id,
-            vendor_name=vendor_name,
-            model=model,
+            vendor_name=vendor_name or personality.vendor_name,
+            model=model or personality.model,
             serial_number=serial_number,
-            firmware_version=firmware_version,
+            firmware_version=firmware_version or personality.firmware_version,
         )
         live = LiveValues(
             power_w=lambda: f"{self.power_w:.1f}",
@@ -94,17 +116,25 @@ class WallboxSimulator:
             date_time=lambda: self.clock.iso(),
         )
         variables = wallbox_model(
-            identity, live, phases=phases, max_current_a=max_current_a, voltage_v=voltage_v, password=password
+            identity,
+            live,
+            phases=phases,
+            max_current_a=max_current_a,
+            voltage_v=voltage_v,
+            password=password,
+            smart_charging=personality.smart_charging,
         )
         config = EvseConfig(
-            quirks=quirks,
+            personality=personality,
             phases=phases,
             voltage_v=voltage_v,
             max_current_a=max_current_a,
             car_max_current_a=car_max_current_a,
         )
         evse = Evse(config, clock=self.clock, model=variables, energy_wh=energy_wh)
-        self._station = Station(clock=self.clock, identity=identity, variables=variables, evse=evse, log=self._log)
+        self._station = Station(
+            clock=self.clock, identity=identity, personality=personality, variables=variables, evse=evse, log=self._log
+        )
         self._station.on_reset = lambda: self._spawn(self._reboot(_Boot.remote_reset, graceful=True))
         self._uplink = Uplink(self._station, url, ssl=ssl)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -156,8 +186,18 @@ class WallboxSimulator:
 
     @property
     def energy_wh(self) -> float:
-        """Lifetime energy register now, in Wh."""
+        """What Energy.Active.Import.Register shows now, in Wh (lifetime, or per session with PER_TX_REGISTER)."""
+        return self._station.evse.meter.register_wh(self.clock.now_s())
+
+    @property
+    def lifetime_energy_wh(self) -> float:
+        """The hidden lifetime meter now: ``energy_wh`` at construction plus all energy since, in Wh."""
         return self._station.evse.meter.energy_wh(self.clock.now_s())
+
+    @property
+    def session_energies_wh(self) -> list[float]:
+        """True energy of each transaction that ended (or was lost in a crash), in order, in Wh."""
+        return list(self._station.evse.meter.session_energies_wh)
 
     @property
     def received(self) -> list[tuple[str, dict[str, Any]]]:
@@ -168,6 +208,15 @@ class WallboxSimulator:
     def sent(self) -> list[tuple[str, dict[str, Any]]]:
         """Every charger -> CSMS request as (action, camelCase payload), in sending order (newest 10000)."""
         return self._station.sent
+
+    @property
+    def reset_count(self) -> int:
+        """Reset calls received so far (answered or not)."""
+        return self._station.received_count("Reset")
+
+    def received_count(self, action: str) -> int:
+        """Return how many ``action`` calls the CSMS sent so far (answered or not, never trimmed)."""
+        return self._station.received_count(action)
 
     @property
     def profiles(self) -> dict[int, ChargingProfile]:
@@ -266,9 +315,35 @@ class WallboxSimulator:
         """Power-cycle: the session ends (PowerLoss, reported after boot), offline ``reboot_s`` s, then boot.
 
         ``reboot_s`` defaults to the constructor's. After the BootNotification
-        (``reason``) a car that is still plugged in starts a NEW transaction by itself.
+        (``reason``) a car that is still plugged in starts a NEW transaction by itself
+        (unless the personality says otherwise).
         """
         await self._reboot(reason, graceful=False, reboot_s=reboot_s)
+
+    async def crash(
+        self,
+        *,
+        lose_transaction: bool | None = None,
+        car_plugged: bool | None = None,
+        offline_s: float | None = None,
+        reason: str = _Boot.watchdog,
+    ) -> None:
+        """The charger's process is killed and restarts: offline ``offline_s`` s (default ``reboot_s``), then boot.
+
+        ``lose_transaction`` (None: the personality's ``crash_loses_transaction``)
+        forgets the running transaction with no Ended event and drops every queued
+        message; otherwise the queue survives and the session ends (stoppedReason
+        Reboot), reported late with ``offline: true``. ``car_plugged`` (None:
+        unchanged) says whether the car is still connected when the charger is
+        back. After the BootNotification (``reason``, default Watchdog) it
+        reports the connector; a plugged car starts a new transaction only if the
+        personality's ``new_transaction_after_boot`` says so. Returns once offline.
+        """
+        lose = self.personality.crash_loses_transaction if lose_transaction is None else lose_transaction
+        offline = self.reboot_s if offline_s is None else offline_s
+        await crash(
+            self._station, self._uplink, reason, offline_s=offline, lose_transaction=lose, car_plugged=car_plugged
+        )
 
     async def send_unsolicited(self, timeout_s: float = 35.0) -> dict[str, Any]:
         """Send one each of the messages the unit sends unasked; return action -> response.
@@ -316,17 +391,6 @@ class WallboxSimulator:
             await self._station.wait_for_wake(wait_s)
 
     async def _reboot(self, reason: str, *, graceful: bool, reboot_s: float | None = None) -> None:
-        """Go down for ``reboot_s`` (default ``self.reboot_s``) simulated s, then boot for ``reason``.
-
-        A graceful reboot (Reset) reports the session's end (ImmediateReset) before
-        closing; a power cycle cuts the line first and reports PowerLoss after boot.
-        """
+        """Go down for ``reboot_s`` (default ``self.reboot_s``) simulated s, then boot (see :func:`.outage.reboot`)."""
         offline_s = self.reboot_s if reboot_s is None else reboot_s
-        self._log.info("Rebooting (%s); offline for %.0f s", reason, offline_s)
-        evse = self._station.evse
-        trigger, reason_enum = enums.TriggerReasonEnumType, enums.ReasonEnumType
-        if graceful:
-            await self._apply(evse.shut_down(trigger.reset_command, reason_enum.immediate_reset))
-        await self._uplink.go_down(reason, offline_s, graceful=graceful)
-        if not graceful:
-            self._station.post(evse.shut_down(trigger.abnormal_condition, reason_enum.power_loss))
+        await reboot(self._station, self._uplink, reason, graceful=graceful, offline_s=offline_s)

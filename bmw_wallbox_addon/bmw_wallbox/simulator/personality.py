@@ -1,0 +1,134 @@
+"""Charger personalities: which OCPP 2.0.1 behaviours the simulated charging station shows.
+
+A :class:`Personality` is a frozen set of behaviour flags plus the identity the
+charger announces. Its field defaults describe a plain charger that follows the
+specification; each preset changes one thing, so tests can check the CSMS
+against chargers that are not the Delta:
+
+- :data:`DELTA` (the simulator's default): the BMW/Delta wallbox, firmware quirks on.
+- :data:`PER_TX_REGISTER`: ``Energy.Active.Import.Register`` counts per transaction, from 0.
+- :data:`NO_SMART_CHARGING`: the smart-charging calls get CALLERROR NotImplemented.
+- :data:`SILENT_RECONNECT`: after a network drop it reconnects and says nothing.
+- :data:`LOSES_TRANSACTION`: a crash forgets the running transaction and its queue.
+
+:func:`combine` merges presets where that makes sense, e.g.
+``combine(PER_TX_REGISTER, NO_SMART_CHARGING)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from bmw_wallbox.simulator._lib import enums
+
+_Action = enums.Action
+
+#: The CSMS calls of the optional smart-charging functional block (K).
+SMART_CHARGING_ACTIONS = frozenset(
+    {
+        _Action.set_charging_profile,
+        _Action.clear_charging_profile,
+        _Action.get_charging_profiles,
+        _Action.get_composite_schedule,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Personality:
+    """How the simulated charger behaves on the wire; the defaults are a plain, spec-following charger.
+
+    - ``quirks``: the Delta firmware quirks (see ``WallboxSimulator``); they need
+      ``smart_charging``, since a quirky remote start waits for a charging profile.
+    - ``vendor_name``/``model``/``firmware_version``: the BootNotification identity.
+    - ``register_per_transaction``: ``Energy.Active.Import.Register`` restarts at
+      0 Wh when a transaction starts and keeps the session's total after it ends
+      (otherwise a lifetime counter).
+    - ``smart_charging``: False answers SetChargingProfile, ClearChargingProfile,
+      GetChargingProfiles and GetCompositeSchedule with CALLERROR NotImplemented,
+      leaves SmartChargingCtrlr out of the device model and ignores a profile inside
+      RequestStartTransaction; the car then draws the hardware/car maximum.
+    - ``status_after_reconnect``: after a network drop without reboot, report the
+      connector with a StatusNotification (the Delta does); False sends nothing.
+    - ``new_transaction_after_boot``: a car still plugged in after a (re)boot
+      starts a new transaction by itself (the Delta does).
+    - ``crash_loses_transaction``: what ``WallboxSimulator.crash()`` does by
+      default: forget the running transaction and every queued message (True), or
+      keep the queue and end the transaction after the restart (False).
+    - ``reason_codes``: Rejected answers that have a reason carry
+      ``statusInfo.reasonCode`` (TriggerMessage(TransactionEvent) without a
+      transaction: ``TxNotFound``).
+    """
+
+    name: str
+    quirks: bool = False
+    vendor_name: str = "SimCharge"
+    model: str = "AC22-Generic"
+    firmware_version: str = "2.0.1-sim"
+    register_per_transaction: bool = False
+    smart_charging: bool = True
+    status_after_reconnect: bool = True
+    new_transaction_after_boot: bool = True
+    crash_loses_transaction: bool = False
+    reason_codes: bool = True
+
+    def __post_init__(self) -> None:
+        if self.quirks and not self.smart_charging:
+            msg = f"personality {self.name!r}: the Delta quirks need smart charging"
+            raise ValueError(msg)
+
+    @property
+    def unimplemented_actions(self) -> frozenset[str]:
+        """CSMS calls this charger answers with CALLERROR NotImplemented."""
+        return frozenset() if self.smart_charging else SMART_CHARGING_ACTIONS
+
+
+DELTA = Personality(
+    name="delta",
+    quirks=True,
+    vendor_name="Delta Electronics",
+    model="EIAW-E22KTSE6B04",
+    firmware_version="01.20.06.71",
+    reason_codes=False,
+)
+PER_TX_REGISTER = Personality(name="per-tx-register", register_per_transaction=True)
+NO_SMART_CHARGING = Personality(name="no-smart-charging", smart_charging=False)
+SILENT_RECONNECT = Personality(name="silent-reconnect", status_after_reconnect=False)
+LOSES_TRANSACTION = Personality(
+    name="loses-transaction", crash_loses_transaction=True, new_transaction_after_boot=False
+)
+
+#: The presets by name (the ``--demo-personality`` choices).
+PRESETS: Mapping[str, Personality] = MappingProxyType(
+    {p.name: p for p in (DELTA, PER_TX_REGISTER, NO_SMART_CHARGING, SILENT_RECONNECT, LOSES_TRANSACTION)}
+)
+
+
+def combine(*parts: Personality) -> Personality:
+    """Merge personalities: each field takes the first value (in order) that differs from the default.
+
+    The name joins the parts' names with ``+``; the first part that names a
+    charger gives the identity. Raises ValueError for no parts or an inconsistent
+    result (the Delta quirks without smart charging).
+    """
+    if not parts:
+        msg = "combine() needs at least one personality"
+        raise ValueError(msg)
+    changes: dict[str, Any] = {}
+    for field in fields(Personality):
+        chosen = [getattr(p, field.name) for p in parts if getattr(p, field.name) != field.default]
+        if field.name != "name" and chosen:
+            changes[field.name] = chosen[0]
+    return replace(Personality(name="+".join(p.name for p in parts)), **changes)
+
+
+def preset(name: str) -> Personality:
+    """Return the preset called ``name``; raise ValueError naming the choices for an unknown one."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        msg = f"unknown personality {name!r}; choose one of {', '.join(PRESETS)}"
+        raise ValueError(msg) from None
