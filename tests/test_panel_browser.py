@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ingress_proxy import IngressProxy
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
+from bmw_wallbox.state import SampledValue
 
 from conftest import CHARGER_ID, StartApp, default_options, ocpp_url
 from peer import library_charger
@@ -354,18 +356,22 @@ async def test_screenshots(
     for second in range(0, 3300, 30):
         watts = 0.0 if second < 600 else 11040.0 if second < 2400 else 7360.0
         app.panel.history.record(CHARGER_ID, watts, at_s=now - 3400 + second)
+    charger = app.hub.chargers[CHARGER_ID]
+    register_wh = 1_000_000.0
     for day, energy_kwh, hours, reason in ((24, 38.2, 4.1, "EVDisconnected"), (25, 12.9, 1.3, "StoppedByEV")):
-        app.hub.chargers[CHARGER_ID].record_session(
-            {
-                "evse_id": 1,
-                "transaction_id": f"tx-{day}",
-                "started_at": f"2026-11-{day}T18:02:00+00:00",
-                "ended_at": f"2026-11-{day}T{18 + int(hours):02d}:{int(hours % 1 * 60):02d}:00+00:00",
-                "energy_kwh": energy_kwh,
-                "duration_s": int(hours * 3600),
-                "stopped_reason": reason,
-            }
-        )
+        start = datetime.fromisoformat(f"2026-11-{day}T18:02:00+00:00")
+        end = start + timedelta(hours=hours)
+        for kind, at, wh in (("Started", start, register_wh), ("Ended", end, register_wh + energy_kwh * 1000)):
+            charger.transaction_event(
+                event_type=kind,
+                transaction_id=f"tx-{day}",
+                evse_id=1,
+                at=at,
+                now=at,
+                stopped_reason=reason if kind == "Ended" else None,
+                readings=[SampledValue(measurand="Energy.Active.Import.Register", value=wh)],
+            )
+        register_wh += energy_kwh * 1000
     async with (
         simulator(app, client_ssl) as sim,
         panel_page(browser, app, width=width, height=height, scheme=scheme) as (page, watch, _),

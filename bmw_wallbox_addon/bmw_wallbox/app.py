@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bmw_wallbox.controller import Controller
+from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller
 from bmw_wallbox.controller.port import IdToken
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.port import ConnectionPort
@@ -47,6 +47,7 @@ class Settings:
     supervisor_url: str = "http://supervisor"
     container: bool = False
     min_apply_interval_s: float = 2.0
+    command_deadline_s: float = COMMAND_DEADLINE_S
 
 
 class Application:
@@ -77,6 +78,7 @@ class Application:
             id_token=IdToken(value=options.id_token, kind="Central") if options.id_token else None,
             reset_recovery=options.reset_recovery,
             min_interval_s=settings.min_apply_interval_s,
+            command_deadline_s=settings.command_deadline_s,
         )
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None

@@ -1,7 +1,7 @@
 """Charging control: desired state, charging profiles, commands with honest results."""
 
-from bmw_wallbox.controller.commands import COMMAND_DEADLINE_S, SIMPLE_COMMANDS, Command, parse_amps, parse_command, run
-from bmw_wallbox.controller.controller import Controller
+from bmw_wallbox.controller.commands import SIMPLE_COMMANDS, Command, parse_amps, parse_command, run
+from bmw_wallbox.controller.controller import COMMAND_DEADLINE_S, Controller
 from bmw_wallbox.controller.results import CommandResult, Outcome
 
 __all__ = [

@@ -5,8 +5,8 @@
 the text a Home Assistant template renders), checks ``amps`` with the one
 parser :func:`parse_amps`, and runs the command as a *user command*: its
 charger calls go before background calls, and it has one deadline of
-:data:`COMMAND_DEADLINE_S` seconds from the moment it arrives. When that
-passes, the answer is ``timeout`` (what was sent may still take effect; its
+:attr:`Controller.command_deadline_s` seconds (35 s unless set otherwise)
+from the moment it arrives. When that passes, the answer is ``timeout`` (what was sent may still take effect; its
 outcome is recorded when the charger answers).
 """
 
@@ -21,9 +21,6 @@ from bmw_wallbox.controller.controller import Controller, unknown_charger
 from bmw_wallbox.controller.port import USER_COMMAND
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.options import MIN_CURRENT_A
-
-#: Seconds a user command may take, from its arrival to its answer.
-COMMAND_DEADLINE_S = 35.0
 
 
 class Command(StrEnum):
@@ -89,10 +86,9 @@ async def run(
     command: Command,
     charger_id: str,
     amps: object = None,
-    *,
-    deadline_s: float = COMMAND_DEADLINE_S,
 ) -> CommandResult:
-    """Run one user command and return its honest outcome (``timeout`` once the deadline has passed)."""
+    """Run one user command and return its honest outcome (``timeout`` once the controller's deadline has passed)."""
+    deadline_s = controller.command_deadline_s
     state = controller.state(charger_id)
     if state is None:
         return unknown_charger(command, charger_id)

@@ -46,6 +46,8 @@ from bmw_wallbox.state import (
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Seconds a user command may take, from its arrival to its answer.
+COMMAND_DEADLINE_S = 35.0
 #: No second automatic reset within this time.
 AUTO_RESET_COOLDOWN = timedelta(minutes=10)
 #: The token remote starts carry when option ``id_token`` is not set: a fixed Central token.
@@ -68,8 +70,11 @@ class Controller:
         id_token: IdToken | None = None,
         reset_recovery: bool = True,
         min_interval_s: float = 2.0,
+        command_deadline_s: float = COMMAND_DEADLINE_S,
     ) -> None:
         self._hub = hub
+        #: Seconds a user command may take from its arrival to its answer (see :func:`commands.run`).
+        self.command_deadline_s = command_deadline_s
         self._ports = ports
         self.id_token = id_token or DEFAULT_ID_TOKEN
         self._reset_recovery = reset_recovery

@@ -80,7 +80,7 @@ class CallQueue:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # the turn was handed to us just as we gave up: pass it on
-            else:
+            elif entry in self._waiting:
                 self._waiting.remove(entry)
                 heapq.heapify(self._waiting)
             raise

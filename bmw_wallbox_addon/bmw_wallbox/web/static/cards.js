@@ -20,6 +20,7 @@ const OUTCOMES = {
   timeout: ["bad", "no answer from the wallbox"],
   not_connected: ["warn", "wallbox not connected"],
   not_applicable: ["warn", "not possible now"],
+  not_supported: ["warn", "not supported by this wallbox"],
   invalid: ["bad", "invalid value"],
   unknown_charger: ["bad", "unknown charger"],
   no_answer: ["bad", "no answer from the add-on"],
@@ -48,6 +49,13 @@ export function describe(c) {
       icon: "offline",
     };
   }
+  const restored = c.status_source === "restored" || c.transaction_source === "restored";
+  const state = describeLive(c);
+  if (restored) state.detail = `${state.detail} (last known state: waiting for the wallbox to confirm it)`;
+  return state;
+}
+
+function describeLive(c) {
   if (c.status === "Faulted") return { key: "fault", title: "Fault", detail: "The wallbox reports a fault; see Logs.", icon: "alert" };
   if (c.status === "Unavailable") return { key: "fault", title: "Unavailable", detail: "The wallbox is out of service.", icon: "alert" };
   const limit = `${num(c.desired_limit_a, 0)} A`;
@@ -211,7 +219,9 @@ export class ChargerCard {
     this.setTile("power", pw, pu, c.connected ? (c.meter_updated_at ? `Updated ${ago(c.meter_updated_at)}` : "No reading yet") : "Offline");
     this.setTile("current", num(c.current_a, 1), "A", phases(c.current_phases_a, "A", 1) || "Average per phase");
     this.setTile("voltage", num(c.voltage_v, 0), "V", phases(c.voltage_phases_v, "V", 0));
-    this.setTile("lifetime", num(c.energy_kwh, 1), "kWh", "Meter register");
+    const last = c.last_reading || {};
+    if (c.connected) this.setTile("lifetime", num(c.energy_kwh, 1), "kWh", "Meter register");
+    else this.setTile("lifetime", num(last.energy_kwh, 1), "kWh", last.at ? `Last reading ${ago(last.at)}` : "No reading yet");
     this.tick();
 
     const max = c.max_current_a || 32;
@@ -225,8 +235,10 @@ export class ChargerCard {
     this.limitState.textContent = this.limitText(c);
     const running = Boolean(c.transaction_id);
     this.buttons.start.disabled = !c.connected || (running && !c.paused);
-    this.buttons.pause.disabled = c.paused;
-    this.buttons.resume.disabled = !c.paused;
+    const limits = c.limits_supported !== false;
+    this.slider.disabled = !limits;
+    this.buttons.pause.disabled = c.paused || !limits;
+    this.buttons.resume.disabled = !c.paused || !limits;
     this.buttons.stop.disabled = !c.connected || !running;
     this.buttons.reset.disabled = !c.connected;
     // The one action that moves things forward is highlighted.
@@ -289,11 +301,12 @@ export class ChargerCard {
 
   /** What the wallbox enforces compared with what was asked, honestly. */
   limitText(c) {
+    if (c.limits_supported === false) return "This wallbox does not support current limits: it charges at its own maximum, and pause, resume and the slider cannot work.";
     const target = c.paused ? "0 A (paused)" : `${num(c.desired_limit_a, 0)} A`;
     if (!c.connected) return `${target} is applied when the wallbox connects.`;
     if (c.limit_in_sync) return c.paused ? "Paused: the wallbox confirmed 0 A. Resume or move the slider to charge." : `The wallbox confirmed ${target}.`;
     if (c.limit_in_sync === false) {
-      const actual = c.current_limit_a === null || c.current_limit_a === undefined ? "no limit from the add-on" : `${num(c.current_limit_a, 0)} A`;
+      const actual = c.applied_limit_a === null || c.applied_limit_a === undefined ? "no limit from the add-on" : `${num(c.applied_limit_a, 0)} A`;
       return `Not confirmed: asked for ${target}, the wallbox has ${actual}.`;
     }
     return `Waiting for the wallbox to confirm ${target}.`;
