@@ -76,18 +76,20 @@ def charger_id_from_path(path: str) -> str:
 
 
 def basic_auth_matches(header: str | None, *, username: str, password: str) -> bool:
-    """Check an ``Authorization: Basic`` header in constant time."""
+    """Check an ``Authorization: Basic`` header in constant time.
+
+    The decoded ``user:password`` is split after ``<username>:``, not at the
+    first colon, so a charging station id that contains ``:`` can log in.
+    """
     if not header or not header.lower().startswith("basic "):
         return False
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True)
     except (binascii.Error, ValueError):
         return False
-    user, sep, given = decoded.partition(b":")
-    if not sep:
-        return False
-    user_ok = hmac.compare_digest(user, username.encode("utf-8"))
-    password_ok = hmac.compare_digest(given, password.encode("utf-8"))
+    prefix = username.encode("utf-8") + b":"
+    user_ok = hmac.compare_digest(decoded[: len(prefix)], prefix)
+    password_ok = hmac.compare_digest(decoded[len(prefix) :], password.encode("utf-8"))
     return user_ok and password_ok
 
 
