@@ -18,6 +18,7 @@ from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.homeassistant import HomeAssistantBridge
 from bmw_wallbox.logbuffer import LogBuffer
+from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
 from bmw_wallbox.state import ChargerState, StateHub
 from bmw_wallbox.store import Store
@@ -57,9 +58,11 @@ class Application:
             ChargerState(charger_id=c.id, name=c.display_name, max_current_a=c.max_current) for c in options.chargers
         )
         self.store = Store(settings.data_dir, self.hub)
-        self.trace = Trace()
         passwords = [c.password for c in options.chargers if c.password]
-        self.logs = LogBuffer(secrets=[*passwords, options.id_token or "", settings.ha_token or ""])
+        secrets = [*passwords, options.id_token or "", settings.ha_token or ""]
+        self.trace = Trace(secrets=secrets)
+        self.logs = LogBuffer(secrets=secrets)
+        self._log_safety = LogSafety(secrets)
         self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self.setup_facts)
         self.csms = CsmsServer(
             options=options,
@@ -135,6 +138,7 @@ class Application:
         """Load state and open both ports; raises :class:`StartupError` with a clear message."""
         tls = self._tls()
         self.logs.attach()
+        self._log_safety.install()
         try:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -185,6 +189,7 @@ class Application:
         if self._runner is not None:
             await self._runner.cleanup()
         self.logs.detach()
+        self._log_safety.uninstall()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Start, wait for ``stop``, then shut down cleanly."""

@@ -29,6 +29,7 @@ from ocpp.v201.enums import (
 
 from bmw_wallbox.csms.convert import parse_time, report_entries, sampled_values
 from bmw_wallbox.csms.session import Session
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import Transaction, utcnow
 
 #: Heartbeat interval we ask chargers for, in seconds.
@@ -75,7 +76,13 @@ class ChargerSession(Session):
         boot.firmware = charging_station.get("firmware_version")
         boot.serial = charging_station.get("serial_number")
         boot.reason = reason
-        self.log.info("Booted (%s): %s %s, firmware %s", reason, boot.vendor, boot.model, boot.firmware)
+        self.log.info(
+            "Booted (%s): %s %s, firmware %s",
+            shown(reason),
+            shown(boot.vendor),
+            shown(boot.model),
+            shown(boot.firmware),
+        )
         self.booted.set()
         self.changed(persist=True)
         return call_result.BootNotification(
@@ -99,7 +106,7 @@ class ChargerSession(Session):
             return call_result.StatusNotification()
         evse = self.state.evse(evse_id)
         if evse.connector_status != connector_status:
-            self.log.info("EVSE %s: connector %s", evse_id, connector_status)
+            self.log.info("EVSE %s: connector %s", evse_id, shown(connector_status))
         evse.connector_status = connector_status
         self.changed()
         return call_result.StatusNotification()
@@ -128,7 +135,11 @@ class ChargerSession(Session):
             tx = Transaction(transaction_id=tx_id, started_at=at)
             evse_state.transaction = tx
             self.log.info(
-                "EVSE %s: transaction %s %s (%s)", evse_state.evse_id, tx_id, event_type.lower(), trigger_reason
+                "EVSE %s: transaction %s %s (%s)",
+                evse_state.evse_id,
+                shown(tx_id),
+                shown(event_type.lower()),
+                shown(trigger_reason),
             )
         if tx is not None:
             if transaction_info.get("charging_state"):
@@ -163,7 +174,9 @@ class ChargerSession(Session):
             "stopped_reason": reason,
         }
         self.state.record_session({"evse_id": evse_id, **evse.last_session})
-        self.log.info("EVSE %s: transaction %s ended (%s)", evse_id, tx.transaction_id, reason or "no reason given")
+        self.log.info(
+            "EVSE %s: transaction %s ended (%s)", evse_id, shown(tx.transaction_id), shown(reason or "no reason given")
+        )
         evse.transaction = None
         evse.meter.power_w = 0.0 if evse.meter.power_w is not None else None
 
@@ -205,13 +218,17 @@ class ChargerSession(Session):
             component = (event.get("component") or {}).get("name")
             variable = (event.get("variable") or {}).get("name")
             self.log.debug(
-                "Event %s.%s = %s (%s)", component, variable, event.get("actual_value"), event.get("trigger")
+                "Event %s.%s = %s (%s)",
+                shown(component),
+                shown(variable),
+                shown(event.get("actual_value")),
+                shown(event.get("trigger")),
             )
         return call_result.NotifyEvent()
 
     @on(Action.security_event_notification, skip_schema_validation=True)
     def on_security_event_notification(self, type: str, **kwargs: Any) -> call_result.SecurityEventNotification:
-        self.log.info("Security event: %s", type)
+        self.log.info("Security event: %s", shown(type))
         return call_result.SecurityEventNotification()
 
     # --- smart charging ----------------------------------------------------------------
@@ -230,13 +247,13 @@ class ChargerSession(Session):
         self, charging_limit: dict[str, Any], **kwargs: Any
     ) -> call_result.NotifyChargingLimit:
         self.log.info(
-            "The charger reports an external charging limit (%s)", charging_limit.get("charging_limit_source")
+            "The charger reports an external charging limit (%s)", shown(charging_limit.get("charging_limit_source"))
         )
         return call_result.NotifyChargingLimit()
 
     @on(Action.cleared_charging_limit, skip_schema_validation=True)
     def on_cleared_charging_limit(self, charging_limit_source: str, **kwargs: Any) -> call_result.ClearedChargingLimit:
-        self.log.info("The charger cleared an external charging limit (%s)", charging_limit_source)
+        self.log.info("The charger cleared an external charging limit (%s)", shown(charging_limit_source))
         return call_result.ClearedChargingLimit()
 
     @on(Action.report_charging_profiles, skip_schema_validation=True)
@@ -247,7 +264,7 @@ class ChargerSession(Session):
 
     @on(Action.firmware_status_notification, skip_schema_validation=True)
     def on_firmware_status_notification(self, status: str, **kwargs: Any) -> call_result.FirmwareStatusNotification:
-        self.log.info("Firmware status: %s", status)
+        self.log.info("Firmware status: %s", shown(status))
         return call_result.FirmwareStatusNotification()
 
     @on(Action.publish_firmware_status_notification, skip_schema_validation=True)
@@ -272,7 +289,7 @@ class ChargerSession(Session):
 
     @on(Action.data_transfer, skip_schema_validation=True)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        self.log.info("DataTransfer from vendor %s answered UnknownVendorId", vendor_id)
+        self.log.info("DataTransfer from vendor %s answered UnknownVendorId", shown(vendor_id))
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
 
     # --- certificates (this add-on runs no PKI: honest refusals) -------------------------

@@ -49,6 +49,7 @@ from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerSession
 from bmw_wallbox.csms.session import Persister
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.options import Options
 from bmw_wallbox.state import StateHub, utcnow
 from bmw_wallbox.trace import Trace
@@ -63,6 +64,8 @@ MAX_FRAME_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_S = 10.0
 #: Unknown charging station ids remembered (and shown in the panel); more are only logged.
 MAX_UNKNOWN_IDS = 50
+#: Characters of an unknown charging station id a log line shows (escaped).
+MAX_SHOWN_ID_CHARS = 64
 
 _UNKNOWN = "refused attempts of unknown charging station ids"
 
@@ -183,7 +186,7 @@ class CsmsServer:
                 "Refused %s: subprotocol %s is required, offered: %s",
                 peer,
                 SUBPROTOCOL,
-                ", ".join(offered) or "none",
+                shown(", ".join(offered) or "none"),
                 example=str(peer),
             )
             return _respond(
@@ -231,30 +234,31 @@ class CsmsServer:
 
     def _refuse_unknown(self, charger_id: str, peer: str | None) -> None:
         """Log (and remember, up to ``MAX_UNKNOWN_IDS``) an id that is not configured."""
+        shown_id = shown(charger_id, limit=MAX_SHOWN_ID_CHARS)
         if charger_id not in self._hub.unknown_ids and len(self._hub.unknown_ids) >= MAX_UNKNOWN_IDS:
             self._refusals.warning(
                 _UNKNOWN,
-                "Refused unknown charging station id %r from %s (not remembered: %d unknown ids are already)",
-                charger_id[:48],
+                "Refused unknown charging station id '%s' from %s (not remembered: %d unknown ids are already)",
+                shown_id,
                 peer,
                 MAX_UNKNOWN_IDS,
-                example=repr(charger_id[:48]),
+                example=f"'{shown(charger_id, limit=48)}'",
             )
             return
         if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
             self._refusals.warning(
                 _UNKNOWN,
-                "Refused unknown charging station id %r from %s: add it under option chargers "
+                "Refused unknown charging station id '%s' from %s: add it under option chargers "
                 "(id: %s) to let it connect",
-                charger_id,
+                shown_id,
                 peer,
-                charger_id,
-                example=repr(charger_id[:48]),
+                shown_id,
+                example=f"'{shown(charger_id, limit=48)}'",
             )
             if self._on_unknown is not None:
                 self._on_unknown()
         else:
-            _LOGGER.debug("Refused unknown charging station id %r from %s again", charger_id, peer)
+            _LOGGER.debug("Refused unknown charging station id '%s' from %s again", shown_id, peer)
 
     async def _handle(self, connection: ServerConnection) -> None:
         charger_id = charger_id_from_path(connection.request.path if connection.request else "")

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
 from bmw_wallbox.csms.guards import LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import ChargerState, StateHub, utcnow
 from bmw_wallbox.trace import Trace
 
@@ -123,10 +124,10 @@ class Session(ChargePoint):
             action = decision.action
             assert action is not None
             self.trace.record(self.id, "in", raw_msg, action, at=at)
-            self.log.debug("<- %s %s", action, decision.unique_id)
+            self.log.debug("<- %s %s", shown(action), shown(decision.unique_id))
             if action not in self.route_map:
                 code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
-                self.bad_frames.warning(_BAD_FRAMES, "Answered %s to unknown action %s", code, action[:40])
+                self.bad_frames.warning(_BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40))
                 await self._send(
                     FrameError(
                         unique_id=decision.unique_id,
@@ -138,7 +139,9 @@ class Session(ChargePoint):
             try:
                 checked = check_payload(action, decision.payload, lenient=self.lenient)
             except PayloadError as err:
-                self.bad_frames.warning(_BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, err.description)
+                self.bad_frames.warning(
+                    _BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, shown(err.description, limit=255)
+                )
                 await self._send(
                     FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
                 )
@@ -152,10 +155,10 @@ class Session(ChargePoint):
             if action is None:
                 # Queued, it would wait for the next call() of ours: a flood of them would pile up.
                 self.bad_frames.warning(
-                    _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", decision.unique_id
+                    _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", shown(decision.unique_id)
                 )
                 return
-            self.log.debug("<- result of %s %s", action, decision.unique_id)
+            self.log.debug("<- result of %s %s", action, shown(decision.unique_id))
             if decision.message_type == CALLRESULT:
                 message = CallResult(decision.unique_id, decision.payload)
             else:
@@ -186,10 +189,12 @@ class Session(ChargePoint):
                 continue
             if len(self._logged_drops) < MAX_LOGGED_DROPS:
                 self._logged_drops.add((action, path))
-                self.log.warning("%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, path)
+                self.log.warning(
+                    "%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, shown(path)
+                )
             else:
                 self.bad_frames.warning(
-                    _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, path[:80]
+                    _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, shown(path)
                 )
 
     async def _send(self, message: str) -> None:
@@ -227,7 +232,7 @@ class Session(ChargePoint):
             raise ChargerNotConnectedError(f"{action}: the connection closed") from err
         except OCPPError as err:
             code = type(err).__name__.removesuffix("Error")
-            self.log.warning("%s: the charger answered CALLERROR %s: %s", action, code, err.description)
+            self.log.warning("%s: the charger answered CALLERROR %s: %s", action, code, shown(err.description))
             raise ChargerCallError(code, str(err.description)) from err
 
 
@@ -242,7 +247,7 @@ class _QuietLogger(logging.Logger):
         error = sys.exc_info()[1]
         # The library's message carries the whole payload, which may hold an idToken: leave it out.
         if isinstance(error, OCPPError):
-            self.warning("Answered CALLERROR %s: %s", type(error).__name__, error.description)
+            self.warning("Answered CALLERROR %s: %s", type(error).__name__, shown(error.description))
         else:
             self.error("A handler failed; answered CALLERROR InternalError", exc_info=exc_info)
 
