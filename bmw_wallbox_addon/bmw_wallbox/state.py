@@ -3,7 +3,8 @@
 One :class:`ChargerState` per configured charger, one :class:`EvseState` per
 EVSE. Everything else (the OCPP handlers, the JSON API, the store) reads or
 updates these objects through the methods here; this module imports nothing
-of ours and does no I/O.
+of ours but the bookkeeping of :mod:`bmw_wallbox.unknown_ids` (which imports
+nothing either) and does no I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from bmw_wallbox import unknown_ids
 
 #: Transaction ``chargingState`` values of OCPP 2.0.1.
 CHARGING = "Charging"
@@ -391,12 +394,5 @@ class StateHub:
             listener(charger_id)
 
     def note_unknown(self, charger_id: str, *, remote_address: str | None, at: datetime) -> bool:
-        """Remember an id that is not configured; return True the first time it is seen."""
-        entry = self.unknown_ids.get(charger_id)
-        first = entry is None
-        if entry is None:
-            entry = self.unknown_ids[charger_id] = {"id": charger_id, "attempts": 0, "first_seen": at.isoformat()}
-        entry["attempts"] += 1
-        entry["last_seen"] = at.isoformat()
-        entry["remote_address"] = remote_address
-        return first
+        """Remember an id that is not configured (bounded: see :mod:`bmw_wallbox.unknown_ids`); True when new."""
+        return unknown_ids.note(self.unknown_ids, charger_id, remote_address=remote_address, at=at)

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bmw_wallbox.state import BootInfo, Capabilities, ChargerState, Setpoint, StateHub, Transaction
+from bmw_wallbox import unknown_ids
+from bmw_wallbox.state import BootInfo, Capabilities, ChargerState, Setpoint, StateHub, Transaction, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class Store:
             self._restore(charger, data)
         unknown = read_json(self._unknown_path)
         if unknown:
-            self._hub.unknown_ids.update({k: v for k, v in unknown.items() if isinstance(v, dict)})
+            self._hub.unknown_ids.update(unknown_ids.loaded(unknown, now=utcnow()))
 
     def _restore(self, charger: ChargerState, data: dict[str, Any]) -> None:
         charger.boot = _dataclass_from(BootInfo, data.get("boot"))

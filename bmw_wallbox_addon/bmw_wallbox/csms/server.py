@@ -8,8 +8,10 @@ Cause                                  Status  Log
 =====================================  ======  =====================================
 no ``ocpp2.0.1`` subprotocol offered   400     a warning
 charger id not in ``chargers``         404     a warning per id (with the hint to
-                                               add it), DEBUG afterwards; the first
-                                               ``MAX_UNKNOWN_IDS`` ids are remembered
+                                               add it), DEBUG afterwards; the id is
+                                               remembered for the setup page within
+                                               the bounds of ``unknown_ids`` (short
+                                               ids, the most recent 50, 7 days)
 password configured, auth missing or   401     a warning
 wrong (username must be the id)
 too many wrong passwords from this     429     a warning
@@ -45,6 +47,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from bmw_wallbox import unknown_ids
 from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerSession
 from bmw_wallbox.csms.session import Persister
@@ -62,10 +65,8 @@ MAX_FRAME_BYTES = 1024 * 1024
 
 #: Seconds a connection may take for its TLS handshake, and again for the WebSocket upgrade.
 HANDSHAKE_TIMEOUT_S = 10.0
-#: Unknown charging station ids remembered (and shown in the panel); more are only logged.
-MAX_UNKNOWN_IDS = 50
-#: Characters of an unknown charging station id a log line shows (escaped).
-MAX_SHOWN_ID_CHARS = 64
+#: Seconds between two saves of the unknown-id list while new ids keep coming (a flood costs few writes).
+UNKNOWN_SAVE_INTERVAL_S = 1.0
 
 _UNKNOWN = "refused attempts of unknown charging station ids"
 
@@ -144,6 +145,8 @@ class CsmsServer:
         self._handshake_timeout_s = handshake_timeout_s
         self._throttle = throttle or AuthThrottle()
         self._refusals = LogBudget(_LOGGER, burst=3)
+        self._unknown_timer: asyncio.TimerHandle | None = None
+        self._unknown_pending = False
 
     async def start(self, host: str | None, port: int, *, tls: ssl.SSLContext | None) -> int:
         """Listen; return the port actually bound (useful with port 0)."""
@@ -176,6 +179,28 @@ class CsmsServer:
             self._server.close()
             await self._server.wait_closed()
         self._refusals.flush()
+        if self._unknown_timer is not None:
+            self._unknown_timer.cancel()
+            self._unknown_timer = None
+        if self._unknown_pending and self._on_unknown is not None:
+            self._unknown_pending = False
+            self._on_unknown()
+
+    def _unknown_changed(self) -> None:
+        """Tell ``on_unknown`` the list changed: at once, then at most once per ``UNKNOWN_SAVE_INTERVAL_S``."""
+        if self._on_unknown is None:
+            return
+        if self._unknown_timer is not None:
+            self._unknown_pending = True
+            return
+        self._on_unknown()
+        self._unknown_timer = asyncio.get_running_loop().call_later(UNKNOWN_SAVE_INTERVAL_S, self._unknown_window_ended)
+
+    def _unknown_window_ended(self) -> None:
+        self._unknown_timer = None
+        if self._unknown_pending:
+            self._unknown_pending = False
+            self._unknown_changed()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)
@@ -233,15 +258,15 @@ class CsmsServer:
         return None
 
     def _refuse_unknown(self, charger_id: str, peer: str | None) -> None:
-        """Log (and remember, up to ``MAX_UNKNOWN_IDS``) an id that is not configured."""
-        shown_id = shown(charger_id, limit=MAX_SHOWN_ID_CHARS)
-        if charger_id not in self._hub.unknown_ids and len(self._hub.unknown_ids) >= MAX_UNKNOWN_IDS:
+        """Log an id that is not configured and remember it (see :mod:`bmw_wallbox.unknown_ids`)."""
+        shown_id = shown(charger_id, limit=unknown_ids.MAX_ID_CHARS)
+        if not unknown_ids.rememberable(charger_id):
             self._refusals.warning(
                 _UNKNOWN,
-                "Refused unknown charging station id '%s' from %s (not remembered: %d unknown ids are already)",
+                "Refused unknown charging station id '%s' from %s (not remembered: longer than %d characters)",
                 shown_id,
                 peer,
-                MAX_UNKNOWN_IDS,
+                unknown_ids.MAX_ID_CHARS,
                 example=f"'{shown(charger_id, limit=48)}'",
             )
             return
@@ -255,8 +280,7 @@ class CsmsServer:
                 shown_id,
                 example=f"'{shown(charger_id, limit=48)}'",
             )
-            if self._on_unknown is not None:
-                self._on_unknown()
+            self._unknown_changed()
         else:
             _LOGGER.debug("Refused unknown charging station id '%s' from %s again", shown_id, peer)
 
