@@ -27,7 +27,10 @@ which is closed with code 1000 ("replaced by a new connection").
 
 Connections that never finish the TCP, TLS or HTTP part of the handshake are
 closed after ``handshake_timeout_s`` (the TLS handshake and the WebSocket
-upgrade each get that long), so half-open connections cannot pile up.
+upgrade each get that long), so half-open connections cannot pile up. Until
+then they are capped (:mod:`bmw_wallbox.csms.handshakes`): a connection beyond
+8 pending handshakes from its address, or 64 in all, is reset as it is
+accepted, logged as a warning within the refusal log budget.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from websockets.http11 import Request, Response
 from bmw_wallbox import unknown_ids
 from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerSession
+from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
 from bmw_wallbox.csms.session import Persister
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
 from bmw_wallbox.logsafe import shown
@@ -132,6 +136,7 @@ class CsmsServer:
         on_unknown: Callable[[], None] | None = None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         throttle: AuthThrottle | None = None,
+        gate: HandshakeGate | None = None,
     ) -> None:
         self._options = options
         self._hub = hub
@@ -140,11 +145,12 @@ class CsmsServer:
         self._run_session = run_session
         self._on_unknown = on_unknown
         self.sessions: dict[str, ChargerSession] = {}
-        self._server: Server | None = None
+        self._servers: list[Server] = []
         self._tls = False
         self._handshake_timeout_s = handshake_timeout_s
         self._throttle = throttle or AuthThrottle()
         self._refusals = LogBudget(_LOGGER, burst=3)
+        self._gate = gate or HandshakeGate(on_refused=self._refuse_pending)
         self._unknown_timer: asyncio.TimerHandle | None = None
         self._unknown_pending = False
 
@@ -152,10 +158,13 @@ class CsmsServer:
         """Listen; return the port actually bound (useful with port 0)."""
         self._tls = tls is not None
         try:
-            self._server = await serve(
+            sockets = listening_sockets(host, port, self._gate)
+        except OSError as err:
+            raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
+        for sock in sockets:  # one websockets server per socket: each takes one ready-made socket
+            server = await serve(
                 self._handle,
-                host,
-                port,
+                sock=sock,
                 ssl=tls,
                 subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                 process_request=self._process_request,
@@ -165,9 +174,8 @@ class CsmsServer:
                 ping_timeout=60,
                 logger=logging.getLogger("websockets.server"),
             )
-        except OSError as err:
-            raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
-        bound = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
+            self._servers.append(server)
+        bound = sockets[0].getsockname()[1] if sockets else port
         _LOGGER.info(
             "OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound
         )
@@ -175,9 +183,11 @@ class CsmsServer:
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
         self._refusals.flush()
         if self._unknown_timer is not None:
             self._unknown_timer.cancel()
@@ -201,6 +211,15 @@ class CsmsServer:
         if self._unknown_pending:
             self._unknown_pending = False
             self._unknown_changed()
+
+    def _refuse_pending(self, address: str, reason: str) -> None:
+        self._refusals.warning(
+            "connections refused before their handshake",
+            "Refused a connection from %s at once: %s",
+            address,
+            reason,
+            example=address,
+        )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)
@@ -285,6 +304,7 @@ class CsmsServer:
             _LOGGER.debug("Refused unknown charging station id '%s' from %s again", shown_id, peer)
 
     async def _handle(self, connection: ServerConnection) -> None:
+        self._gate.upgraded(peer_key(connection.remote_address))
         charger_id = charger_id_from_path(connection.request.path if connection.request else "")
         state = self._hub.chargers[charger_id]
         charger = self._options.charger(charger_id)
