@@ -20,7 +20,8 @@ from bmw_wallbox.homeassistant import HomeAssistantBridge
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.startup_checks import report_at_start
+from bmw_wallbox.state import ChargerState, StateHub, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.supervisor import SupervisorError, ocpp_host_port
 from bmw_wallbox.trace import Trace
@@ -88,6 +89,7 @@ class Application:
         self._stopped = False
         self._host_port: int | None = None
         self._host_port_known = False
+        self._data_dir_problem: str | None = None
 
     async def _run_session(self, session: ChargerSession) -> None:
         await provision(
@@ -125,6 +127,7 @@ class Application:
             chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
             host_port_known=self._host_port_known,
             host_port=self._host_port,
+            data_dir_problem=self._data_dir_problem,
         )
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -143,6 +146,8 @@ class Application:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StartupError(f"Data dir {self.settings.data_dir} cannot be created: {err.strerror}") from None
+        cert_path = self.settings.ssl_dir / self.settings.options.certfile if tls else None
+        self._data_dir_problem = report_at_start(cert_path=cert_path, data_dir=self.settings.data_dir, now=utcnow())
         self.store.load()
         self.controller.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
