@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -84,6 +85,22 @@ def test_mask_text_hides_secret_keys_and_variables(text: str, hidden: str) -> No
     masked = mask_text(text)
     assert hidden not in masked
     assert MASK in masked
+
+
+def test_mask_text_hides_a_value_cut_before_its_closing_quote() -> None:
+    """A frame cut in the middle of an idToken still has the visible part masked."""
+    assert (
+        mask_text('[2,"x","Authorize",{"idToken":{"idToken":"RFID-47')
+        == f'[2,"x","Authorize",{{"idToken":{{"idToken":"{MASK}"'
+    )
+
+
+def test_mask_text_takes_linear_time_on_hostile_text() -> None:
+    """Thousands of keys with unterminated values are masked in well under a second."""
+    text = 'token:"x ' * 20000
+    started = time.monotonic()
+    mask_text(text)
+    assert time.monotonic() - started < 1.0
 
 
 def test_mask_text_leaves_other_variables_alone() -> None:

@@ -39,8 +39,9 @@ MAX_MESSAGE_CHARS = 4000
 _CREDENTIAL_NAMES = (
     r"(?:password|passwd|pwd|secret|token|access_token|api[_-]?key|id_token|idToken|authorization|IdentityKey)"
 )
-#: A value after a key: a double- or single-quoted string, or a bare word (not an object or list).
-_VALUE = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s"',;{}\[\]&]+)"""
+#: A value after a key: a double- or single-quoted string (to the end of the text if it was cut before its closing
+#: quote), or a bare word (not an object or list).
+_VALUE = r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s"',;{}\[\]&]+)"""
 _VARIABLE_VALUE_KEYS = r"(?:value|attributeValue|attribute_value|actualValue|actual_value)"
 _SECRET_VARIABLE_NAMES = "|".join(sorted(SECRET_VARIABLES))
 
@@ -159,7 +160,7 @@ class LogSafety(logging.Filter):
         if isinstance(record.args, tuple) and any(isinstance(arg, Frame) for arg in record.args):
             record.args = tuple(self._frame(arg) if isinstance(arg, Frame) else arg for arg in record.args)
         try:
-            message = record.getMessage()
+            message = record.getMessage()[: 4 * MAX_MESSAGE_CHARS]  # bounds the masking work; cut again below
         except Exception:  # a bad format string: the handler reports it as logging always does
             return True
         record.msg = shown(mask_text(message, self._secrets), limit=MAX_MESSAGE_CHARS)
