@@ -74,8 +74,8 @@ from ocpp.v201 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-#: Chargers connected at once while ramping up.
-CONNECT_BATCH = 20
+#: Chargers connected at once while ramping up (the add-on lets one address have 8 handshakes pending).
+CONNECT_BATCH = 8
 #: Quiet time that ends provisioning (no request from the CSMS for this long).
 SETTLE_S = 1.0
 #: The add-on's default ``min_apply_interval_s``: at most one limit per charger this often.

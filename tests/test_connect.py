@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bmw_wallbox.app import Application, Settings
-from bmw_wallbox.csms.server import tls_context
+from bmw_wallbox.csms.server import basic_auth_matches, tls_context
 from bmw_wallbox.errors import StartupError
 
 from conftest import (
@@ -97,6 +97,34 @@ async def test_basic_auth_refuses_with_401(
             pass
     assert info.value.response.status_code == 401, reason
     assert (await charger_snapshot(app, AUTH_CHARGER_ID))["connected"] is False
+
+
+COLON_ID = "ACME:EVSE:01"
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "matches"),
+    [
+        (COLON_ID, PASSWORD, True),
+        (COLON_ID, PASSWORD + ":x", False),
+        (COLON_ID, "", False),
+        ("ACME", PASSWORD, False),
+        ("ACME:EVSE", "01:" + PASSWORD, True),  # the same decoded text: Basic Auth cannot tell them apart
+        (COLON_ID + "x", PASSWORD, False),
+    ],
+)
+def test_basic_auth_splits_after_the_expected_id(user: str, password: str, matches: bool) -> None:
+    """The decoded credentials must start with the configured id and a colon; the rest is the password."""
+    header = basic_auth(user, password)["Authorization"]
+    assert basic_auth_matches(header, username=COLON_ID, password=PASSWORD) is matches
+
+
+async def test_charger_id_with_colon_logs_in(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """A configured id that contains ':' connects with its password (Basic Auth splits after the id)."""
+    options = default_options(chargers=[{"id": COLON_ID, "password": PASSWORD}])
+    app = await start_app(options=options)
+    async with library_charger(ocpp_url(app), COLON_ID, ssl_context=client_ssl, password=PASSWORD):
+        assert (await charger_snapshot(app, COLON_ID))["authenticated"] is True
 
 
 async def test_unknown_id_refused_with_404_logged_once_and_remembered(

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bmw_wallbox.csms.guards import AuthThrottle
+from bmw_wallbox.csms.handshakes import HandshakeGate
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.state import ChargerState, StateHub
 from bmw_wallbox.trace import Trace
@@ -152,6 +153,7 @@ async def bare_server(tmp_path: Path, ssl_dir: Path, request: pytest.FixtureRequ
         trace=Trace(),
         run_connection=no_work,
         handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+        gate=HandshakeGate(per_address=FLOOD, total=FLOOD),  # the timeout is under test here, not the caps
     )
     tls = tls_context(ssl_dir, "fullchain.pem", "privkey.pem") if request.param == "tls" else None
     port = await server.start("127.0.0.1", 0, tls=tls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,15 @@ def test_cli_missing_certificate_exits_1(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "option certfile" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        pytest.param({"chargers": [{"id": "A", "password": ""}]}, lambda o: o.chargers[0].password, id="password"),
+        pytest.param({"id_token": ""}, lambda o: o.id_token, id="id_token"),
+    ],
+)
+def test_empty_secret_means_none(raw: dict[str, Any], read: Callable[[Options], str | None]) -> None:
+    """An empty password or id_token is read as no value, as DOCS.md says, instead of stopping the add-on."""
+    assert read(parse_options(raw)) is None

@@ -20,8 +20,10 @@ from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.homeassistant import HomeAssistantBridge
 from bmw_wallbox.logbuffer import LogBuffer
+from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.startup_checks import report_at_start
+from bmw_wallbox.state import ChargerState, StateHub, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.supervisor import SupervisorError, ocpp_host_port
 from bmw_wallbox.trace import Trace
@@ -61,9 +63,11 @@ class Application:
         )
         self.store = Store(settings.data_dir, self.hub)
         self.store.attach()
-        self.trace = Trace()
         passwords = [c.password for c in options.chargers if c.password]
-        self.logs = LogBuffer(secrets=[*passwords, options.id_token or "", settings.ha_token or ""])
+        secrets = [*passwords, options.id_token or "", settings.ha_token or ""]
+        self.trace = Trace(secrets=secrets)
+        self.logs = LogBuffer(secrets=secrets)
+        self._log_safety = LogSafety(secrets)
         self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self.setup_facts)
         self.csms = CsmsServer(
             options=options,
@@ -88,6 +92,7 @@ class Application:
         self._stopped = False
         self._host_port: int | None = None
         self._host_port_known = False
+        self._data_dir_problem: str | None = None
 
     async def _run_connection(self, link: ChargerConnection) -> None:
         await provision(link, meter_interval_s=self.settings.options.meter_interval, on_connected=self._on_connected)
@@ -127,6 +132,7 @@ class Application:
             host_port_known=self._host_port_known,
             host_port=self._host_port,
             state_problems=tuple(self.store.problems),
+            data_dir_problem=self._data_dir_problem,
         )
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -140,10 +146,13 @@ class Application:
         """Load state and open both ports; raises :class:`StartupError` with a clear message."""
         tls = self._tls()
         self.logs.attach()
+        self._log_safety.install()
         try:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StartupError(f"Data dir {self.settings.data_dir} cannot be created: {err.strerror}") from None
+        cert_path = self.settings.ssl_dir / self.settings.options.certfile if tls else None
+        self._data_dir_problem = report_at_start(cert_path=cert_path, data_dir=self.settings.data_dir, now=utcnow())
         self.store.load()
         self.controller.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
@@ -191,6 +200,7 @@ class Application:
         if self._runner is not None:
             await self._runner.cleanup()
         self.logs.detach()
+        self._log_safety.uninstall()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Start, wait for ``stop``, then shut down cleanly."""

@@ -3,15 +3,15 @@
 Following the Supervisor's log stream needs a permission the add-on does not
 ask for, so the add-on keeps its last records itself: :class:`LogBuffer` is a
 :class:`logging.Handler` with a ring buffer. The code never logs secrets; the
-buffer masks anything that looks like one anyway (``password=...``, Basic and
-Bearer credentials, tokens, and every secret value it was told about), before
-the line is stored.
+buffer masks anything that looks like one anyway (with
+:func:`bmw_wallbox.logsafe.mask_text`: ``password=...``, Basic and Bearer
+credentials, tokens, and every secret value it was told about), before the
+line is stored.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-MASK = "***"
+from bmw_wallbox.logsafe import MASK as MASK
+from bmw_wallbox.logsafe import mask_text as mask_text
+
 #: Longest message kept (with its traceback), so one huge record cannot hold much memory.
 MAX_MESSAGE_CHARS = 4000
 
@@ -32,30 +34,7 @@ LEVELS: dict[str, int] = {
     "CRITICAL": logging.CRITICAL,
 }
 
-_CREDENTIAL_NAMES = r"(?:password|passwd|pwd|secret|token|access_token|api[_-]?key|id_token|idToken|authorization)"
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization: Basic abc== / Bearer abc
-    (re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), rf"\1 {MASK}"),
-    # password=abc, "token": "abc", secret: 'abc'
-    (
-        re.compile(rf"""({_CREDENTIAL_NAMES}["']?\s*[:=]\s*["']?)([^\s"',;}}&]+)""", re.IGNORECASE),
-        rf"\1{MASK}",
-    ),
-    # https://user:secret@host
-    (re.compile(r"(://[^\s:/@]+:)[^\s@/]+@"), rf"\1{MASK}@"),
-)
-
 LogListener = Callable[["LogLine"], None]
-
-
-def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with known secret values and anything that looks like a credential masked."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 @dataclass(frozen=True, kw_only=True)

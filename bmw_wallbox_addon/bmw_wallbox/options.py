@@ -35,6 +35,11 @@ class OptionsError(Exception):
     """The options file is missing, unreadable or holds a value that is not allowed."""
 
 
+def _none_if_empty(value: object) -> object:
+    """An empty secret option means none, as DOCS.md says (the Supervisor's form saves a cleared field as "")."""
+    return None if value == "" else value
+
+
 class ChargerOptions(BaseModel):
     """One charger that may connect: its charging station id and its limits."""
 
@@ -48,6 +53,11 @@ class ChargerOptions(BaseModel):
     """HTTP Basic Auth password (security profile 2); none means no authentication."""
     max_current: Annotated[int, Field(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] = 32
     """Highest current in A the installation allows for this charger."""
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _empty_password_is_none(cls, value: object) -> object:
+        return _none_if_empty(value)
 
     @field_validator("id")
     @classmethod
@@ -83,6 +93,11 @@ class Options(BaseModel):
     """idToken for remote starts; none means type ``NoAuthorization``."""
     reset_recovery: bool = True
     """Allow an automatic reboot of the charger as the last resort when it stops obeying limits."""
+
+    @field_validator("id_token", mode="before")
+    @classmethod
+    def _empty_id_token_is_none(cls, value: object) -> object:
+        return _none_if_empty(value)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Options:

@@ -10,8 +10,9 @@ After a change, the writer calls :meth:`StateHub.commit` once, saying how
 durable the change must be (:class:`Save`); every listener, the store
 included, is told which charger changed.
 
-This module and :mod:`bmw_wallbox.energy` import nothing else of ours and do
-no I/O. State values use the OCPP 2.0.1 names (:class:`ConnectorStatus`,
+This module, :mod:`bmw_wallbox.energy` and :mod:`bmw_wallbox.unknown_ids` (the
+bounded list of unknown charger ids) import nothing else of ours and do no
+I/O. State values use the OCPP 2.0.1 names (:class:`ConnectorStatus`,
 :class:`ChargingState`); energy is kept in Wh and converted once, by
 :func:`kwh`.
 """
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from bmw_wallbox import unknown_ids
 from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
 
 __all__ = ["Meter", "RegisterEvent", "SampledValue"]
@@ -683,12 +685,5 @@ class StateHub:
             listener(charger_id, save)
 
     def note_unknown(self, charger_id: str, *, remote_address: str | None, at: datetime) -> bool:
-        """Remember an id that is not configured; return True the first time it is seen."""
-        entry = self.unknown_ids.get(charger_id)
-        first = entry is None
-        if entry is None:
-            entry = self.unknown_ids[charger_id] = {"id": charger_id, "attempts": 0, "first_seen": at.isoformat()}
-        entry["attempts"] += 1
-        entry["last_seen"] = at.isoformat()
-        entry["remote_address"] = remote_address
-        return first
+        """Remember an id that is not configured (bounded: see :mod:`bmw_wallbox.unknown_ids`); True when new."""
+        return unknown_ids.note(self.unknown_ids, charger_id, remote_address=remote_address, at=at)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bmw_wallbox import unknown_ids
 from bmw_wallbox.state import (
     BootInfo,
     Capabilities,
@@ -193,7 +194,7 @@ class Store:
                 self._keep_copy(path)
         unknown = self._read(self._unknown_path)
         if unknown:
-            self._hub.unknown_ids.update({k: v for k, v in unknown.items() if isinstance(v, dict)})
+            self._hub.unknown_ids.update(unknown_ids.loaded(unknown, now=utcnow()))
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         """A JSON object from ``path``; a missing file gives None, a damaged one is kept aside and gives None."""

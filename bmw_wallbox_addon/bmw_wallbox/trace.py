@@ -1,20 +1,37 @@
-"""The OCPP message trace: the last frames in both directions, with secrets masked."""
+"""The OCPP message trace: the last frames in both directions, with secrets masked.
+
+Masked are the values under secret keys (``idToken``, ``password`` ...), the
+values of secret device-model variables (``BasicAuthPassword``) wherever a
+frame carries them, and every known secret value (configured passwords, the
+id_token option, the Home Assistant token) wherever it appears.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 #: Keys whose values are secrets wherever they appear in a payload.
 _SECRET_KEYS = frozenset(
-    {"idToken", "password", "basicAuthPassword", "certificateChain", "exiRequest", "exiResponse", "csr"}
+    {
+        "idToken",
+        "additionalIdToken",
+        "password",
+        "basicAuthPassword",
+        "certificateChain",
+        "exiRequest",
+        "exiResponse",
+        "csr",
+    }
 )
 #: Device-model variables whose values are secrets.
-_SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
+SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
+#: The keys that carry a variable's value, next to its ``variable`` (reports, GetVariables, SetVariables, events).
+_VALUE_KEYS = frozenset({"attributeValue", "value", "actualValue"})
 
 MASK = "***"
 #: Longest frame kept in the trace, so a burst of huge frames cannot hold much memory.
@@ -34,11 +51,12 @@ class TraceEntry:
     at: datetime
     action: str | None
     raw: str | bytes
+    secrets: tuple[str, ...] = ()
 
     @property
     def frame(self) -> str:
         """The frame as text, with secrets masked."""
-        return masked_text(self.raw)
+        return masked_text(self.raw, self.secrets)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form the panel shows."""
@@ -59,11 +77,9 @@ def mask_secrets(value: Any) -> Any:
         return value
     masked: dict[str, Any] = {}
     variable = value.get("variable")
-    secret_variable = isinstance(variable, dict) and variable.get("name") in _SECRET_VARIABLES
+    secret_variable = isinstance(variable, dict) and variable.get("name") in SECRET_VARIABLES
     for key, item in value.items():
-        if (key in _SECRET_KEYS and not isinstance(item, (dict, list))) or (
-            secret_variable and key in ("attributeValue", "value")
-        ):
+        if (key in _SECRET_KEYS and not isinstance(item, (dict, list))) or (secret_variable and key in _VALUE_KEYS):
             masked[key] = MASK
         elif secret_variable and key == "variableAttribute" and isinstance(item, list):
             masked[key] = [{**a, "value": MASK} if isinstance(a, dict) and "value" in a else a for a in item]
@@ -72,21 +88,26 @@ def mask_secrets(value: Any) -> Any:
     return masked
 
 
-def masked_text(raw: str | bytes) -> str:
+def masked_text(raw: str | bytes, secrets: Iterable[str] = ()) -> str:
     """The frame as text with secrets masked; frames that are not JSON are shown shortened."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
         decoded = json.loads(text)
-        return json.dumps(mask_secrets(decoded), separators=(",", ":"))[:20000]
+        text = json.dumps(mask_secrets(decoded), separators=(",", ":"))[:MAX_FRAME_CHARS]
     except (ValueError, RecursionError):  # RecursionError: a frame nested deeper than Python recurses
-        return text[:500]
+        text = text[:500]
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, MASK)
+    return text
 
 
 class Trace:
     """A bounded ring buffer of frames for all chargers, newest last."""
 
-    def __init__(self, *, size: int = 500) -> None:
+    def __init__(self, *, size: int = 500, secrets: Iterable[str] = ()) -> None:
         self._entries: deque[TraceEntry] = deque(maxlen=size)
+        self._secrets = tuple(s for s in secrets if s)
         self._listeners: list[Callable[[TraceEntry], None]] = []
 
     def subscribe(self, listener: Callable[[TraceEntry], None]) -> Callable[[], None]:
@@ -98,7 +119,9 @@ class Trace:
         """Keep one frame (masked when read; cut at ``MAX_FRAME_CHARS``)."""
         if len(raw) > MAX_FRAME_CHARS:
             raw = raw[:MAX_FRAME_CHARS]
-        entry = TraceEntry(charger_id=charger_id, direction=direction, at=at, action=action, raw=raw)
+        entry = TraceEntry(
+            charger_id=charger_id, direction=direction, at=at, action=action, raw=raw, secrets=self._secrets
+        )
         self._entries.append(entry)
         for listener in self._listeners:
             listener(entry)

@@ -31,6 +31,7 @@ from bmw_wallbox.controller.port import USER_COMMAND
 from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
 from bmw_wallbox.csms.guards import LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
 from bmw_wallbox.trace import Trace
 
@@ -166,12 +167,14 @@ class Connection(ChargePoint):
             action = decision.action
             assert action is not None
             self.trace.record(self.id, "in", raw_msg, action, at=at)
-            self.log.debug("<- %s %r", action[:40], decision.unique_id)
+            self.log.debug("<- %s %s", shown(action, limit=40), shown(decision.unique_id))
             token = _SENDING.set(action)
             try:
                 if action not in self.route_map:
                     code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
-                    self.bad_frames.warning(_BAD_FRAMES, "Answered %s to unknown action %r", code, action[:40])
+                    self.bad_frames.warning(
+                        _BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40)
+                    )
                     await self._send(
                         FrameError(
                             unique_id=decision.unique_id,
@@ -183,7 +186,9 @@ class Connection(ChargePoint):
                 try:
                     checked = check_payload(action, decision.payload, lenient=self.lenient)
                 except PayloadError as err:
-                    self.bad_frames.warning(_BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, err.description)
+                    self.bad_frames.warning(
+                        _BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, shown(err.description, limit=255)
+                    )
                     await self._send(
                         FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
                     )
@@ -199,14 +204,14 @@ class Connection(ChargePoint):
         if pending is None:
             if decision.unique_id in self._abandoned:
                 self._abandoned.discard(decision.unique_id)
-                self.log.debug("Late answer to a call given up on (message id %r)", decision.unique_id)
+                self.log.debug("Late answer to a call given up on (message id %s)", shown(decision.unique_id))
                 return
             # Queued, it would wait for the next call() of ours: a flood of them would pile up.
             self.bad_frames.warning(
-                _BAD_FRAMES, "Dropped an answer to no call of ours (message id %r)", decision.unique_id
+                _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", shown(decision.unique_id)
             )
             return
-        self.log.debug("<- result of %s %r", pending, decision.unique_id)
+        self.log.debug("<- result of %s %s", pending, shown(decision.unique_id))
         if decision.message_type == CALLRESULT:
             message = CallResult(decision.unique_id, decision.payload)
         else:
@@ -233,10 +238,12 @@ class Connection(ChargePoint):
                 continue
             if len(self._logged_drops) < MAX_LOGGED_DROPS:
                 self._logged_drops.add((action, path))
-                self.log.warning("%s: ignored field %r that breaks the OCPP 2.0.1 schema (logged once)", action, path)
+                self.log.warning(
+                    "%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, shown(path)
+                )
             else:
                 self.bad_frames.warning(
-                    _BAD_FRAMES, "%s: ignored field %r that breaks the OCPP 2.0.1 schema", action, path[:80]
+                    _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, shown(path)
                 )
 
     async def _send(self, message: str) -> None:
@@ -274,7 +281,7 @@ class Connection(ChargePoint):
         except OCPPError as err:
             answered = True
             code = type(err).__name__.removesuffix("Error")
-            self.log.warning("%s: the charger answered CALLERROR %s: %s", action, code, err.description)
+            self.log.warning("%s: the charger answered CALLERROR %s: %s", action, code, shown(err.description))
             raise ChargerCallError(code, str(err.description)) from err
         finally:
             _SENDING.reset(token)
@@ -301,7 +308,7 @@ class _QuietLogger(logging.Logger):
         error = sys.exc_info()[1]
         # The library's message carries the whole payload, which may hold an idToken: leave it out.
         if isinstance(error, OCPPError):
-            self.warning("Answered CALLERROR %s: %s", type(error).__name__, error.description)
+            self.warning("Answered CALLERROR %s: %s", type(error).__name__, shown(error.description))
         else:
             self.error("A handler failed; answered CALLERROR InternalError", exc_info=exc_info)
 

@@ -23,7 +23,8 @@ or one that answers no call of ours
 CALL payload that breaks the schema           optional fields with a wrong value
                                               are dropped and logged (lenient
                                               mode); otherwise the CALLERROR the
-                                              schema violation names
+                                              schema violation names, described
+                                              without quoting the value
 ============================================  ======================================
 """
 
@@ -262,7 +263,31 @@ def check_payload(action: str, payload: dict[str, Any], *, lenient: bool) -> Che
             return Checked(payload=repaired, dropped=dropped)
     code = _SCHEMA_ERROR_CODES.get(str(first.validator), "FormatViolation")
     where = "/".join(str(p) for p in first.path) or "payload"
-    raise PayloadError(code, f"{action}: {where}: {first.message}"[:255])
+    raise PayloadError(code, f"{action}: {where}: {violation(first)}"[:255])
+
+
+def violation(error: SchemaError) -> str:
+    """What a schema violation is, in words that never quote the offending value (it may be an idToken).
+
+    The schema's own message (``'RFID-4711...' is too long``) repeats the
+    value; this one names only the rule and its limit, which come from the schema.
+    """
+    rule, limit = str(error.validator), error.validator_value
+    if rule == "required":
+        return str(error.message)  # names the missing property, from the schema
+    if rule == "enum" and isinstance(limit, list):
+        return "is not one of " + ", ".join(str(v) for v in limit)
+    texts = {
+        "type": f"is not of type {limit}",
+        "maxLength": f"is longer than {limit} characters",
+        "minLength": f"is shorter than {limit} characters",
+        "minimum": f"is less than the minimum of {limit}",
+        "maximum": f"is more than the maximum of {limit}",
+        "minItems": f"has fewer than {limit} items",
+        "maxItems": f"has more than {limit} items",
+        "additionalProperties": "has properties the schema does not allow",
+    }
+    return texts.get(rule, f"breaks the schema rule {rule}")
 
 
 @functools.cache

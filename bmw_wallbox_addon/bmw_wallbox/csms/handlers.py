@@ -30,6 +30,7 @@ from ocpp.v201.enums import (
 from bmw_wallbox.csms.connection import Connection
 from bmw_wallbox.csms.convert import charging_state, parse_time, report_entries, sampled_values
 from bmw_wallbox.csms.convert import connector_status as parse_connector_status
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import BootInfo, ChargerState, RegisterEvent, Save, TransactionChange, plausible_time, utcnow
 
 #: Heartbeat interval we ask chargers for, in seconds.
@@ -62,7 +63,9 @@ class ChargerConnection(Connection):
         now = utcnow()
         at, replaced = plausible_time(parse_time(value), now)
         if replaced:
-            self._once("time", "The charger's timestamp %r is far from the add-on's clock; using the add-on's", value)
+            self._once(
+                "time", "The charger's timestamp %s is far from the add-on's clock; using the add-on's", shown(value)
+            )
         return at
 
     # --- provisioning and availability -------------------------------------------------
@@ -79,7 +82,13 @@ class ChargerConnection(Connection):
             reason=reason,
         )
         self.state.booted(boot)
-        self.log.info("Booted (%s): %r %r, firmware %r", reason, boot.vendor, boot.model, boot.firmware)
+        self.log.info(
+            "Booted (%s): %s %s, firmware %s",
+            shown(reason),
+            shown(boot.vendor),
+            shown(boot.model),
+            shown(boot.firmware),
+        )
         self.booted.set()
         self.commit(Save.SOON)
         return call_result.BootNotification(
@@ -96,7 +105,12 @@ class ChargerConnection(Connection):
     ) -> call_result.StatusNotification:
         status = parse_connector_status(connector_status)
         if status is None or ChargerState.tracked_id(evse_id) != evse_id:
-            self._once("evse", "Ignoring status %r of EVSE %r: EVSE ids 1 to 8 are tracked", connector_status, evse_id)
+            self._once(
+                "evse",
+                "Ignoring status %s of EVSE %s: EVSE ids 1 to 8 are tracked",
+                shown(connector_status),
+                shown(evse_id),
+            )
             return call_result.StatusNotification()
         if self.state.status_reported(evse_id, status):
             self.log.info("EVSE %s: connector %s", evse_id, status)
@@ -136,33 +150,37 @@ class ChargerConnection(Connection):
 
     def _log_change(self, change: TransactionChange, event_type: str, trigger: str, *, offline: bool) -> None:
         if change.ignored is not None:
-            self.log.warning("Ignored a TransactionEvent: %s", change.ignored)
+            self.log.warning("Ignored a TransactionEvent: %s", shown(change.ignored, limit=200))
             return
         if change.superseded is not None:
             self.log.warning(
-                "EVSE %s: transaction %r ended without an Ended event (a newer one began)",
+                "EVSE %s: transaction %s ended without an Ended event (a newer one began)",
                 change.evse_id,
-                change.superseded.transaction_id,
+                shown(change.superseded.transaction_id),
             )
         if change.started is not None:
             self.log.info(
-                "EVSE %s: transaction %r %s (%s)", change.evse_id, change.started.transaction_id, event_type, trigger
+                "EVSE %s: transaction %s %s (%s)",
+                change.evse_id,
+                shown(change.started.transaction_id),
+                shown(event_type),
+                shown(trigger),
             )
         if change.ended is not None:
             self.log.info(
-                "EVSE %s: transaction %r ended (%s), %s Wh",
+                "EVSE %s: transaction %s ended (%s), %s Wh",
                 change.evse_id,
-                change.ended.transaction_id,
-                change.ended.stopped_reason or "no reason given",
+                shown(change.ended.transaction_id),
+                shown(change.ended.stopped_reason or "no reason given"),
                 "unknown" if change.ended.energy_wh is None else f"{change.ended.energy_wh:.0f}",
             )
         if change.late is not None:
             self.log.info(
-                "EVSE %s: a late%s %s event corrected the recorded session %r",
+                "EVSE %s: a late%s %s event corrected the recorded session %s",
                 change.evse_id,
                 " (offline)" if offline else "",
-                event_type,
-                change.late.transaction_id,
+                shown(event_type),
+                shown(change.late.transaction_id),
             )
         self._log_register(change.register)
 
@@ -222,13 +240,17 @@ class ChargerConnection(Connection):
             component = (event.get("component") or {}).get("name")
             variable = (event.get("variable") or {}).get("name")
             self.log.debug(
-                "Event %s.%s = %s (%s)", component, variable, event.get("actual_value"), event.get("trigger")
+                "Event %s.%s = %s (%s)",
+                shown(component),
+                shown(variable),
+                shown(event.get("actual_value")),
+                shown(event.get("trigger")),
             )
         return call_result.NotifyEvent()
 
     @on(Action.security_event_notification, skip_schema_validation=True)
     def on_security_event_notification(self, type: str, **kwargs: Any) -> call_result.SecurityEventNotification:
-        self.log.info("Security event: %s", type)
+        self.log.info("Security event: %s", shown(type))
         return call_result.SecurityEventNotification()
 
     # --- smart charging ----------------------------------------------------------------
@@ -247,13 +269,13 @@ class ChargerConnection(Connection):
         self, charging_limit: dict[str, Any], **kwargs: Any
     ) -> call_result.NotifyChargingLimit:
         self.log.info(
-            "The charger reports an external charging limit (%r)", charging_limit.get("charging_limit_source")
+            "The charger reports an external charging limit (%s)", shown(charging_limit.get("charging_limit_source"))
         )
         return call_result.NotifyChargingLimit()
 
     @on(Action.cleared_charging_limit, skip_schema_validation=True)
     def on_cleared_charging_limit(self, charging_limit_source: str, **kwargs: Any) -> call_result.ClearedChargingLimit:
-        self.log.info("The charger cleared an external charging limit (%s)", charging_limit_source)
+        self.log.info("The charger cleared an external charging limit (%s)", shown(charging_limit_source))
         return call_result.ClearedChargingLimit()
 
     @on(Action.report_charging_profiles, skip_schema_validation=True)
@@ -264,7 +286,7 @@ class ChargerConnection(Connection):
 
     @on(Action.firmware_status_notification, skip_schema_validation=True)
     def on_firmware_status_notification(self, status: str, **kwargs: Any) -> call_result.FirmwareStatusNotification:
-        self.log.info("Firmware status: %s", status)
+        self.log.info("Firmware status: %s", shown(status))
         return call_result.FirmwareStatusNotification()
 
     @on(Action.publish_firmware_status_notification, skip_schema_validation=True)
@@ -289,7 +311,7 @@ class ChargerConnection(Connection):
 
     @on(Action.data_transfer, skip_schema_validation=True)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        self.log.info("DataTransfer from vendor %s answered UnknownVendorId", vendor_id)
+        self.log.info("DataTransfer from vendor %s answered UnknownVendorId", shown(vendor_id))
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
 
     # --- certificates (this add-on runs no PKI: honest refusals) -------------------------

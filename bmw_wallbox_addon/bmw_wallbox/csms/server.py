@@ -8,8 +8,10 @@ Cause                                  Status  Log
 =====================================  ======  =====================================
 no ``ocpp2.0.1`` subprotocol offered   400     a warning
 charger id not in ``chargers``         404     a warning per id (with the hint to
-                                               add it), DEBUG afterwards; the first
-                                               ``MAX_UNKNOWN_IDS`` ids are remembered
+                                               add it), DEBUG afterwards; the id is
+                                               remembered for the setup page within
+                                               the bounds of ``unknown_ids`` (short
+                                               ids, the most recent 50, 7 days)
 password configured, auth missing or   401     a warning
 wrong (username must be the id)
 too many wrong passwords from this     429     a warning
@@ -25,7 +27,10 @@ which is closed with code 1000 ("replaced by a new connection").
 
 Connections that never finish the TCP, TLS or HTTP part of the handshake are
 closed after ``handshake_timeout_s`` (the TLS handshake and the WebSocket
-upgrade each get that long), so half-open connections cannot pile up.
+upgrade each get that long), so half-open connections cannot pile up. Until
+then they are capped (:mod:`bmw_wallbox.csms.handshakes`): a connection beyond
+8 pending handshakes from its address, or 64 in all, is reset as it is
+accepted, logged as a warning within the refusal log budget.
 """
 
 from __future__ import annotations
@@ -45,10 +50,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from bmw_wallbox import unknown_ids
 from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerConnection
+from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
+from bmw_wallbox.logsafe import shown
 from bmw_wallbox.options import Options
 from bmw_wallbox.state import Save, StateHub, utcnow
 from bmw_wallbox.trace import Trace
@@ -61,8 +69,8 @@ MAX_FRAME_BYTES = 1024 * 1024
 
 #: Seconds a connection may take for its TLS handshake, and again for the WebSocket upgrade.
 HANDSHAKE_TIMEOUT_S = 10.0
-#: Unknown charging station ids remembered (and shown in the panel); more are only logged.
-MAX_UNKNOWN_IDS = 50
+#: Seconds between two saves of the unknown-id list while new ids keep coming (a flood costs few writes).
+UNKNOWN_SAVE_INTERVAL_S = 1.0
 
 _UNKNOWN = "refused attempts of unknown charging station ids"
 
@@ -76,18 +84,20 @@ def charger_id_from_path(path: str) -> str:
 
 
 def basic_auth_matches(header: str | None, *, username: str, password: str) -> bool:
-    """Check an ``Authorization: Basic`` header in constant time."""
+    """Check an ``Authorization: Basic`` header in constant time.
+
+    The decoded ``user:password`` is split after ``<username>:``, not at the
+    first colon, so a charging station id that contains ``:`` can log in.
+    """
     if not header or not header.lower().startswith("basic "):
         return False
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True)
     except (binascii.Error, ValueError):
         return False
-    user, sep, given = decoded.partition(b":")
-    if not sep:
-        return False
-    user_ok = hmac.compare_digest(user, username.encode("utf-8"))
-    password_ok = hmac.compare_digest(given, password.encode("utf-8"))
+    prefix = username.encode("utf-8") + b":"
+    user_ok = hmac.compare_digest(decoded[: len(prefix)], prefix)
+    password_ok = hmac.compare_digest(decoded[len(prefix) :], password.encode("utf-8"))
     return user_ok and password_ok
 
 
@@ -125,6 +135,7 @@ class CsmsServer:
         on_unknown: Callable[[], None] | None = None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         throttle: AuthThrottle | None = None,
+        gate: HandshakeGate | None = None,
     ) -> None:
         self._options = options
         self._hub = hub
@@ -133,20 +144,26 @@ class CsmsServer:
         self._on_unknown = on_unknown
         self.connections: dict[str, ChargerConnection] = {}
         self._ports: dict[str, ConnectionPort] = {}
-        self._server: Server | None = None
+        self._servers: list[Server] = []
         self._tls = False
         self._handshake_timeout_s = handshake_timeout_s
         self._throttle = throttle or AuthThrottle()
         self._refusals = LogBudget(_LOGGER, burst=3)
+        self._gate = gate or HandshakeGate(on_refused=self._refuse_pending)
+        self._unknown_timer: asyncio.TimerHandle | None = None
+        self._unknown_pending = False
 
     async def start(self, host: str | None, port: int, *, tls: ssl.SSLContext | None) -> int:
         """Listen; return the port actually bound (useful with port 0)."""
         self._tls = tls is not None
         try:
-            self._server = await serve(
+            sockets = listening_sockets(host, port, self._gate)
+        except OSError as err:
+            raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
+        for sock in sockets:  # one websockets server per socket: each takes one ready-made socket
+            server = await serve(
                 self._handle,
-                host,
-                port,
+                sock=sock,
                 ssl=tls,
                 subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                 process_request=self._process_request,
@@ -156,9 +173,8 @@ class CsmsServer:
                 ping_timeout=60,
                 logger=logging.getLogger("websockets.server"),
             )
-        except OSError as err:
-            raise StartupError(f"OCPP port {port} cannot be opened: {err.strerror}") from None
-        bound = self._server.sockets[0].getsockname()[1] if self._server.sockets else port
+            self._servers.append(server)
+        bound = sockets[0].getsockname()[1] if sockets else port
         _LOGGER.info(
             "OCPP server listening on %s://%s:%s/<charging station id>", "wss" if tls else "ws", host or "*", bound
         )
@@ -170,10 +186,43 @@ class CsmsServer:
 
     async def stop(self) -> None:
         """Close every connection and stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
         self._refusals.flush()
+        if self._unknown_timer is not None:
+            self._unknown_timer.cancel()
+            self._unknown_timer = None
+        if self._unknown_pending and self._on_unknown is not None:
+            self._unknown_pending = False
+            self._on_unknown()
+
+    def _unknown_changed(self) -> None:
+        """Tell ``on_unknown`` the list changed: at once, then at most once per ``UNKNOWN_SAVE_INTERVAL_S``."""
+        if self._on_unknown is None:
+            return
+        if self._unknown_timer is not None:
+            self._unknown_pending = True
+            return
+        self._on_unknown()
+        self._unknown_timer = asyncio.get_running_loop().call_later(UNKNOWN_SAVE_INTERVAL_S, self._unknown_window_ended)
+
+    def _unknown_window_ended(self) -> None:
+        self._unknown_timer = None
+        if self._unknown_pending:
+            self._unknown_pending = False
+            self._unknown_changed()
+
+    def _refuse_pending(self, address: str, reason: str) -> None:
+        self._refusals.warning(
+            "connections refused before their handshake",
+            "Refused a connection from %s at once: %s",
+            address,
+            reason,
+            example=address,
+        )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         peer = _peer(connection)
@@ -184,7 +233,7 @@ class CsmsServer:
                 "Refused %s: subprotocol %s is required, offered: %s",
                 peer,
                 SUBPROTOCOL,
-                ", ".join(offered) or "none",
+                shown(", ".join(offered) or "none"),
                 example=str(peer),
             )
             return _respond(
@@ -231,33 +280,34 @@ class CsmsServer:
         return None
 
     def _refuse_unknown(self, charger_id: str, peer: str | None) -> None:
-        """Log (and remember, up to ``MAX_UNKNOWN_IDS``) an id that is not configured."""
-        if charger_id not in self._hub.unknown_ids and len(self._hub.unknown_ids) >= MAX_UNKNOWN_IDS:
+        """Log an id that is not configured and remember it (see :mod:`bmw_wallbox.unknown_ids`)."""
+        shown_id = shown(charger_id, limit=unknown_ids.MAX_ID_CHARS)
+        if not unknown_ids.rememberable(charger_id):
             self._refusals.warning(
                 _UNKNOWN,
-                "Refused unknown charging station id %r from %s (not remembered: %d unknown ids are already)",
-                charger_id[:48],
+                "Refused unknown charging station id '%s' from %s (not remembered: longer than %d characters)",
+                shown_id,
                 peer,
-                MAX_UNKNOWN_IDS,
-                example=repr(charger_id[:48]),
+                unknown_ids.MAX_ID_CHARS,
+                example=f"'{shown(charger_id, limit=48)}'",
             )
             return
         if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
             self._refusals.warning(
                 _UNKNOWN,
-                "Refused unknown charging station id %r from %s: add it under option chargers "
+                "Refused unknown charging station id '%s' from %s: add it under option chargers "
                 "(id: %s) to let it connect",
-                charger_id,
+                shown_id,
                 peer,
-                charger_id,
-                example=repr(charger_id[:48]),
+                shown_id,
+                example=f"'{shown(charger_id, limit=48)}'",
             )
-            if self._on_unknown is not None:
-                self._on_unknown()
+            self._unknown_changed()
         else:
-            _LOGGER.debug("Refused unknown charging station id %r from %s again", charger_id, peer)
+            _LOGGER.debug("Refused unknown charging station id '%s' from %s again", shown_id, peer)
 
     async def _handle(self, connection: ServerConnection) -> None:
+        self._gate.upgraded(peer_key(connection.remote_address))
         charger_id = charger_id_from_path(connection.request.path if connection.request else "")
         state = self._hub.chargers[charger_id]
         charger = self._options.charger(charger_id)

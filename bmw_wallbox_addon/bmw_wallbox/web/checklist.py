@@ -37,6 +37,8 @@ class SetupFacts:
     """The host port mapped to the OCPP port; None with ``host_port_known`` means disabled."""
     state_problems: tuple[str, ...] = ()
     """What could not be loaded from the state files at start (see :attr:`bmw_wallbox.store.Store.problems`)."""
+    data_dir_problem: str | None = None
+    """Why the data dir cannot be written, when it cannot (checked at start)."""
 
     @property
     def public_port(self) -> int:
@@ -167,6 +169,15 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
             )
         )
     items.append(_port_item(facts))
+    if facts.data_dir_problem:
+        items.append(
+            _item(
+                "data_dir",
+                "fail",
+                facts.data_dir_problem.split(":", 1)[0],
+                "Make the add-on's data folder writable (free disk space, a read-only file system), then restart it.",
+            )
+        )
     if facts.chargers:
         items.append(_item("chargers", "ok", f"{len(facts.chargers)} charger(s) configured"))
     else:
