@@ -173,7 +173,7 @@ class Application:
             self.home_assistant = HomeAssistantBridge(
                 self.hub,
                 self.controller,
-                session=self._http,
+                http=self._http,
                 base_url=self.settings.ha_url,
                 token=self.settings.ha_token,
             )

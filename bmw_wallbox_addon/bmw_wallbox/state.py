@@ -10,71 +10,64 @@ After a change, the writer calls :meth:`StateHub.commit` once, saying how
 durable the change must be (:class:`Save`); every listener, the store
 included, is told which charger changed.
 
-This module, :mod:`bmw_wallbox.energy` and :mod:`bmw_wallbox.unknown_ids` (the
-bounded list of unknown charger ids) import nothing else of ours and do no
-I/O. State values use the OCPP 2.0.1 names (:class:`ConnectorStatus`,
-:class:`ChargingState`); energy is kept in Wh and converted once, by
-:func:`kwh`.
+The state model is this module with :mod:`bmw_wallbox.records` (the values it
+holds: transactions, sessions, capabilities, the OCPP state names),
+:mod:`bmw_wallbox.energy` (the meter and its register rules) and
+:mod:`bmw_wallbox.unknown_ids` (the bounded list of unknown charger ids); they
+import nothing else of ours and do no I/O. State values use the OCPP 2.0.1
+names (:class:`ConnectorStatus`, :class:`ChargingState`); energy is kept in
+Wh and converted once, by :func:`kwh`. Everything is importable from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from enum import IntEnum, StrEnum
+from datetime import datetime
 from typing import Any
 
 from bmw_wallbox import unknown_ids
 from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
+from bmw_wallbox.records import (
+    CAR_PRESENT,
+    SUSPENDED,
+    BootInfo,
+    Capabilities,
+    ChargingState,
+    CommandRecord,
+    ConnectorStatus,
+    Save,
+    SessionRecord,
+    Setpoint,
+    Source,
+    Transaction,
+    TransactionChange,
+    kwh,
+    plausible_time,
+    utcnow,
+)
 
-__all__ = ["Meter", "RegisterEvent", "SampledValue"]
-
-
-class ConnectorStatus(StrEnum):
-    """``ConnectorStatusEnumType`` of OCPP 2.0.1."""
-
-    AVAILABLE = "Available"
-    OCCUPIED = "Occupied"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
-
-
-class ChargingState(StrEnum):
-    """``ChargingStateEnumType`` of OCPP 2.0.1 (``Idle`` also stands for "no transaction")."""
-
-    CHARGING = "Charging"
-    EV_CONNECTED = "EVConnected"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    IDLE = "Idle"
-
-
-#: Connector states in which a car is plugged in.
-CAR_PRESENT = frozenset({ConnectorStatus.OCCUPIED, ConnectorStatus.RESERVED})
-SUSPENDED = frozenset({ChargingState.SUSPENDED_EV, ChargingState.SUSPENDED_EVSE})
-
-
-class Save(IntEnum):
-    """How durable a committed change must be."""
-
-    NO = 0
-    """Announce only (the next save carries it)."""
-    SOON = 1
-    """Written within about a second, in the background (meter values)."""
-    NOW = 2
-    """On disk before :meth:`StateHub.commit` returns (transactions, the desired limit)."""
-
-
-class Source(StrEnum):
-    """Where a status or transaction we show comes from."""
-
-    LIVE = "live"
-    """Reported or confirmed by the charger on the current connection."""
-    RESTORED = "restored"
-    """Known from before (the data dir, or before the charger disconnected); not yet confirmed."""
-
+__all__ = [
+    "CAR_PRESENT",
+    "SUSPENDED",
+    "BootInfo",
+    "Capabilities",
+    "ChargingState",
+    "CommandRecord",
+    "ConnectorStatus",
+    "Meter",
+    "RegisterEvent",
+    "SampledValue",
+    "Save",
+    "SessionRecord",
+    "Setpoint",
+    "Source",
+    "Transaction",
+    "TransactionChange",
+    "kwh",
+    "plausible_time",
+    "utcnow",
+]
 
 #: Finished sessions kept in the history.
 MAX_SESSIONS = 200
@@ -84,168 +77,9 @@ MAX_EVSES = 8
 LOST = "LostByCharger"
 #: Stopped reason of a session replaced by a newer one on the same EVSE without an Ended event.
 SUPERSEDED = "Superseded"
-#: Charger timestamps further from the add-on's clock than this are replaced by the add-on's time.
-MAX_PAST = timedelta(days=90)
-MAX_FUTURE = timedelta(days=2)
 #: Volts per phase assumed when bounding plausible energy, and phases when the charger did not say.
 _PLAUSIBLE_VOLTAGE_V = 250.0
 _PLAUSIBLE_CURRENT_A = 32.0
-
-
-def utcnow() -> datetime:
-    """Return the current time in UTC (aware)."""
-    return datetime.now(UTC)
-
-
-def kwh(energy_wh: float | None) -> float | None:
-    """Wh to kWh, rounded to 1 Wh; the one conversion every output uses."""
-    return None if energy_wh is None else round(energy_wh / 1000.0, 3)
-
-
-def plausible_time(at: datetime | None, now: datetime) -> tuple[datetime, bool]:
-    """A charger's timestamp, or ``now`` when it is missing or outside ``MAX_PAST``/``MAX_FUTURE``.
-
-    Returns the time and whether it was replaced (a missing time is not a replacement).
-    """
-    if at is None:
-        return now, False
-    if now - MAX_PAST <= at <= now + MAX_FUTURE:
-        return at, False
-    return now, True
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-_CHARGING_STATES = frozenset(s.value for s in ChargingState)
-
-
-@dataclass(kw_only=True)
-class Transaction:
-    """A running transaction on one EVSE.
-
-    ``start_register_wh`` is the charger's register at the first energy reading
-    of the transaction; ``interval_wh`` sums interval energy (chargers without a
-    register); ``seen_at`` is the charger's time of the latest event or reading.
-    """
-
-    transaction_id: str
-    started_at: datetime
-    charging_state: ChargingState | None = None
-    start_register_wh: float | None = None
-    interval_wh: float = 0.0
-    metered: bool = False
-    remote_start_id: int | None = None
-    seen_at: datetime | None = None
-    source: Source = Source.LIVE
-
-    def to_json(self) -> dict[str, Any]:
-        """The stored form."""
-        return {
-            "transaction_id": self.transaction_id,
-            "started_at": self.started_at.isoformat(),
-            "charging_state": self.charging_state,
-            "start_register_wh": self.start_register_wh,
-            "interval_wh": self.interval_wh,
-            "metered": self.metered,
-            "remote_start_id": self.remote_start_id,
-            "seen_at": _iso(self.seen_at),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Transaction:
-        """Restore from the stored form (also the 0.1 form, whose start register was ``start_energy_wh``)."""
-        started = _time(data.get("started_at"))
-        if started is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored transaction needs transaction_id and started_at")
-        state = data.get("charging_state")
-        start = _number(data.get("start_register_wh", data.get("start_energy_wh")))
-        remote = data.get("remote_start_id")
-        return cls(
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            charging_state=ChargingState(state) if state in _CHARGING_STATES else None,
-            start_register_wh=start,
-            interval_wh=_number(data.get("interval_wh")) or 0.0,
-            metered=bool(data.get("metered", start is not None)),
-            remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
-            seen_at=_time(data.get("seen_at")),
-            source=Source.RESTORED,
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionRecord:
-    """A finished charging session: energy in Wh (``None`` when the charger reported none)."""
-
-    evse_id: int
-    transaction_id: str
-    started_at: datetime
-    ended_at: datetime
-    energy_wh: float | None
-    stopped_reason: str | None
-    start_register_wh: float | None = None
-
-    @property
-    def duration_s(self) -> int:
-        """Whole seconds from start to end."""
-        return max(0, int((self.ended_at - self.started_at).total_seconds()))
-
-    def to_json(self) -> dict[str, Any]:
-        """The form the JSON API, the panel, the CSV and the session events show."""
-        return {
-            "evse_id": self.evse_id,
-            "transaction_id": self.transaction_id,
-            "started_at": self.started_at.isoformat(),
-            "ended_at": self.ended_at.isoformat(),
-            "energy_kwh": kwh(self.energy_wh),
-            "duration_s": self.duration_s,
-            "stopped_reason": self.stopped_reason,
-        }
-
-    def to_store(self) -> dict[str, Any]:
-        """The stored form (energy in Wh, and the register at the start for late updates)."""
-        return {
-            **self.to_json(),
-            "energy_wh": self.energy_wh,
-            "start_register_wh": self.start_register_wh,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
-        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``)."""
-        started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
-        if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored session needs transaction_id, started_at and ended_at")
-        energy = _number(data.get("energy_wh"))
-        if energy is None and _number(data.get("energy_kwh")) is not None:
-            energy = float(data["energy_kwh"]) * 1000.0
-        evse_id = data.get("evse_id")
-        reason = data.get("stopped_reason")
-        return cls(
-            evse_id=evse_id if isinstance(evse_id, int) and not isinstance(evse_id, bool) else 1,
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            ended_at=max(ended, started),
-            energy_wh=energy,
-            stopped_reason=str(reason) if reason is not None else None,
-            start_register_wh=_number(data.get("start_register_wh")),
-        )
 
 
 @dataclass(kw_only=True)
@@ -274,87 +108,6 @@ class EvseState:
     def car_present(self) -> bool:
         """A car is plugged in, as far as we know (a known transaction counts)."""
         return self.transaction is not None or self.connector_status in CAR_PRESENT
-
-
-@dataclass(kw_only=True)
-class BootInfo:
-    """What the charger said about itself in BootNotification."""
-
-    vendor: str | None = None
-    model: str | None = None
-    firmware: str | None = None
-    serial: str | None = None
-    reason: str | None = None
-
-
-@dataclass(kw_only=True)
-class Capabilities:
-    """What the charger can do: from GetBaseReport and from its answers, kept across restarts."""
-
-    measurands: list[str] = field(default_factory=list)
-    rate_units: list[str] = field(default_factory=list)
-    profile_stack_level: int | None = None
-    periods_per_schedule: int | None = None
-    max_profiles: int | None = None
-    phases: int | None = None
-    max_current_a: float | None = None
-    smart_charging: bool | None = None
-    phase_switching: bool | None = None
-    message_timeout_s: int | None = None
-    triggers: dict[str, bool] = field(default_factory=dict)
-    variables: dict[str, str] = field(default_factory=dict)
-    read_only: list[str] = field(default_factory=list)
-    meter_push: bool | None = None
-    composite_schedule: bool | None = None
-    register_per_transaction: bool | None = None
-    reported_at: str | None = None
-
-
-@dataclass(kw_only=True)
-class Setpoint:
-    """The desired charging state, persisted: the limit in A and whether charging is paused.
-
-    The limit is kept while paused, so resume knows what to restore.
-    """
-
-    limit_a: float
-    paused: bool = False
-
-    @property
-    def target_a(self) -> float:
-        """The limit the charger should enforce now: 0 while paused."""
-        return 0.0 if self.paused else self.limit_a
-
-
-@dataclass(frozen=True, kw_only=True)
-class CommandRecord:
-    """The last command and its honest outcome, as the snapshot shows it."""
-
-    command: str
-    at: datetime
-    outcome: str
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"command": self.command, "at": self.at.isoformat(), "outcome": self.outcome, "detail": self.detail}
-
-
-@dataclass(frozen=True, kw_only=True)
-class TransactionChange:
-    """What one TransactionEvent did, for the log and the listeners.
-
-    ``ignored`` says why it changed nothing; ``late`` is a session recorded
-    before (ended, or closed as lost) that this event updated.
-    """
-
-    evse_id: int | None = None
-    started: Transaction | None = None
-    ended: SessionRecord | None = None
-    superseded: SessionRecord | None = None
-    late: SessionRecord | None = None
-    ignored: str | None = None
-    register: RegisterEvent | None = None
 
 
 @dataclass(kw_only=True)

@@ -23,7 +23,7 @@ class SupervisorError(WallboxError):
 
 
 async def ocpp_host_port(
-    session: aiohttp.ClientSession, *, token: str, base_url: str = "http://supervisor", timeout_s: float = 5.0
+    http: aiohttp.ClientSession, *, token: str, base_url: str = "http://supervisor", timeout_s: float = 5.0
 ) -> int | None:
     """The host port mapped to the OCPP port; None when the user disabled it under Network.
 
@@ -32,7 +32,7 @@ async def ocpp_host_port(
     """
     try:
         async with asyncio.timeout(timeout_s):
-            async with session.get(
+            async with http.get(
                 f"{base_url}/addons/self/info", headers={"Authorization": f"Bearer {token}"}
             ) as response:
                 if response.status != 200:

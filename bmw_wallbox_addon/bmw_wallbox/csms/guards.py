@@ -1,7 +1,7 @@
 """Defences against peers that misbehave at will: password guessing and log floods.
 
 Both are decisions without I/O (a timer aside), kept apart from the server and
-session code that consult them.
+connection code that consult them.
 """
 
 from __future__ import annotations

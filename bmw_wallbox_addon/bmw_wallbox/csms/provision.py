@@ -12,7 +12,7 @@
    GetTransactionStatus could not.
 2. GetBaseReport(FullInventory) and a stored capability record built from it.
 3. SetVariables for the meter interval and every available measurand (the
-   wallbox's defaults push almost nothing during a session); where the charger
+   wallbox's defaults push almost nothing during a link); where the charger
    rejects them, TriggerMessage(MeterValues) polling instead.
 
 Every step tolerates a charger that refuses it: a refusal is recorded, logged
@@ -47,59 +47,57 @@ _request_ids = itertools.count(1)
 ConnectHook = Callable[[ChargerConnection], Awaitable[object]]
 
 
-async def provision(
-    session: ChargerConnection, *, meter_interval_s: int, on_connected: ConnectHook | None = None
-) -> None:
+async def provision(link: ChargerConnection, *, meter_interval_s: int, on_connected: ConnectHook | None = None) -> None:
     """Run the connect-time sequence, then poll meter values if the charger will not push them.
 
     ``on_connected`` runs first (the charging limit goes before anything else,
     so no session can start above it).
     """
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(session.first_message.wait(), FIRST_MESSAGE_WAIT_S)
+        await asyncio.wait_for(link.first_message.wait(), FIRST_MESSAGE_WAIT_S)
     if on_connected is not None:
-        await on_connected(session)
-    await reconcile(session)
-    await read_capabilities(session)
-    pushes = await configure_metering(session, meter_interval_s=meter_interval_s)
+        await on_connected(link)
+    await reconcile(link)
+    await read_capabilities(link)
+    pushes = await configure_metering(link, meter_interval_s=meter_interval_s)
     if not pushes:
-        await poll_meter_values(session, interval_s=meter_interval_s)
+        await poll_meter_values(link, interval_s=meter_interval_s)
 
 
-async def read_capabilities(session: ChargerConnection) -> None:
+async def read_capabilities(link: ChargerConnection) -> None:
     """Ask for the full device model and store what the charger can do."""
     request_id = next(_request_ids)
-    session.report_request_id = request_id
-    session.report_entries = {}
-    session.report_done.clear()
+    link.report_request_id = request_id
+    link.report_entries = {}
+    link.report_done.clear()
     try:
-        result = await session.request(
+        result = await link.request(
             call.GetBaseReport(request_id=request_id, report_base=ReportBaseEnumType.full_inventory)
         )
     except (ChargerCallError, ChargerTimeoutError) as err:
-        session.log.warning("GetBaseReport failed (%s); using the capabilities stored before", err)
+        link.log.warning("GetBaseReport failed (%s); using the capabilities stored before", err)
         return
     if result.status != "Accepted":
-        session.log.warning("GetBaseReport answered %s; using the capabilities stored before", result.status)
+        link.log.warning("GetBaseReport answered %s; using the capabilities stored before", result.status)
         return
     try:
-        await asyncio.wait_for(session.report_done.wait(), REPORT_WAIT_S)
+        await asyncio.wait_for(link.report_done.wait(), REPORT_WAIT_S)
     except TimeoutError:
-        session.log.warning(
+        link.log.warning(
             "The device-model report did not finish within %.0f s; using the part that came", REPORT_WAIT_S
         )
-    caps = capabilities_from_report(session.report_entries, previous=session.state.capabilities, at=utcnow())
-    session.state.capabilities = caps
+    caps = capabilities_from_report(link.report_entries, previous=link.state.capabilities, at=utcnow())
+    link.state.capabilities = caps
     if caps.message_timeout_s:
-        session.response_timeout_s = caps.message_timeout_s
-    session.log.info(
+        link.response_timeout_s = caps.message_timeout_s
+    link.log.info(
         "Capabilities: measurands %r, rate units %r, stack level %s, phases %s",
         ",".join(caps.measurands) or "unknown",
         ",".join(caps.rate_units) or "unknown",
         caps.profile_stack_level,
         caps.phases,
     )
-    session.commit(Save.NOW)
+    link.commit(Save.NOW)
 
 
 def wanted_measurands(available: list[str]) -> list[str]:
@@ -109,9 +107,9 @@ def wanted_measurands(available: list[str]) -> list[str]:
     return [m for m in KNOWN_MEASURANDS if m in available]
 
 
-async def configure_metering(session: ChargerConnection, *, meter_interval_s: int) -> bool:
+async def configure_metering(link: ChargerConnection, *, meter_interval_s: int) -> bool:
     """Set the sampling interval and measurands; return True if the charger will push meter values."""
-    caps = session.state.capabilities
+    caps = link.state.capabilities
     measurands = wanted_measurands(caps.measurands)
     request = call.SetVariables(
         set_variable_data=[
@@ -128,29 +126,29 @@ async def configure_metering(session: ChargerConnection, *, meter_interval_s: in
         ]
     )
     try:
-        result = await session.request(request)
+        result = await link.request(request)
     except (ChargerCallError, ChargerTimeoutError) as err:
-        session.log.warning("SetVariables for metering failed (%s); polling meter values instead", err)
+        link.log.warning("SetVariables for metering failed (%s); polling meter values instead", err)
         caps.meter_push = False
         return False
     statuses = {item["variable"]["name"]: item["attribute_status"] for item in result.set_variable_result}
     pushes = statuses.get("TxUpdatedInterval") == "Accepted"
     caps.meter_push = pushes
     if pushes:
-        session.log.info("Meter values every %s s: %s", meter_interval_s, ",".join(measurands))
+        link.log.info("Meter values every %s s: %s", meter_interval_s, ",".join(measurands))
     else:
-        session.log.warning(
+        link.log.warning(
             "The charger answered %s to TxUpdatedInterval; polling meter values every %s s instead",
             statuses.get("TxUpdatedInterval"),
             meter_interval_s,
         )
     if statuses.get("TxUpdatedMeasurands") not in (None, "Accepted"):
-        session.log.warning("The charger answered %s to TxUpdatedMeasurands", statuses.get("TxUpdatedMeasurands"))
-    session.commit(Save.SOON)
+        link.log.warning("The charger answered %s to TxUpdatedMeasurands", statuses.get("TxUpdatedMeasurands"))
+    link.commit(Save.SOON)
     return pushes
 
 
-async def trigger(session: ChargerConnection, message: MessageTriggerEnumType, evse_id: int | None) -> Answer:
+async def trigger(link: ChargerConnection, message: MessageTriggerEnumType, evse_id: int | None) -> Answer:
     """Send TriggerMessage; record whether the charger accepted it, and return its answer.
 
     A CALLERROR counts as a refusal (answer ``Rejected`` with the error code as reason).
@@ -159,39 +157,39 @@ async def trigger(session: ChargerConnection, message: MessageTriggerEnumType, e
     if message == MessageTriggerEnumType.status_notification and evse is not None:
         evse["connector_id"] = 1
     try:
-        answer = answer_of(await session.request(call.TriggerMessage(requested_message=message, evse=evse)))
+        answer = answer_of(await link.request(call.TriggerMessage(requested_message=message, evse=evse)))
     except ChargerCallError as err:
         answer = Answer(status="Rejected", reason_code=err.code)
-    session.state.capabilities.triggers[str(message)] = answer.accepted
+    link.state.capabilities.triggers[str(message)] = answer.accepted
     return answer
 
 
-async def reconcile(session: ChargerConnection) -> None:
+async def reconcile(link: ChargerConnection) -> None:
     """Confirm or correct the restored connector status and transactions (see the module docstring)."""
-    state = session.state
+    state = link.state
     for evse_id in sorted(state.evses) or [1]:
         evse = state.evse(evse_id)
         try:
             if evse.status_source is not Source.LIVE:
-                await _confirm_status(session, evse_id)
+                await _confirm_status(link, evse_id)
             if evse.transaction is not None and evse.transaction.source is not Source.LIVE:
-                await _confirm_transaction(session, evse_id)
+                await _confirm_transaction(link, evse_id)
             else:
-                await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
+                await trigger(link, MessageTriggerEnumType.transaction_event, evse_id)
         except ChargerTimeoutError as err:
-            session.log.warning("Reconciling EVSE %s got no answer (%s)", evse_id, err)
-    session.commit(Save.NOW)
+            link.log.warning("Reconciling EVSE %s got no answer (%s)", evse_id, err)
+    link.commit(Save.NOW)
 
 
-async def _confirm_status(session: ChargerConnection, evse_id: int) -> None:
+async def _confirm_status(link: ChargerConnection, evse_id: int) -> None:
     """The connector status now: by TriggerMessage where accepted, else from the device model."""
-    known = session.state.capabilities.triggers.get(str(MessageTriggerEnumType.status_notification))
+    known = link.state.capabilities.triggers.get(str(MessageTriggerEnumType.status_notification))
     if known is not False:
-        answer = await trigger(session, MessageTriggerEnumType.status_notification, evse_id)
+        answer = await trigger(link, MessageTriggerEnumType.status_notification, evse_id)
         if answer.accepted:
             return  # the StatusNotification follows
     try:
-        result = await session.request(
+        result = await link.request(
             call.GetVariables(
                 get_variable_data=[
                     {
@@ -203,26 +201,26 @@ async def _confirm_status(session: ChargerConnection, evse_id: int) -> None:
             )
         )
     except ChargerCallError as err:
-        session.log.info("The connector status of EVSE %s cannot be read (%s); it stays as last known", evse_id, err)
+        link.log.info("The connector status of EVSE %s cannot be read (%s); it stays as last known", evse_id, err)
         return
     for item in result.get_variable_result or []:
         status = connector_status(item.get("attribute_value")) if item.get("attribute_status") == "Accepted" else None
         if status is not None:
-            if session.state.status_reported(evse_id, status):
-                session.log.info("EVSE %s: connector %s (from the device model)", evse_id, status)
+            if link.state.status_reported(evse_id, status):
+                link.log.info("EVSE %s: connector %s (from the device model)", evse_id, status)
             return
-    session.log.info("The charger did not tell the connector status of EVSE %s; it stays as last known", evse_id)
+    link.log.info("The charger did not tell the connector status of EVSE %s; it stays as last known", evse_id)
 
 
-async def _confirm_transaction(session: ChargerConnection, evse_id: int) -> None:
+async def _confirm_transaction(link: ChargerConnection, evse_id: int) -> None:
     """Ask whether the known transaction still runs; close it as lost when the charger no longer knows it."""
-    state = session.state
+    state = link.state
     tx = state.evse(evse_id).transaction
     assert tx is not None
     ongoing: bool | None = None
     queued = False
     try:
-        result = await session.request(call.GetTransactionStatus(transaction_id=tx.transaction_id))
+        result = await link.request(call.GetTransactionStatus(transaction_id=tx.transaction_id))
     except ChargerCallError:
         pass  # the trigger below has to tell
     else:
@@ -230,32 +228,32 @@ async def _confirm_transaction(session: ChargerConnection, evse_id: int) -> None
         queued = bool(result.messages_in_queue)
     if ongoing:
         state.confirm_transaction(evse_id)
-    answer = await trigger(session, MessageTriggerEnumType.transaction_event, evse_id)
+    answer = await trigger(link, MessageTriggerEnumType.transaction_event, evse_id)
     if ongoing or queued:
         return  # running, or its queued events are on their way and will tell
     lost = ongoing is False or (ongoing is None and not answer.accepted and answer.reason_code == "TxNotFound")
     if lost and state.evse(evse_id).transaction is tx:
         record = state.close_lost(evse_id, now=utcnow())
-        session.log.warning(
+        link.log.warning(
             "EVSE %s: the charger no longer knows transaction %r: closed it as lost (%s Wh)",
             evse_id,
             tx.transaction_id,
             "unknown" if record is None or record.energy_wh is None else f"{record.energy_wh:.0f}",
         )
-        session.commit(Save.NOW)
+        link.commit(Save.NOW)
 
 
-async def poll_meter_values(session: ChargerConnection, *, interval_s: int) -> None:
+async def poll_meter_values(link: ChargerConnection, *, interval_s: int) -> None:
     """Trigger MeterValues every ``interval_s`` while a transaction runs (for chargers that will not push)."""
     while True:
         await asyncio.sleep(interval_s)
-        for evse in list(session.state.evses.values()):
+        for evse in list(link.state.evses.values()):
             if evse.transaction is None:
                 continue
             try:
-                answer = await trigger(session, MessageTriggerEnumType.meter_values, evse.evse_id)
+                answer = await trigger(link, MessageTriggerEnumType.meter_values, evse.evse_id)
                 if not answer.accepted:
-                    session.log.warning("The charger refuses TriggerMessage(MeterValues); live values stay stale")
+                    link.log.warning("The charger refuses TriggerMessage(MeterValues); live values stay stale")
                     return
             except ChargerTimeoutError:
                 continue

@@ -49,7 +49,7 @@ class HomeAssistantBridge:
         hub: StateHub,
         controller: Controller,
         *,
-        session: aiohttp.ClientSession,
+        http: aiohttp.ClientSession,
         base_url: str,
         token: str,
         min_interval_s: float = 1.0,
@@ -57,8 +57,8 @@ class HomeAssistantBridge:
     ) -> None:
         slugs = charger_slugs(hub.chargers.values())
         self.slugs = slugs
-        self.rest = CoreRestClient(session, base_url=base_url, token=token)
-        self.connection = CoreConnection(session, base_url=base_url, token=token, backoff_max_s=backoff_max_s)
+        self.rest = CoreRestClient(http, base_url=base_url, token=token)
+        self.connection = CoreConnection(http, base_url=base_url, token=token, backoff_max_s=backoff_max_s)
         self.publisher = StatePublisher(hub, self.rest, slugs=slugs, min_interval_s=min_interval_s)
         self.controls = HelperControls(hub, controller, self.connection, self.rest, slugs=slugs, spawn=self._spawn)
         self.events = EventInterface(hub, controller, self.connection, slugs=slugs, spawn=self._spawn)

@@ -46,8 +46,8 @@ class CoreRestClient:
     ``timeout_s`` (default 10 s) bounds each request.
     """
 
-    def __init__(self, session: aiohttp.ClientSession, *, base_url: str, token: str, timeout_s: float = 10.0) -> None:
-        self._session = session
+    def __init__(self, http: aiohttp.ClientSession, *, base_url: str, token: str, timeout_s: float = 10.0) -> None:
+        self._http = http
         self._base_url = base_url.rstrip("/")
         self._headers = rest_headers(token)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -68,7 +68,7 @@ class CoreRestClient:
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         try:
-            async with self._session.request(
+            async with self._http.request(
                 method, f"{self._base_url}{path}", json=body, headers=self._headers, timeout=self._timeout
             ) as response:
                 if response.status in (401, 403):

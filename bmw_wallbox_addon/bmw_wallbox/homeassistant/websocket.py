@@ -56,7 +56,7 @@ class CoreConnection:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        http: aiohttp.ClientSession,
         *,
         base_url: str,
         token: str,
@@ -64,7 +64,7 @@ class CoreConnection:
         backoff_max_s: float = 3.0,
         command_timeout_s: float = 30.0,
     ) -> None:
-        self._session = session
+        self._http = http
         self._url = websocket_url(base_url)
         self._token = token
         self._backoff_min_s = backoff_min_s
@@ -124,7 +124,7 @@ class CoreConnection:
         failing = False
         while True:
             try:
-                async with self._session.ws_connect(self._url, heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES) as ws:
+                async with self._http.ws_connect(self._url, heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES) as ws:
                     await self._authenticate(ws)
                     if failing:
                         _LOGGER.info("Connected to Home Assistant again")
