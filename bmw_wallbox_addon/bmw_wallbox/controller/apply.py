@@ -86,7 +86,7 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
         command=command,
         outcome=Outcome.REJECTED,
         detail=f"the charger refused the {target:g} A limit every allowed way ({state.last_rejection})",
-        data={"target_limit_a": target},
+        data={"target_a": target},
         curable_by_reset=all_status_refusals,
     )
 
