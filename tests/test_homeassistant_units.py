@@ -108,6 +108,56 @@ def test_stopped_add_on_shows_every_entity_unavailable() -> None:
 # --- coalescing ------------------------------------------------------------------------------------
 
 
+def test_a_finished_session_leaves_no_stale_current_or_voltage() -> None:
+    """After the session ends, power and current show 0 and voltage unknown, not their last values."""
+    state = charger(power_w=7360)
+    live = [
+        SampledValue(measurand="Current.Import", value=16.0, phase="L1"),
+        SampledValue(measurand="Voltage", value=230.0, phase="L1-N"),
+    ]
+    state.meter_values(1, live, at=T0 + timedelta(minutes=5), now=T0 + timedelta(minutes=5))
+    state.transaction_event(
+        event_type="Ended",
+        transaction_id="tx-1",
+        evse_id=1,
+        at=T0 + timedelta(minutes=6),
+        now=T0 + timedelta(minutes=6),
+        stopped_reason="EVDisconnected",
+    )
+    shown = states(render(state, "bmw_wallbox"))
+    assert (shown["sensor.bmw_wallbox_power"], shown["sensor.bmw_wallbox_current"]) == ("0", "0.0")
+    assert shown["sensor.bmw_wallbox_voltage"] == "unknown"
+
+
+def test_a_charger_without_smart_charging_says_so_on_the_limit_entity() -> None:
+    """After a NotImplemented answer, the applied limit is unknown and the entity says limits are not supported."""
+    state = charger()
+    state.limits_unsupported("NotImplemented")
+    (_, entity) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_current_limit"]
+    assert (entity.state, entity.attributes["limits_supported"]) == ("unknown", False)
+
+
+def test_the_lifetime_energy_never_goes_down_on_a_per_session_register() -> None:
+    """Ten sessions on a register that restarts at 0: the energy sensor rises by each session's energy."""
+    state = ChargerState(charger_id="DE*BMW*E1", name="BMW Wallbox", max_current_a=16, connected=True)
+    at = T0
+    shown = []
+    for number in range(10):
+        for kind, wh in (("Started", 0.0), ("Ended", 1000.0 + number)):
+            at += timedelta(minutes=30)
+            state.transaction_event(
+                event_type=kind,
+                transaction_id=f"tx-{number}",
+                evse_id=1,
+                at=at,
+                now=at,
+                readings=[SampledValue(measurand="Energy.Active.Import.Register", value=wh)],
+            )
+        shown.append(float(states(render(state, "bmw_wallbox"))["sensor.bmw_wallbox_energy"]))
+    assert shown == sorted(shown)
+    assert shown[-1] == pytest.approx(sum(1.0 + n / 1000 for n in range(10)))
+
+
 def test_unchanged_entities_are_not_posted_again() -> None:
     """After a post, rendering the same state queues nothing."""
     queue = PublishQueue()
