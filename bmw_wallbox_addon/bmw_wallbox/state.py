@@ -303,7 +303,37 @@ class ChargerState:
         """The recorded session with this transaction id, if it is still in the history."""
         return next((s for s in self.sessions if s.transaction_id == transaction_id), None)
 
+    def seen(self, at: datetime) -> None:
+        """A frame arrived from the charger."""
+        self.last_seen = at
+
+    def capabilities_reported(self, capabilities: Capabilities) -> None:
+        """A new capability record from the charger's device-model report."""
+        self.capabilities = capabilities
+
+    def learned(self, *, meter_push: bool | None = None, composite_schedule: bool | None = None) -> None:
+        """What the charger's answers showed: whether it pushes meter values, whether it can read back a limit."""
+        if meter_push is not None:
+            self.capabilities.meter_push = meter_push
+        if composite_schedule is not None:
+            self.capabilities.composite_schedule = composite_schedule
+
+    def trigger_answered(self, message: str, *, accepted: bool) -> None:
+        """Whether the charger accepts TriggerMessage for ``message`` (so it is not asked in vain again)."""
+        self.capabilities.triggers[message] = accepted
+
     # --- what the controller records -------------------------------------------------------
+
+    def want(self, *, paused: bool | None = None, limit_a: float | None = None) -> None:
+        """Change the desired state (``limit_a`` in A, already checked against the charger's range)."""
+        if paused is not None:
+            self.desired.paused = paused
+        if limit_a is not None:
+            self.desired.limit_a = limit_a
+
+    def auto_reset_sent(self, at: datetime) -> None:
+        """An automatic reboot was asked for (no second one within the cooldown)."""
+        self.last_auto_reset_at = at
 
     def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:
         """The charger accepted ``limit_a`` through ``strategy``."""

@@ -124,11 +124,11 @@ async def read_back(port: ChargerPort, target: float) -> bool | None:
     try:
         limit = await port.composite_limit(evse_id=state.main_evse.evse_id, duration_s=60)
     except ChargerCallError:
-        state.capabilities.composite_schedule = False  # not supported: do not ask again
+        state.learned(composite_schedule=False)  # not supported: do not ask again
         return None
     except ChargerTimeoutError:
         return None
-    state.capabilities.composite_schedule = True
+    state.learned(composite_schedule=True)
     if limit is None:
         return None
     return abs(limit - target) < 0.05

@@ -119,7 +119,7 @@ class Controller:
         evse = state.main_evse
         port = self._ports(charger_id)
         if port is None:
-            state.desired.paused = False
+            state.want(paused=False)
             return self.record(charger_id, not_connected("start"))
         if evse.transaction is not None:
             if not state.limits_supported:
@@ -131,7 +131,7 @@ class Controller:
                         detail="a session is already running (this charger takes no limits, so it cannot be paused)",
                     ),
                 )
-            state.desired.paused = False
+            state.want(paused=False)
             return self.record(charger_id, await self._apply("start", charger_id, urgent=True))
         if not evse.car_present:
             status = evse.connector_status or "unknown"
@@ -155,7 +155,7 @@ class Controller:
                     " or a reboot: use pause instead of stop"
                 )
             return self.record(charger_id, CommandResult(command="start", outcome=Outcome.REJECTED, detail=detail))
-        state.desired.paused = False
+        state.want(paused=False)
         if not state.limits_supported:
             warning = "this charger does not support current limits: no limit is in force"
             return self.record(
@@ -299,14 +299,12 @@ class Controller:
         if not state.limits_supported:
             return self.record(charger_id, not_supported(command, state.limits_refused))
         before = (state.desired.paused, state.desired.limit_a)
-        state.desired.paused = paused
-        if limit_a is not None:
-            state.desired.limit_a = limit_a
+        state.want(paused=paused, limit_a=limit_a)
         if self._ports(charger_id) is None:
             return self.record(charger_id, not_connected(command))
         result = await self._apply(command, charger_id)
         if result.outcome is Outcome.NOT_SUPPORTED:
-            state.desired.paused, state.desired.limit_a = before  # nothing can change on this charger
+            state.want(paused=before[0], limit_a=before[1])  # nothing can change on this charger
         elif result.outcome is Outcome.REJECTED and result.curable_by_reset:
             result = await self._recover(charger_id, result)
         return self.record(charger_id, result)
@@ -347,7 +345,7 @@ class Controller:
         _LOGGER.warning(
             "[%s] The charger refuses every way to take the limit: rebooting it as the last resort", charger_id
         )
-        state.last_auto_reset_at = now
+        state.auto_reset_sent(now)
         try:
             answer = await port.reset()
         except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError):

@@ -149,7 +149,7 @@ class Connection(ChargePoint):
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Check a frame, answer malformed ones with a CALLERROR, and route the rest."""
         at = utcnow()
-        self.state.last_seen = at
+        self.state.seen(at)
         decision = check_frame(raw_msg)
         if isinstance(decision, FrameError):
             self.trace.record(self.id, "in", raw_msg, None, at=at)

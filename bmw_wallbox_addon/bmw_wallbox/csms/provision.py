@@ -87,7 +87,7 @@ async def read_capabilities(link: ChargerConnection) -> None:
             "The device-model report did not finish within %.0f s; using the part that came", REPORT_WAIT_S
         )
     caps = capabilities_from_report(link.report_entries, previous=link.state.capabilities, at=utcnow())
-    link.state.capabilities = caps
+    link.state.capabilities_reported(caps)
     if caps.message_timeout_s:
         link.response_timeout_s = caps.message_timeout_s
     link.log.info(
@@ -129,11 +129,11 @@ async def configure_metering(link: ChargerConnection, *, meter_interval_s: int) 
         result = await link.request(request)
     except (ChargerCallError, ChargerTimeoutError) as err:
         link.log.warning("SetVariables for metering failed (%s); polling meter values instead", err)
-        caps.meter_push = False
+        link.state.learned(meter_push=False)
         return False
     statuses = {item["variable"]["name"]: item["attribute_status"] for item in result.set_variable_result}
     pushes = statuses.get("TxUpdatedInterval") == "Accepted"
-    caps.meter_push = pushes
+    link.state.learned(meter_push=pushes)
     if pushes:
         link.log.info("Meter values every %s s: %s", meter_interval_s, ",".join(measurands))
     else:
@@ -160,7 +160,7 @@ async def trigger(link: ChargerConnection, message: MessageTriggerEnumType, evse
         answer = answer_of(await link.request(call.TriggerMessage(requested_message=message, evse=evse)))
     except ChargerCallError as err:
         answer = Answer(status="Rejected", reason_code=err.code)
-    link.state.capabilities.triggers[str(message)] = answer.accepted
+    link.state.trigger_answered(str(message), accepted=answer.accepted)
     return answer
 
 
