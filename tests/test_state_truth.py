@@ -142,8 +142,9 @@ async def test_a_lost_transaction_is_closed_with_the_energy_reported(
         await eventually(lambda: snapshot_matches(app, charging_state="Charging"))
         await sim.clock.sleep(20)
         await eventually(lambda: _session_wh(app) > 0)
-        reported_wh = _session_wh(app)
-        await sim.crash(lose_transaction=True, car_plugged=False)
+        await sim.crash(lose_transaction=True, car_plugged=False, offline_s=30.0)
+        await eventually(lambda: not app.hub.chargers[CHARGER_ID].connected)
+        reported_wh = _session_wh(app)  # everything the charger reported before it went down
         await sim.wait_connected(15.0)
         await eventually(lambda: snapshot_matches(app, transaction_id=None, status="Available"))
         snapshot = await charger_snapshot(app)

@@ -6,7 +6,7 @@
 - :func:`evse_view`: one EVSE.
 
 Unknown values are ``None``. While a charger is disconnected its live
-readings (power, energy, current, voltage) are ``None``, as Home Assistant
+readings (power, energy, current, voltage) and its charging state are ``None``, as Home Assistant
 shows them unavailable; the last values stay under ``last_reading``. A status
 or transaction known from before (restored from the data dir, or from before
 the charger disconnected) is marked ``"restored"`` in ``status_source`` /
@@ -39,10 +39,12 @@ def evse_view(evse: EvseState) -> dict[str, Any]:
 
 
 def last_reading(evse: EvseState) -> dict[str, Any]:
-    """The latest readings whether or not the charger is connected, with their time."""
+    """The latest readings and charging state whether or not the charger is connected, with their time."""
     meter = evse.meter
+    tx = evse.transaction
     return {
         "at": _iso(meter.updated_at),
+        "charging_state": tx.charging_state if tx else None,
         "power_w": meter.power_w,
         "energy_kwh": kwh(meter.energy_wh),
         "current_a": meter.current_a,
@@ -73,7 +75,7 @@ def charger_snapshot(state: ChargerState) -> dict[str, Any]:
         "evse_id": evse.evse_id,
         "status": evse.connector_status,
         "status_source": evse.status_source,
-        "charging_state": tx.charging_state if tx else None,
+        "charging_state": tx.charging_state if tx and live else None,
         "transaction_id": tx.transaction_id if tx else None,
         "transaction_source": tx.source if tx else None,
         "session_started_at": _iso(tx.started_at) if tx else None,
