@@ -164,6 +164,7 @@ async def library_charger(
     ssl_context: ssl.SSLContext | None = None,
     password: str | None = None,
     boot: bool = True,
+    charger_class: type[LibraryCharger] = LibraryCharger,
     **kwargs: Any,
 ) -> AsyncIterator[LibraryCharger]:
     """Connect a :class:`LibraryCharger`, send BootNotification (as a charger does first), and run its receive loop."""
@@ -174,7 +175,7 @@ async def library_charger(
         ssl=ssl_context,
         additional_headers=headers,  # type: ignore[list-item]
     ) as ws:
-        charger = LibraryCharger(charger_id, ws, **kwargs)
+        charger = charger_class(charger_id, ws, **kwargs)
         task = asyncio.create_task(charger.start())
         try:
             if boot:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.routing import on
+from ocpp.v201 import call, call_result
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
@@ -302,3 +304,33 @@ def _session_wh(app: Application) -> float:
 async def _has_current(app: Application) -> bool:
     snapshot = await charger_snapshot(app)
     return bool(snapshot["current_a"]) and snapshot["voltage_v"] is not None
+
+
+class _LateDeviceModel(peer.LibraryCharger):
+    """Reports Occupied by StatusNotification while its older device-model answer still says Available."""
+
+    @on("GetVariables")
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kwargs: Any) -> Any:
+        status = call.StatusNotification(
+            timestamp="2026-11-26T10:00:00Z", connector_status="Occupied", evse_id=1, connector_id=1
+        )
+        asyncio.create_task(self.call(status, suppress=False))  # noqa: RUF006 - answered while we wait
+        await asyncio.sleep(0.2)
+        return call_result.GetVariables(
+            get_variable_result=[
+                {**item, "attribute_status": "Accepted", "attribute_value": "Available"} for item in get_variable_data
+            ]
+        )
+
+
+async def test_a_status_notification_wins_over_an_older_device_model_answer(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """A car plugged in while the add-on asks the device model: the live Occupied stays, not the stale Available."""
+    app = await start_app()
+    async with peer.library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=_LateDeviceModel
+    ) as charger:
+        await charger.next_call("SetVariables")
+        snapshot = await charger_snapshot(app)
+    assert (snapshot["status"], snapshot["status_source"]) == ("Occupied", "live")

@@ -303,6 +303,13 @@ class _QuietLogger(logging.Logger):
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
         self.debug(msg, *args, **kwargs)
 
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """The library warns of every CALLERROR answer; :meth:`Connection.request` logs it once, in its words."""
+        if isinstance(msg, str) and msg.startswith("Received a CALLError"):
+            self.debug(msg, *args, **kwargs)
+        else:
+            super().warning(msg, *args, **kwargs)
+
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         """The library logs a traceback for every CALLERROR it sends; one line is enough unless it is a bug."""
         error = sys.exc_info()[1]

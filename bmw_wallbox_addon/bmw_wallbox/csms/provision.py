@@ -206,6 +206,8 @@ async def _confirm_status(link: ChargerConnection, evse_id: int) -> None:
     for item in result.get_variable_result or []:
         status = connector_status(item.get("attribute_value")) if item.get("attribute_status") == "Accepted" else None
         if status is not None:
+            if link.state.evse(evse_id).status_source is Source.LIVE:
+                return  # a StatusNotification came in meanwhile: it is newer than this answer
             if link.state.status_reported(evse_id, status):
                 link.log.info("EVSE %s: connector %s (from the device model)", evse_id, status)
             return
