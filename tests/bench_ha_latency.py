@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from ha_core import HaClient, HomeAssistantCore, ensure_installed, free_port
 from ocpp.v201 import call
 
-from ha_core import HaClient, HomeAssistantCore, ensure_installed, free_port
 from peer import library_charger
 
 CHARGER_ID = "DE*BMW*EBENCH01"
