@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, ocpp_url
+from helpers import eventually
 from peer import library_charger
 
 NOW = "2026-11-26T01:00:00Z"
@@ -153,9 +153,11 @@ async def test_connect_sets_metering_and_reads_capabilities(start_app: StartApp,
         assert (await charger.next_call("GetBaseReport"))["report_base"] == "FullInventory"
         variables = (await charger.next_call("SetVariables"))["set_variable_data"]
         trigger = await charger.next_call("TriggerMessage")
-        async with asyncio.timeout(5):
-            while not (details := await api_get(app, "/api/chargers/DE*BMW*ETEST0001"))["capabilities"]["triggers"]:
-                await asyncio.sleep(0.02)
+        details = await eventually(
+            lambda: api_get(app, "/api/chargers/DE*BMW*ETEST0001"),
+            until=lambda details: details["capabilities"]["triggers"],
+            what="the answer to the TriggerMessage in the capabilities",
+        )
     assert {v["variable"]["name"]: v["attribute_value"] for v in variables} == {
         "TxUpdatedInterval": "15",
         "TxUpdatedMeasurands": "Current.Import,Energy.Active.Import.Register,Power.Active.Import,Voltage",
@@ -175,9 +177,7 @@ async def test_rejected_metering_falls_back_to_polling(start_app: StartApp, clie
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, accept_variables=False) as charger:
         await charger.call(tx_event("Started", 0, [sample(10_000, "Energy.Active.Import.Register")]), suppress=False)
         await charger.next_call("SetVariables")
-        async with asyncio.timeout(5):
-            while (await charger.next_call("TriggerMessage"))["requested_message"] != "MeterValues":
-                pass
+        await charger.next_call("TriggerMessage", where=lambda call: call["requested_message"] == "MeterValues")
     details = await api_get(app, "/api/chargers/DE*BMW*ETEST0001")
     assert details["capabilities"]["meter_push"] is False
 
