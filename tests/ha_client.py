@@ -173,10 +173,11 @@ class HaClient:
 
     async def clear_leftovers(self, baseline: set[str]) -> None:
         """Delete every helper item and every state that is not in ``baseline`` (what Core had after onboarding)."""
+        listed = await self.ws_commands({"type": f"{domain}/list"} for domain in HELPER_DOMAINS)
         deletes = [
             {"type": f"{domain}/delete", f"{domain}_id": item["id"]}
-            for domain in HELPER_DOMAINS
-            for item in await self.helpers(domain)
+            for domain, items in zip(HELPER_DOMAINS, listed, strict=True)
+            for item in items
         ]
         if deletes:
             await self.ws_commands(deletes)

@@ -12,6 +12,9 @@ pytest can still rewrite the asserts in this module.
   add-on (own data dir, one charger with the default name, so entity ids start
   with ``bmw_wallbox``) connected to Core, and a simulated wallbox charging a
   car at the full limit. Nothing a test changes reaches the next test.
+- ``look_at_charging`` (per module): runs a coroutine against such a scenario of
+  its own and returns what it collected, for module-scoped fixtures whose tests
+  only read (the scenario is gone before the first of them runs).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ T = TypeVar("T")
 CHARGER_ID = "DE*BMW*EHA00001"
 SLUG = "bmw_wallbox"
 MAX_CURRENT_A = 32
-#: Simulated seconds per real second: the 10 s meter interval gives a meter value every real second.
-TIME_SCALE = 10.0
+#: Simulated seconds per real second: the 10 s meter interval gives a meter value every half real second.
+TIME_SCALE = 20.0
 #: What an empty ``automations.yaml`` holds.
 NO_AUTOMATIONS = "[]\n"
 
