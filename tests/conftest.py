@@ -1,4 +1,4 @@
-"""Shared fixtures: a test CA, and the add-on started for real on free ports.
+"""Shared fixtures: a test CA, the add-on started for real on free ports, and the hostile-frame arena.
 
 Waiting and free ports are in ``helpers``; the Home Assistant fixtures are in
 ``ha_fixtures`` (loaded by the modules that need them).
