@@ -18,7 +18,7 @@ demo: $(BIN)/python
 	$(BIN)/bmw-wallbox --demo
 
 # The panel's browser tests drive Debian's Chromium; Home Assistant Core is installed by the tests
-# themselves (into a cached venv, see tests/ha_core.py).
+# themselves (into a cached venv, see tests/ha_install.py).
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

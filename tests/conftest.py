@@ -1,4 +1,8 @@
-"""Shared fixtures: a test CA, and the add-on started for real on free ports."""
+"""Shared fixtures: a test CA, the add-on started for real on free ports, and the hostile-frame arena.
+
+Waiting and free ports are in ``helpers``; the Home Assistant fixtures are in
+``ha_fixtures`` (loaded by the modules that need them).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,16 @@ from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
+from arena import Arena, open_arena
+
 CHARGER_ID = "DE*BMW*ETEST0001"
 AUTH_CHARGER_ID = "DE*BMW*EAUTH0002"
 PASSWORD = "s3cret-pass-123"
 
 StartApp = Callable[..., Awaitable[Application]]
+
+#: The benchmarks are scripts run with ``python``, not tests (their files do not start with ``test_`` either).
+collect_ignore_glob = ["benchmarks/*"]
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +94,16 @@ async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
         await app.stop()
 
 
+@pytest.fixture
+async def arena(start_app: StartApp, client_ssl: ssl.SSLContext) -> AsyncIterator[Arena]:
+    """The add-on with a bystander charger (with password) provisioned and an attacker's raw socket open."""
+    app = await start_app()
+    async with open_arena(
+        app, ocpp_url(app), attacker=CHARGER_ID, bystander=AUTH_CHARGER_ID, password=PASSWORD, client_ssl=client_ssl
+    ) as opened:
+        yield opened
+
+
 def ocpp_url(app: Application) -> str:
     """The wss:// base URL of a started app."""
     scheme = "wss" if app.settings.options.ssl else "ws"
@@ -109,18 +128,6 @@ async def api_send(app: Application, method: str, path: str, body: Any = None) -
     url = f"http://127.0.0.1:{app.panel_port}{path}"
     async with aiohttp.ClientSession() as http, http.request(method, url, json=body) as response:
         return response.status, await response.json()
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` (a plain or async predicate) is true; ``timeout`` in real seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -6,13 +6,14 @@ import asyncio
 import base64
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 REPORT = [
     {
@@ -141,13 +142,20 @@ class LibraryCharger(ChargePoint):
         self._got("Reset", {"type": type})
         return call_result.Reset(status="Accepted")
 
-    async def next_call(self, action: str, timeout: float = 10.0) -> dict[str, Any]:
-        """Wait for the next CSMS call of ``action`` and return its payload."""
-        async with asyncio.timeout(timeout):
-            while True:
-                name, payload = await self.calls.get()
-                if name == action:
-                    return payload
+    async def next_call(
+        self, action: str, timeout: float = 10.0, *, where: Callable[[dict[str, Any]], bool] = lambda payload: True
+    ) -> dict[str, Any]:
+        """The payload of the next CSMS call of ``action`` that ``where`` accepts (earlier ones are consumed)."""
+        seen: list[str] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    name, payload = await self.calls.get()
+                    seen.append(name)
+                    if name == action and where(payload):
+                        return payload
+        except TimeoutError:
+            raise AssertionError(f"no matching {action} call within {timeout:g} s; calls seen: {seen}") from None
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -190,6 +198,22 @@ async def library_charger(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def handshake_status(port: int, charger_id: str, password: str, *, source: str = "127.0.0.1") -> int:
+    """One plain ``ws://`` connection attempt with Basic Auth; the HTTP status (101 when it connected)."""
+    url = f"ws://127.0.0.1:{port}/{quote(charger_id, safe='')}"
+    try:
+        async with connect(
+            url,
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers=basic_auth(charger_id, password),
+            local_addr=(source, 0),
+            open_timeout=5,
+        ):
+            return 101
+    except InvalidStatus as err:
+        return err.response.status_code
 
 
 @contextlib.asynccontextmanager

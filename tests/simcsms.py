@@ -8,7 +8,6 @@ Also builders for the CSMS's requests and readers for the wallbox's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl as ssl_lib
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from helpers import eventually
 
 Request = tuple[str, dict[str, Any]]
 Match = Callable[[dict[str, Any]], bool]
@@ -155,7 +156,6 @@ class CsmsServer:
         self.handshakes: list[tuple[str, str | None]] = []
         self.charge_point: BareCsms | None = None
         self._server: Server | None = None
-        self._signal = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         self._server = await serve(self._handle, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp2.0.1")], ssl=self._ssl)
@@ -174,14 +174,8 @@ class CsmsServer:
         return f"wss://localhost:{port}" if self._ssl else f"ws://127.0.0.1:{port}"
 
     def log(self, action: str, payload: dict[str, Any]) -> None:
-        """Record a request and wake waiters."""
+        """Record a request."""
         self.requests.append((action, payload))
-        self._pulse()
-
-    def _pulse(self) -> None:
-        """Wake every waiter once (each waits on the event current when it started)."""
-        self._signal.set()
-        self._signal = asyncio.Event()
 
     def mark(self) -> int:
         """Index of the next request; pass it as ``since`` to wait for later ones only."""
@@ -194,13 +188,13 @@ class CsmsServer:
     async def wait_for(
         self, action: str, where: Match = lambda _: True, *, since: int = 0, timeout_s: float = 5.0
     ) -> dict[str, Any]:
-        """Return the first ``action`` payload from index ``since`` that ``where`` accepts."""
-        async with asyncio.timeout(timeout_s):
-            while True:
-                for payload in self.of(action, since):
-                    if where(payload):
-                        return payload
-                await self._signal.wait()
+        """Return the first ``action`` payload from index ``since`` that ``where`` accepts (waits for one)."""
+        matches = await eventually(
+            lambda: [payload for payload in self.of(action, since) if where(payload)],
+            what=f"a matching {action} from the wallbox (since request {since})",
+            timeout=timeout_s,
+        )
+        return matches[0]
 
     async def call(self, payload: Any) -> Any:
         """Send a CSMS -> charger call on the newest connection; CALLERRORs raise."""
@@ -213,6 +207,5 @@ class CsmsServer:
         self.handshakes.append((path, connection.request.headers.get("Authorization")))
         charge_point = BareCsms(self, unquote(path.strip("/")), connection)
         self.charge_point = charge_point
-        self._pulse()
         with contextlib.suppress(ConnectionClosed):
             await charge_point.start()

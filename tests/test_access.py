@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from ingress_proxy import IngressProxy
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.web.access import Refusal, host_allowed, origin_allowed, refusal
 
 from conftest import CHARGER_ID, StartApp
+from ingress_proxy import IngressProxy
 
 PORT = 8099
 INGRESS = "172.30.32.2"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from pathlib import Path
@@ -26,6 +25,7 @@ from conftest import (
     default_options,
     ocpp_url,
 )
+from helpers import eventually
 from peer import basic_auth, library_charger
 
 BOOT = call.BootNotification(
@@ -38,11 +38,13 @@ BOOT = call.BootNotification(
 )
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it is true."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.02)
+async def logged(caplog: pytest.LogCaptureFixture, fragment: str) -> str:
+    """The first log line that contains ``fragment``; waits until the add-on logged one."""
+    lines = await eventually(
+        lambda: [r.getMessage() for r in caplog.records if fragment in r.getMessage()],
+        what=f"a log line with {fragment!r}",
+    )
+    return lines[0]
 
 
 async def test_library_charger_connects_over_wss(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
@@ -158,23 +160,27 @@ async def test_wrong_subprotocol_refused_with_400(
     assert b"ocpp2.0.1" in info.value.response.body
 
 
-async def test_id_with_stars_matches_percent_decoded(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_id_with_stars_matches_percent_decoded(
+    start_app: StartApp, client_ssl: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
     """The id is the percent-decoded last path segment, with any prefix path."""
+    caplog.set_level(logging.INFO)
     app = await start_app()
     async with connect(f"{ocpp_url(app)}/ocpp/v201/DE*BMW*ETEST0001", subprotocols=["ocpp2.0.1"], ssl=client_ssl):  # type: ignore[list-item]
-        await wait_for(lambda: _connected(app))
+        await logged(caplog, "Connected from")
+        chargers = await api_get(app, "/api/chargers")
+    assert [c["id"] for c in chargers if c["connected"]] == [CHARGER_ID]
 
 
-async def _connected(app: Application) -> bool:
-    return bool((await charger_snapshot(app))["connected"])
-
-
-async def test_second_connection_replaces_first(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_second_connection_replaces_first(
+    start_app: StartApp, client_ssl: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
     """A new connection with the same id closes the old one with code 1000 and stays connected."""
+    caplog.set_level(logging.INFO)
     app = await start_app()
     url = f"{ocpp_url(app)}/DE%2ABMW%2AETEST0001"
     async with connect(url, subprotocols=["ocpp2.0.1"], ssl=client_ssl) as first:  # type: ignore[list-item]
-        await wait_for(lambda: _connected(app))
+        await logged(caplog, "Connected from")
         async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as second:
             await first.wait_closed()
             assert first.close_code == 1000
@@ -183,16 +189,16 @@ async def test_second_connection_replaces_first(start_app: StartApp, client_ssl:
             assert (await charger_snapshot(app))["connected"] is True
 
 
-async def test_disconnect_marks_offline(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+async def test_disconnect_marks_offline(
+    start_app: StartApp, client_ssl: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
     """Closing the socket marks the charger as not connected."""
+    caplog.set_level(logging.INFO)
     app = await start_app()
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         await charger.call(BOOT, suppress=False)
-    await wait_for(lambda: _not_connected(app))
-
-
-async def _not_connected(app: Application) -> bool:
-    return not (await charger_snapshot(app))["connected"]
+    await logged(caplog, "Disconnected")
+    assert (await charger_snapshot(app))["connected"] is False
 
 
 def unstarted_app(ssl_dir: Path, tmp_path: Path) -> Application:

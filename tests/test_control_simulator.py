@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +13,8 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually, running
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, running
+from helpers import eventually, free_port
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
@@ -30,11 +30,11 @@ async def simulator(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any)
         yield sim
 
 
-def profile_limits(sim: WallboxSimulator) -> list[float]:
-    """The limit of every SetChargingProfile the simulator received, in order."""
+def profile_limits(sim: WallboxSimulator, after: int = 0) -> list[float]:
+    """The limit of every SetChargingProfile the simulator received from index ``after`` on, in order."""
     return [
         float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-        for action, p in sim.received
+        for action, p in sim.received[after:]
         if action == "SetChargingProfile"
     ]
 
@@ -55,7 +55,7 @@ async def test_pause_resume_cycles_without_rejection(start_app: StartApp, client
     app = await start_app()
     async with simulator(app, client_ssl) as sim:
         await sim.plug_in()
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to draw power")
         transaction = sim.transaction_id
         for _ in range(5):
             status, body = await api_send(app, "POST", f"{BASE}/pause")
@@ -63,7 +63,7 @@ async def test_pause_resume_cycles_without_rejection(start_app: StartApp, client
             assert sim.power_w == 0.0
             status, body = await api_send(app, "POST", f"{BASE}/resume")
             assert status == 200, body
-            await eventually(lambda: sim.power_w > 0)
+            await eventually(lambda: sim.power_w > 0, what="the car to draw power after resume")
         assert sim.transaction_id == transaction
         assert (await charger_snapshot(app))["last_rejection"] is None
 
@@ -77,7 +77,7 @@ async def test_limit_sequence_reaches_the_car(start_app: StartApp, client_ssl: s
             status, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": amps})
             assert status == 200, body
             assert sim.offered_current_a == float(amps)
-            await eventually(lambda amps=amps: sim.current_a == float(amps))
+            await eventually(lambda amps=amps: sim.current_a == float(amps), what=f"the car to draw {amps} A")
         assert sim.charging_state == "Charging"
 
 
@@ -88,7 +88,7 @@ async def test_session_after_plug_in_never_exceeds_limit(start_app: StartApp, cl
     async with simulator(app, client_ssl, car_max_current_a=32.0) as sim:
         assert profile_limits(sim)[0] == 10.0
         await sim.plug_in()
-        await eventually(lambda: len(phase_currents_sent(sim)) >= 9)
+        await eventually(lambda: len(phase_currents_sent(sim)) >= 9, what="three meter values with phase currents")
     currents = phase_currents_sent(sim)
     assert max(currents) <= 10.0
     assert 10.0 in currents
@@ -100,7 +100,7 @@ async def test_car_suspended_session_stays_paused(start_app: StartApp, client_ss
     async with simulator(app, client_ssl) as sim:
         await sim.plug_in()
         await sim.car_suspend()
-        await eventually(lambda: sim.charging_state == "SuspendedEV")
+        await eventually(lambda: sim.charging_state == "SuspendedEV", what="the car to suspend")
         status, body = await api_send(app, "POST", f"{BASE}/pause")
         assert (status, body["strategy"]) == (200, "tx_default"), body
         await sim.car_resume()
@@ -114,7 +114,7 @@ async def test_rejected_default_profile_falls_back(start_app: StartApp, client_s
     app = await start_app()
     async with simulator(app, client_ssl) as sim:
         await sim.plug_in()
-        await eventually(lambda: sim.charging_state == "Charging")
+        await eventually(lambda: sim.charging_state == "Charging", what="the car to charge")
         sim.reject_profiles = {"TxDefaultProfile"}
         status, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 8})
         assert (status, body["strategy"]) == (200, "tx_profile"), body
@@ -130,10 +130,18 @@ async def test_wallbox_reboot_mid_session_gets_limit_back(start_app: StartApp, c
         await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 9})
         before = sim.transaction_id
         boots = sim.boot_count
+        rebooted_at = len(sim.received)
         await sim.reboot()
-        await eventually(lambda: sim.boot_count > boots and sim.transaction_id not in (None, before), timeout=15)
-        await eventually(lambda: sim.offered_current_a == 9.0 and sim.current_a == 9.0, timeout=15)
-        await eventually(lambda: _snapshot_has(app, transaction_id=sim.transaction_id), timeout=15)
+        await eventually(
+            lambda: sim.boot_count > boots and sim.transaction_id not in (None, before),
+            what="the rebooted wallbox to start a new session",
+            timeout=15,
+        )
+        limits = await eventually(
+            lambda: profile_limits(sim, rebooted_at), what="a charging profile after the reboot", timeout=15
+        )
+        drawn_a = await eventually(lambda: sim.current_a, what="the car to draw current again", timeout=15)
+    assert (limits[0], drawn_a) == (9.0, 9.0)
 
 
 async def _snapshot_has(app: Application, **expected: Any) -> bool:
@@ -141,17 +149,11 @@ async def _snapshot_has(app: Application, **expected: Any) -> bool:
     return all(snapshot[key] == value for key, value in expected.items())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_addon_restart_mid_session_keeps_limit_and_session(
     start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
 ) -> None:
     """The add-on restarts while the car charges at 7 A: the session and the limit carry on."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     app = await start_app(data_dir=data_dir, ocpp_port=port)
     async with simulator(app, client_ssl, car_max_current_a=32.0) as sim:
@@ -160,15 +162,19 @@ async def test_addon_restart_mid_session_keeps_limit_and_session(
         transaction = sim.transaction_id
         energy_before = (await charger_snapshot(app))["energy_kwh"]
         await app.stop()
-        await eventually(lambda: not sim.connected)
+        await eventually(lambda: not sim.connected, what="the wallbox to notice the add-on is gone")
         received_before = len(sim.received)
         again = await start_app(data_dir=data_dir, ocpp_port=port)
         snapshot = await charger_snapshot(again)
         assert (snapshot["transaction_id"], snapshot["desired_limit_a"]) == (transaction, 7.0)
         assert snapshot["last_reading"]["energy_kwh"] >= energy_before
         await sim.wait_connected(15.0)
-        await eventually(lambda: len(profile_limits(sim)) > 0 and len(sim.received) > received_before, timeout=15)
-        assert profile_limits(sim)[-1] == 7.0
+        limits = await eventually(
+            lambda: profile_limits(sim, received_before),
+            what="a charging profile from the restarted add-on",
+            timeout=15,
+        )
+        assert limits[-1] == 7.0
         assert sim.transaction_id == transaction
         assert sim.current_a == 7.0
 
@@ -180,8 +186,8 @@ async def test_remote_stop_then_start_is_rejected_with_hint(start_app: StartApp,
         await sim.plug_in()
         status, _ = await api_send(app, "POST", f"{BASE}/stop")
         assert status == 200
-        await eventually(lambda: sim.transaction_id is None)
-        await eventually(lambda: _snapshot_has(app, transaction_id=None))
+        await eventually(lambda: sim.transaction_id is None, what="the wallbox to end the session")
+        await eventually(lambda: _snapshot_has(app, transaction_id=None), what="the add-on to see the session end")
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (502, "rejected"), body
         assert "unplugged" in body["detail"]
@@ -197,9 +203,11 @@ async def test_start_with_car_sends_limit_right_after(start_app: StartApp, clien
         await sim.unplug()
         await sim.plug_in()
         await api_send(app, "POST", f"{BASE}/pause")
+        started_at = len(sim.received)
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (200, "accepted"), body
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to draw power after the start")
+    assert profile_limits(sim, started_at)[:1] == [32.0]
 
 
 async def test_command_while_disconnected_is_503(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
@@ -208,11 +216,15 @@ async def test_command_while_disconnected_is_503(start_app: StartApp, client_ssl
     async with simulator(app, client_ssl) as sim:
         await sim.plug_in()
         await sim.drop_connection(offline_s=20.0)
-        await eventually(lambda: _snapshot_has(app, connected=False))
+        await eventually(lambda: _snapshot_has(app, connected=False), what="the add-on to see the wallbox offline")
         status, body = await api_send(app, "POST", f"{BASE}/pause")
         assert (status, body["outcome"]) == (503, "not_connected")
+        offline_at = len(sim.received)
         await sim.wait_connected(15.0)
-        await eventually(lambda: sim.offered_current_a == 0.0, timeout=15)
+        limits = await eventually(
+            lambda: profile_limits(sim, offline_at), what="a charging profile after the reconnect", timeout=15
+        )
+    assert limits[0] == 0.0
 
 
 @pytest.mark.parametrize("recovers", [True, False])
@@ -230,12 +242,17 @@ async def test_automatic_reset_is_reported_after_reconnect(
         assert (await charger_snapshot(app))["last_command"]["outcome"] == "rebooting"
         if recovers:
             sim.reject_profiles = set()
-        await eventually(lambda: sim.boot_count > boots, timeout=15)
-        expected = "accepted" if recovers else "rejected"
-        await eventually(lambda: _last_command_is(app, "pause (after automatic reboot)", expected), timeout=15)
-        assert [action for action, _ in sim.received].count("Reset") == 1
+        await eventually(lambda: sim.boot_count > boots, what="the wallbox to reboot", timeout=15)
+        last = await eventually(
+            lambda: _last_command(app),
+            until=lambda last: last is not None and last["command"] == "pause (after automatic reboot)",
+            what="the outcome of the pause after the reboot",
+            timeout=15,
+        )
+        resets = [action for action, _ in sim.received].count("Reset")
+    assert (last["outcome"], resets) == ("accepted" if recovers else "rejected", 1)
 
 
-async def _last_command_is(app: Application, command: str, outcome: str) -> bool:
-    last = (await charger_snapshot(app))["last_command"]
-    return bool(last) and last["command"] == command and last["outcome"] == outcome
+async def _last_command(app: Application) -> dict[str, Any] | None:
+    last: dict[str, Any] | None = (await charger_snapshot(app))["last_command"]
+    return last

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,7 +26,8 @@ import pytest
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually, running
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, running
+from helpers import eventually, free_port
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 TIME_SCALE = 20.0
@@ -50,15 +50,20 @@ async def test_network_drop_mid_session_loses_and_doubles_nothing(
         register_at_plug_in = sim.energy_wh
         await sim.plug_in()
         transaction = sim.transaction_id
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to draw power")
         await sim.drop_connection(offline_s=40.0)
-        await eventually(lambda: _is(app, connected=False))
+        await eventually(lambda: _is(app, connected=False), what="the add-on to see the wallbox offline")
         await sim.wait_connected(10.0)
-        await eventually(lambda: _is(app, connected=True, transaction_id=transaction))
+        await eventually(
+            lambda: _is(app, connected=True, transaction_id=transaction), what="the wallbox back in the same session"
+        )
         sent_before = len(sim.sent)
-        await eventually(lambda: any(action == "TransactionEvent" for action, _ in sim.sent[sent_before:]))
+        await eventually(
+            lambda: any(action == "TransactionEvent" for action, _ in sim.sent[sent_before:]),
+            what="a TransactionEvent after the reconnect",
+        )
         await sim.unplug()
-        await eventually(lambda: _is(app, transaction_id=None))
+        await eventually(lambda: _is(app, transaction_id=None), what="the add-on to see the session end")
         snapshot = await charger_snapshot(app)
     charged_wh = sim.energy_wh - register_at_plug_in
     assert charged_wh > 100  # 11 kW for 40 s offline plus the time around it
@@ -91,12 +96,6 @@ PERSISTED = (
     "serial",
     "last_session",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -145,12 +144,10 @@ async def _api_chargers(panel_port: int) -> dict[str, Any] | None:
 
 
 async def _wait_answering(panel_port: int) -> dict[str, Any]:
-    snapshot: dict[str, Any] | None = None
-    async with asyncio.timeout(15):
-        while snapshot is None:
-            snapshot = await _api_chargers(panel_port)
-            if snapshot is None:
-                await asyncio.sleep(0.05)
+    snapshot = await eventually(
+        lambda: _api_chargers(panel_port), what=f"the add-on's JSON API on port {panel_port}", timeout=15
+    )
+    assert snapshot is not None
     return snapshot
 
 
@@ -167,7 +164,7 @@ async def test_sigkill_mid_session_restores_setpoint_session_and_register(tmp_pa
     (tmp_path / "options.json").write_text(
         json.dumps({"ssl": False, "chargers": [{"id": CHARGER_ID}], "meter_interval": 5}), encoding="utf-8"
     )
-    ocpp_port, panel_port = _free_port(), _free_port()
+    ocpp_port, panel_port = free_port(), free_port()
     sim = WallboxSimulator(f"ws://127.0.0.1:{ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE, car_max_current_a=16)
     register_at_plug_in = sim.energy_wh
     with addon_process(tmp_path, ocpp_port, panel_port) as first:
@@ -178,13 +175,16 @@ async def test_sigkill_mid_session_restores_setpoint_session_and_register(tmp_pa
         await sim.plug_in()
         status, body = await api_send_port(panel_port, "PUT", f"{BASE}/current_limit", {"amps": 7})
         assert status == 200, body
-        await eventually(lambda: sim.current_a == 7.0)
+        await eventually(lambda: sim.current_a == 7.0, what="the car to draw 7 A")
         await sim.car_suspend()  # the register stands still, so "before" is exact
-        await eventually(lambda: _is_port(panel_port, charging_state="SuspendedEV"))
-        before = await _wait_answering(panel_port)
-        await eventually(lambda: _stored(tmp_path).get("evses", {}).get("1", {}).get("register_wh") is not None)
         await eventually(
-            lambda: _stored(tmp_path)["evses"]["1"]["register_wh"] == pytest.approx(before["energy_kwh"] * 1000)
+            lambda: _is_port(panel_port, charging_state="SuspendedEV"), what="the add-on to see the car suspend"
+        )
+        before = await _wait_answering(panel_port)
+        await eventually(
+            lambda: _stored(tmp_path).get("evses", {}).get("1", {}).get("register_wh"),
+            until=lambda stored_wh: stored_wh == pytest.approx(before["energy_kwh"] * 1000),
+            what="the store to hold the register the API shows",
         )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -199,13 +199,15 @@ async def test_sigkill_mid_session_restores_setpoint_session_and_register(tmp_pa
         task = asyncio.create_task(sim.run())
         try:
             await sim.wait_connected(10.0)
-            await eventually(lambda: sim.offered_current_a == 7.0)
+            await eventually(lambda: sim.offered_current_a == 7.0, what="the restarted add-on to offer 7 A again")
             await sim.car_resume()
-            await eventually(lambda: sim.current_a == 7.0)
+            await eventually(lambda: sim.current_a == 7.0, what="the car to draw 7 A again")
             transaction = sim.transaction_id
             assert transaction == before["transaction_id"]
             await sim.unplug()
-            await eventually(lambda: _is_port(panel_port, transaction_id=None))
+            await eventually(
+                lambda: _is_port(panel_port, transaction_id=None), what="the add-on to see the session end"
+            )
             final = await _wait_answering(panel_port)
         finally:
             await sim.stop()
@@ -241,7 +243,10 @@ async def silent_prone(start_app: StartApp, client_ssl: ssl.SSLContext) -> Async
     sim.variables.put("OCPPCommCtrlr", "MessageTimeout", "5", instance="Default")
     async with running(sim):
         await sim.plug_in()
-        await eventually(lambda: app.csms.connections[CHARGER_ID].response_timeout_s == 5.0)
+        await eventually(
+            lambda: app.csms.connections[CHARGER_ID].response_timeout_s == 5.0,
+            what="the add-on to adopt the 5 s MessageTimeout",
+        )
         yield app, sim
 
 
@@ -268,7 +273,7 @@ async def test_silent_charger_does_not_block_later_commands(silent_prone: tuple[
     status, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 8})
     assert (status, body["outcome"]) == (200, "accepted"), body
     assert sim.offered_current_a == 8.0
-    await eventually(lambda: sim.current_a == 8.0)
+    await eventually(lambda: sim.current_a == 8.0, what="the car to draw 8 A")
 
 
 async def test_silent_charger_still_gets_its_messages_answered(silent_prone: tuple[Application, Any]) -> None:

@@ -14,7 +14,7 @@ from bmw_wallbox import store as store_module
 from bmw_wallbox.state import ChargerState, SampledValue, StateHub, utcnow
 from bmw_wallbox.store import Store
 
-from conftest import eventually
+from helpers import eventually
 
 CHARGERS = 200
 
@@ -50,7 +50,7 @@ async def test_meter_saves_are_written_off_the_event_loop(tmp_path: Path, monkey
         for charger in hub.chargers.values():
             _register(charger, float(round_number))
             store.save_soon(charger.charger_id)
-        await eventually(lambda: bool(writers))
+        await eventually(lambda: bool(writers), what="a background write")
     background_writers = set(writers)
     store.flush()  # at shutdown the rest is written synchronously, on purpose
     assert background_writers

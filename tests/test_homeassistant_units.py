@@ -23,6 +23,8 @@ from bmw_wallbox.homeassistant.rest import CoreRestClient
 from bmw_wallbox.homeassistant.websocket import CoreConnection, websocket_url
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue, StateHub
 
+from helpers import eventually
+
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
@@ -323,16 +325,8 @@ async def fake_core() -> AsyncIterator[tuple[FakeCore, str]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield core, f"http://127.0.0.1:{port}"
+    yield core, f"http://127.0.0.1:{runner.addresses[0][1]}"
     await runner.cleanup()
-
-
-async def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
-    """Poll until ``condition()`` is true."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple[FakeCore, str]) -> None:
@@ -347,7 +341,7 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
         publisher.attach()
         task = asyncio.create_task(publisher.run())
         try:
-            await wait_for(lambda: len(core.posted) == len(ENTITIES))
+            await eventually(lambda: len(core.posted) == len(ENTITIES), what="every entity posted once")
             core.down = True
             for watts in range(100, 200):
                 state.meter_values(
@@ -356,7 +350,7 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
                 hub.commit(state.charger_id)
                 await asyncio.sleep(0.001)
             core.down = False
-            await wait_for(lambda: ("sensor.x_power", "199") in core.posted, timeout_s=10)
+            await eventually(lambda: ("sensor.x_power", "199") in core.posted, what="the newest power posted")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -21,7 +21,8 @@ from websockets.exceptions import InvalidStatus
 from bmw_wallbox.app import Application
 from bmw_wallbox.logsafe import MASK, MAX_MESSAGE_CHARS, LogSafety, mask_text, shown
 
-from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, StartApp, default_options, eventually
+from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, StartApp, default_options
+from helpers import eventually
 from peer import library_charger, raw_socket
 
 #: What every line of the add-on log starts with (cli.configure_logging's format).
@@ -337,7 +338,9 @@ async def test_logs_view_never_shows_the_reported_basic_auth_password(
     app = await start_app(options=default_options(ssl=False))
     async with library_charger(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID) as charger:
         await charger.next_call("TriggerMessage")
-        await eventually(lambda: any(e.action == "NotifyReport" for e in app.trace.entries()))
+        await eventually(
+            lambda: any(e.action == "NotifyReport" for e in app.trace.entries()), what="a NotifyReport in the trace"
+        )
     shown_lines = json.dumps([line.to_json() for line in app.logs.lines()])
     assert "BasicAuthPassword" in shown_lines  # the report was logged, masked
     assert "hunter2-secret" not in shown_lines

@@ -50,12 +50,17 @@ async def live(app: Application) -> AsyncIterator[aiohttp.ClientWebSocketRespons
 async def receive_until(
     ws: aiohttp.ClientWebSocketResponse, match: Callable[[Message], bool], timeout: float = 5.0
 ) -> Message:
-    """Read messages until one matches; fail after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            message: Message = await ws.receive_json()
-            if match(message):
-                return message
+    """Read messages until one matches; fail after ``timeout`` seconds, naming the message types seen."""
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message: Message = await ws.receive_json()
+                seen.append(str(message.get("type")))
+                if match(message):
+                    return message
+    except TimeoutError:
+        raise AssertionError(f"no matching panel message within {timeout:g} s; types seen: {seen}") from None
 
 
 # --- page and static files -------------------------------------------------------------------

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingress_proxy import IngressProxy
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 from bmw_wallbox.state import SampledValue
 
 from conftest import CHARGER_ID, StartApp, default_options, ocpp_url
+from ingress_proxy import IngressProxy
 from peer import library_charger
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from datetime import datetime, timedelta
@@ -11,7 +10,8 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, eventually, ocpp_url
+from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options, ocpp_url
+from helpers import eventually
 from peer import library_charger
 
 NOW = "2026-11-26T01:00:00Z"
@@ -154,7 +154,11 @@ async def test_connect_sets_metering_and_reads_capabilities(start_app: StartApp,
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         assert (await charger.next_call("GetBaseReport"))["report_base"] == "FullInventory"
         variables = (await charger.next_call("SetVariables"))["set_variable_data"]
-        await eventually(lambda: app.hub.chargers[CHARGER_ID].capabilities.meter_push is not None)
+        await eventually(
+            lambda: app.hub.chargers[CHARGER_ID].capabilities.meter_push,
+            until=lambda pushes: pushes is not None,
+            what="the answer to SetVariables in the capabilities",
+        )
         details = await api_get(app, "/api/chargers/DE*BMW*ETEST0001")
     triggers = [payload["requested_message"] for action, payload in charger.received if action == "TriggerMessage"]
     assert [action for action, _ in charger.received] == [
@@ -184,9 +188,7 @@ async def test_rejected_metering_falls_back_to_polling(start_app: StartApp, clie
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, accept_variables=False) as charger:
         await charger.call(tx_event("Started", 0, [sample(10_000, "Energy.Active.Import.Register")]), suppress=False)
         await charger.next_call("SetVariables")
-        async with asyncio.timeout(5):
-            while (await charger.next_call("TriggerMessage"))["requested_message"] != "MeterValues":
-                pass
+        await charger.next_call("TriggerMessage", where=lambda call: call["requested_message"] == "MeterValues")
     details = await api_get(app, "/api/chargers/DE*BMW*ETEST0001")
     assert details["capabilities"]["meter_push"] is False
 

@@ -18,13 +18,16 @@ import os
 import random
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, eventually
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options
+from helpers import eventually
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 SLOW = os.environ.get("BMW_WALLBOX_SLOW") == "1"
@@ -60,8 +63,18 @@ def reported_register_wh(sim: WallboxSimulator, transaction_id: str, event_type:
     raise AssertionError(f"no {event_type} event of {transaction_id}")
 
 
-async def soak(start_app: StartApp, client_ssl: ssl.SSLContext, *, hours: float, seed: int) -> None:
-    """Plug in, charge at changing limits, unplug, idle, for ``hours`` simulated hours; compare every Wh."""
+@dataclass(frozen=True)
+class Soak:
+    """What a soak run left behind: the wallbox's own count and the add-on's."""
+
+    charged_wh: float
+    sessions: list[Session]
+    lifetime_kwh: float
+    reported: list[dict[str, Any]]
+
+
+async def soak(start_app: StartApp, client_ssl: ssl.SSLContext, *, hours: float, seed: int) -> Soak:
+    """Plug in, charge at changing limits, unplug, idle, for ``hours`` simulated hours."""
     rng = random.Random(seed)
     app = await start_app(options=default_options(meter_interval=60))
     sim = WallboxSimulator(
@@ -90,34 +103,46 @@ async def soak(start_app: StartApp, client_ssl: ssl.SSLContext, *, hours: float,
             await sim.unplug()
             started_wh = reported_register_wh(sim, transaction, "Started")
             sessions.append(Session(transaction, started_wh, reported_register_wh(sim, transaction, "Ended")))
-            await eventually(lambda: _is_idle(app))
+            await eventually(
+                lambda: _transaction(app), until=lambda tx: tx is None, what="the add-on to end the session"
+            )
             await sim.clock.sleep(rng.uniform(60, 900))
     finally:
         await sim.stop()
         await task
-    snapshot = await charger_snapshot(app)
-    reported = [record.to_json() for record in reversed(app.hub.chargers[CHARGER_ID].sessions)]
-    assert sim.energy_wh - register_at_start > 1000 * hours  # it really charged
-    assert snapshot["last_reading"]["energy_kwh"] * 1000 == pytest.approx(sessions[-1].ended_wh, abs=1.0)
-    assert [s["transaction_id"] for s in reported] == [s.transaction_id for s in sessions]
-    for ours, wallbox in zip(reported, sessions, strict=True):
-        assert ours["energy_kwh"] * 1000 == pytest.approx(wallbox.energy_wh, abs=1.0), ours
-    assert sum(s["energy_kwh"] for s in reported) * 1000 == pytest.approx(
-        sum(s.energy_wh for s in sessions), abs=len(sessions) * 0.5
+    return Soak(
+        charged_wh=sim.energy_wh - register_at_start,
+        sessions=sessions,
+        lifetime_kwh=(await charger_snapshot(app))["last_reading"]["energy_kwh"],
+        reported=[record.to_json() for record in reversed(app.hub.chargers[CHARGER_ID].sessions)],
     )
 
 
-async def _is_idle(app: object) -> bool:
-    snapshot = await charger_snapshot(app)  # type: ignore[arg-type]
-    return snapshot["transaction_id"] is None
+async def _transaction(app: Application) -> str | None:
+    transaction: str | None = (await charger_snapshot(app))["transaction_id"]
+    return transaction
 
 
-async def test_two_simulated_hours_of_sessions_add_up(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """Two simulated hours of sessions: lifetime register and every session's energy equal the wallbox's."""
-    await soak(start_app, client_ssl, hours=2, seed=1)
-
-
-@pytest.mark.skipif(not SLOW, reason="24 simulated hours take about 25 s: set BMW_WALLBOX_SLOW=1")
-async def test_a_simulated_day_of_sessions_adds_up(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """24 simulated hours with dozens of sessions: lifetime register and every session's energy equal the wallbox's."""
-    await soak(start_app, client_ssl, hours=24, seed=24)
+@pytest.mark.parametrize(
+    ("hours", "seed"),
+    [
+        pytest.param(2, 1, id="2-hours"),
+        pytest.param(
+            24, 24, id="a-day", marks=pytest.mark.skipif(not SLOW, reason="about 25 s: set BMW_WALLBOX_SLOW=1")
+        ),
+    ],
+)
+async def test_sessions_add_up_to_the_wallboxs_own_count(
+    start_app: StartApp, client_ssl: ssl.SSLContext, hours: float, seed: int
+) -> None:
+    """Simulated hours of sessions: the lifetime register and every session's energy equal the wallbox's, to the Wh."""
+    run = await soak(start_app, client_ssl, hours=hours, seed=seed)
+    assert run.charged_wh > 1000 * hours  # it really charged
+    assert run.lifetime_kwh * 1000 == pytest.approx(run.sessions[-1].ended_wh, abs=1.0)
+    assert [s["transaction_id"] for s in run.reported] == [s.transaction_id for s in run.sessions]
+    assert [ours["energy_kwh"] * 1000 for ours in run.reported] == pytest.approx(
+        [wallbox.energy_wh for wallbox in run.sessions], abs=1.0
+    )
+    assert sum(s["energy_kwh"] for s in run.reported) * 1000 == pytest.approx(
+        sum(s.energy_wh for s in run.sessions), abs=len(run.sessions) * 0.5
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +30,8 @@ from bmw_wallbox.simulator.personality import (
 )
 
 import peer
-from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, eventually, ocpp_url, running
+from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, ocpp_url, running
+from helpers import eventually
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
@@ -83,15 +83,14 @@ async def test_a_restart_while_paused_is_known_within_ten_seconds_and_resume_wor
         assert status == 200, body
         transaction = sim.transaction_id
         await app.stop()
-        await eventually(lambda: not sim.connected)
+        await eventually(lambda: not sim.connected, what="the charger to notice the add-on is gone")
         boots = sim.boot_count
         again = await start_app(data_dir=data_dir, ocpp_port=port)
         restored = await charger_snapshot(again)
         assert (restored["status"], restored["status_source"]) == ("Occupied", "restored")
         assert (restored["transaction_id"], restored["transaction_source"]) == (transaction, "restored")
         await sim.wait_connected(15.0)
-        reconnected = time.monotonic()
-        await eventually(
+        confirmed = await eventually(
             lambda: snapshot_matches(
                 again,
                 status="Occupied",
@@ -100,12 +99,13 @@ async def test_a_restart_while_paused_is_known_within_ten_seconds_and_resume_wor
                 transaction_source="live",
             ),
             timeout=10.0,
+            what="status and session confirmed live within 10 s of the reconnect",
         )
-        assert time.monotonic() - reconnected < 10.0
+        assert confirmed is True
         assert sim.boot_count == boots  # it only reconnected
         status, body = await api_send(again, "POST", f"{BASE}/resume")
         assert (status, body["outcome"]) == (200, "accepted"), body
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to charge")
         assert sim.transaction_id == transaction
 
 
@@ -119,15 +119,15 @@ async def test_start_after_a_restart_with_the_car_plugged_in_is_sent(
         await sim.plug_in()
         status, body = await api_send(app, "POST", f"{BASE}/stop")
         assert status == 200, body
-        await eventually(lambda: sim.transaction_id is None)
-        await eventually(lambda: snapshot_matches(app, transaction_id=None))
+        await eventually(lambda: sim.transaction_id is None, what="the charger to end its session")
+        await eventually(lambda: snapshot_matches(app, transaction_id=None), what="the snapshot to show no session")
         await app.stop()
-        await eventually(lambda: not sim.connected)
+        await eventually(lambda: not sim.connected, what="the charger to notice the add-on is gone")
         again = await start_app(data_dir=data_dir, ocpp_port=port)
         await sim.wait_connected(15.0)
         status, body = await api_send(again, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (200, "accepted"), body
-        await eventually(lambda: sim.transaction_id is not None)
+        await eventually(lambda: sim.transaction_id is not None, what="the charger to start a session")
 
 
 # --- 2: the charger lost the transaction -----------------------------------------------------------
@@ -141,14 +141,17 @@ async def test_a_lost_transaction_is_closed_with_the_energy_reported(
     async with charger(app, client_ssl, LOSES_TRANSACTION) as sim:
         await sim.plug_in()
         transaction = sim.transaction_id
-        await eventually(lambda: snapshot_matches(app, charging_state="Charging"))
+        await eventually(lambda: snapshot_matches(app, charging_state="Charging"), what="the snapshot to show charging")
         await sim.clock.sleep(20)
-        await eventually(lambda: _session_wh(app) > 0)
+        await eventually(lambda: _session_wh(app) > 0, what="energy reported for the session")
         await sim.crash(lose_transaction=True, car_plugged=False, offline_s=30.0)
-        await eventually(lambda: not app.hub.chargers[CHARGER_ID].connected)
+        await eventually(lambda: not app.hub.chargers[CHARGER_ID].connected, what="the add-on to see the crash")
         reported_wh = _session_wh(app)  # everything the charger reported before it went down
         await sim.wait_connected(15.0)
-        await eventually(lambda: snapshot_matches(app, transaction_id=None, status="Available"))
+        await eventually(
+            lambda: snapshot_matches(app, transaction_id=None, status="Available"),
+            what="the lost session to be closed and the connector available",
+        )
         snapshot = await charger_snapshot(app)
     last = snapshot["last_session"]
     assert (last["transaction_id"], last["stopped_reason"]) == (transaction, "LostByCharger")
@@ -164,12 +167,12 @@ async def test_start_after_a_lost_transaction_starts_a_new_one(start_app: StartA
         lost = sim.transaction_id
         await sim.crash(lose_transaction=True, car_plugged=True)
         await sim.wait_connected(15.0)
-        await eventually(lambda: snapshot_matches(app, transaction_id=None))
+        await eventually(lambda: snapshot_matches(app, transaction_id=None), what="the snapshot to show no session")
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (200, "accepted"), body
-        await eventually(lambda: sim.transaction_id is not None)
+        await eventually(lambda: sim.transaction_id is not None, what="the charger to start a session")
         assert sim.transaction_id != lost
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to charge")
 
 
 # --- 3: registers that restart with each transaction -----------------------------------------------
@@ -187,7 +190,7 @@ async def test_sessions_on_a_per_transaction_register_are_right(
             await sim.plug_in()
             await sim.clock.sleep(300)
             await sim.unplug()
-            await eventually(lambda: snapshot_matches(app, transaction_id=None))
+            await eventually(lambda: snapshot_matches(app, transaction_id=None), what="the snapshot to show no session")
             lifetime.append((await charger_snapshot(app))["energy_kwh"])
         recorded = [s.energy_wh for s in reversed(app.hub.chargers[CHARGER_ID].sessions)]
     assert recorded == pytest.approx(sim.session_energies_wh, abs=1.0)
@@ -205,7 +208,9 @@ async def test_limits_on_a_charger_without_smart_charging_answer_501_and_never_r
     app = await start_app()
     async with charger(app, client_ssl, NO_SMART_CHARGING) as sim:
         await sim.plug_in()
-        await eventually(lambda: snapshot_matches(app, limits_supported=False))
+        await eventually(
+            lambda: snapshot_matches(app, limits_supported=False), what="the add-on to learn there are no limits"
+        )
         statuses = set()
         for number in range(50):
             request = (("POST", f"{BASE}/pause", None), ("POST", f"{BASE}/resume", None))[number % 2]
@@ -224,12 +229,12 @@ async def test_start_and_stop_work_without_smart_charging(start_app: StartApp, c
         await sim.plug_in()
         status, _ = await api_send(app, "POST", f"{BASE}/stop")
         assert status == 200
-        await eventually(lambda: sim.transaction_id is None)
-        await eventually(lambda: snapshot_matches(app, transaction_id=None))
+        await eventually(lambda: sim.transaction_id is None, what="the charger to end its session")
+        await eventually(lambda: snapshot_matches(app, transaction_id=None), what="the snapshot to show no session")
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"], body["limit_enforced"]) == (200, "accepted", False), body
         assert body["warning"] == "this charger does not support current limits: no limit is in force"
-        await eventually(lambda: sim.power_w > 0)
+        await eventually(lambda: sim.power_w > 0, what="the car to charge")
 
 
 # --- 5: no stale numbers ----------------------------------------------------------------------------
@@ -240,9 +245,9 @@ async def test_a_session_end_takes_current_and_voltage_with_it(start_app: StartA
     app = await start_app()
     async with charger(app, client_ssl, DELTA) as sim:
         await sim.plug_in()
-        await eventually(lambda: _has_current(app))
+        await eventually(lambda: _has_current(app), what="current and voltage readings")
         await sim.unplug()
-        await eventually(lambda: snapshot_matches(app, transaction_id=None))
+        await eventually(lambda: snapshot_matches(app, transaction_id=None), what="the snapshot to show no session")
         snapshot = await charger_snapshot(app)
     assert (snapshot["power_w"], snapshot["current_a"], snapshot["voltage_v"]) == (0.0, 0.0, None)
 
@@ -252,8 +257,8 @@ async def test_a_disconnected_charger_shows_no_live_readings(start_app: StartApp
     app = await start_app()
     async with charger(app, client_ssl, DELTA) as sim:
         await sim.plug_in()
-        await eventually(lambda: _has_current(app))
-    await eventually(lambda: snapshot_matches(app, connected=False))
+        await eventually(lambda: _has_current(app), what="current and voltage readings")
+    await eventually(lambda: snapshot_matches(app, connected=False), what="the snapshot to show the charger offline")
     snapshot = await charger_snapshot(app)
     assert [snapshot[k] for k in ("power_w", "energy_kwh", "current_a", "voltage_v")] == [None] * 4
     assert snapshot["last_reading"]["power_w"] > 0

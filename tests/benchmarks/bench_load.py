@@ -3,7 +3,7 @@
 
 Run from the repository root with the package installed::
 
-    python tests/bench_load.py [--chargers 200] [--seconds 30] [--json]
+    python tests/benchmarks/bench_load.py [--chargers 200] [--seconds 30] [--json]
 
 In one run it
 
@@ -51,6 +51,10 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from ocpp.v201 import call
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
 from bench_ocpp import (
     CALL_TIMEOUT_S,
     PROVISION_TIMEOUT_S,
@@ -61,7 +65,6 @@ from bench_ocpp import (
     boot_request,
     charger_ids,
     cpu_seconds,
-    free_port,
     log,
     machine,
     meter_values_request,
@@ -70,9 +73,11 @@ from bench_ocpp import (
     rss_kib,
     spawn,
 )
-from ocpp.v201 import call
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+
+# The tests' own modules (peer, helpers, ha_*) live one folder up; a script only gets its own folder on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import free_port
 
 #: Chargers connected at once while ramping up (the add-on lets one address have 8 handshakes pending).
 CONNECT_BATCH = 8
@@ -394,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
             log("Interrupted; the servers were stopped.")
             return 130
     report = {
-        "command": " ".join(["python", "tests/bench_load.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python", "tests/benchmarks/bench_load.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "machine": machine(),
         "params": {"chargers": args.chargers, "seconds": args.seconds, "seed": args.seed},
         "results": {name: asdict(result) for name, result in results.items()},

@@ -3,7 +3,7 @@
 
 Run from the repository root with the package installed::
 
-    python tests/bench_ocpp.py [--seconds N] [--chargers N] [--json]
+    python tests/benchmarks/bench_ocpp.py [--seconds N] [--chargers N] [--json]
 
 In one run it
 
@@ -64,6 +64,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+# The tests' own modules (peer, helpers, ha_*) live one folder up; a script only gets its own folder on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import free_port
 from peer import REPORT  # the tests' device-model report, real enough for the capability parser
 
 HOST = "127.0.0.1"
@@ -286,13 +290,6 @@ async def connected_charger(url: str, charger_id: str) -> AsyncIterator[BenchCha
 # --------------------------------------------------------------------------------------
 # Server processes and /proc readings
 # --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -779,7 +776,9 @@ def main(argv: list[str] | None = None) -> int:
             log("Interrupted; the servers were stopped.")
             return 130
     report = {
-        "command": " ".join(["python", "tests/bench_ocpp.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python", "tests/benchmarks/bench_ocpp.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "machine": machine(),
         "params": {
             "seconds": args.seconds,

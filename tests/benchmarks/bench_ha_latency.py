@@ -3,9 +3,9 @@
 
 Run from the repository root with the package and the test requirements installed::
 
-    python tests/bench_ha_latency.py [--samples 50] [--interval 1.5] [--json]
+    python tests/benchmarks/bench_ha_latency.py [--samples 50] [--interval 1.5] [--json]
 
-It starts a real Home Assistant Core (the cached install of ``ha_core``, fresh
+It starts a real Home Assistant Core (the cached install of ``ha_install``, fresh
 config on 127.0.0.1, onboarded), the add-on in its own process
 (``python -m bmw_wallbox``, plain ``ws://``, Home Assistant's URL and token as in
 the container), and a library charge point (``tests/peer.py``). For each sample
@@ -41,7 +41,13 @@ from typing import Any
 import aiohttp
 from ocpp.v201 import call
 
-from ha_core import HaClient, HomeAssistantCore, ensure_installed, free_port
+# The tests' own modules (peer, helpers, ha_*) live one folder up; a script only gets its own folder on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ha_client import HaClient, onboard
+from ha_install import ensure_installed
+from ha_process import HomeAssistantCore
+from helpers import eventually, free_port
 from peer import library_charger
 
 CHARGER_ID = "DE*BMW*EBENCH01"
@@ -74,16 +80,15 @@ def addon(workdir: Path, *, ha_url: str, token: str) -> Iterator[int]:
 
 async def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
     """Wait until something accepts TCP connections on 127.0.0.1:``port``."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
+    _, writer = await eventually(
+        lambda: asyncio.open_connection("127.0.0.1", port),
+        what=f"the add-on to accept connections on port {port}",
+        timeout=timeout_s,
+        interval=0.1,
+        ignore=(OSError,),
+    )
+    writer.close()
+    await writer.wait_closed()
 
 
 def meter_values(power_w: float) -> call.MeterValues:
@@ -101,7 +106,7 @@ async def measure(ha: HaClient, ocpp_port: int, *, samples: int, interval_s: flo
         await charger.call(
             call.BootNotification(charging_station={"model": "Bench", "vendor_name": "Bench"}, reason="PowerUp")
         )
-        await ha.wait_state(ENTITY_ID, lambda s: s["state"] != "unavailable", timeout_s=30)
+        await ha.wait_state(ENTITY_ID, lambda s: s["state"] != "unavailable", what="to be available", timeout_s=30)
         await asyncio.sleep(1.5)  # the entity was just posted: let the 1 s per-entity limit pass first
         async with ha.events("state_changed") as changes:
             for number in range(samples):
@@ -134,17 +139,16 @@ def summary(values: list[float]) -> dict[str, float]:
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Home Assistant, the add-on and a charge point; the measurement."""
-    core = HomeAssistantCore(ensure_installed(), workdir / "home-assistant")
-    with core.running():
-        token = core.onboard()
+    core = HomeAssistantCore(await asyncio.to_thread(ensure_installed), workdir / "home-assistant")
+    async with core.running(), aiohttp.ClientSession() as session:
+        token = await onboard(session, core.url)
         with addon(workdir, ha_url=core.url, token=token) as ocpp_port:
             await wait_for_port(ocpp_port)
-            async with aiohttp.ClientSession() as session:
-                times = await measure(
-                    HaClient(session, core.url, token), ocpp_port, samples=args.samples, interval_s=args.interval
-                )
+            times = await measure(
+                HaClient(session, core.url, token), ocpp_port, samples=args.samples, interval_s=args.interval
+            )
     return {
-        "command": " ".join(["python", "tests/bench_ha_latency.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "tests/benchmarks/bench_ha_latency.py", *sys.argv[1:]]),
         "samples": args.samples,
         "interval_s": args.interval,
         "end_to_end_ms": summary(times["end_to_end_ms"]),

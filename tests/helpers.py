@@ -1,0 +1,63 @@
+"""Test helpers that need no fixture: waiting until something holds, and a free port.
+
+:func:`eventually` is the one way the tests (and the Home Assistant harness) wait
+for something: it polls, and when time runs out it fails with an
+``AssertionError`` that says what it waited for and the last value it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Real seconds :func:`eventually` waits unless told otherwise.
+DEFAULT_TIMEOUT_S = 10.0
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]],
+    *,
+    what: str,
+    until: Callable[[T], object] = bool,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    interval: float = 0.02,
+    ignore: tuple[type[Exception], ...] = (),
+) -> T:
+    """Call ``check()`` every ``interval`` s until ``until(value)`` holds; return that value.
+
+    ``check`` may be a plain or an async callable. ``until`` defaults to truthiness,
+    so a predicate can be the check itself; to report the last value seen, let
+    ``check`` return the value and ``until`` judge it. Exceptions of the types in
+    ``ignore`` count as "not yet" (for example a server that is not up yet). After
+    ``timeout`` real seconds an ``AssertionError`` names ``what`` was awaited and the
+    last value (or exception) seen.
+    """
+    last: Any = "(never checked)"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            value = check()
+            if inspect.isawaitable(value):
+                value = await value
+        except ignore as err:
+            last = err
+        else:
+            last = value
+            if until(value):  # type: ignore[arg-type]
+                return value  # type: ignore[return-value]
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for programs that cannot take port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
