@@ -18,8 +18,11 @@ import pytest
 import trustme
 
 from bmw_wallbox.app import Application, Settings
+from bmw_wallbox.csms.server import CsmsServer
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
+from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.trace import Trace
 
 from arena import Arena, open_arena
 
@@ -102,6 +105,16 @@ async def arena(start_app: StartApp, client_ssl: ssl.SSLContext) -> AsyncIterato
         app, ocpp_url(app), attacker=CHARGER_ID, bystander=AUTH_CHARGER_ID, password=PASSWORD, client_ssl=client_ssl
     ) as opened:
         yield opened
+
+
+def bare_csms(options: Options, **kwargs: Any) -> CsmsServer:
+    """The OCPP server alone, for the chargers in ``options``; a connection does nothing but stay open."""
+    hub = StateHub([ChargerState(charger_id=c.id, name=c.display_name, max_current_a=32) for c in options.chargers])
+
+    async def no_work(link: object) -> None:
+        await asyncio.Event().wait()
+
+    return CsmsServer(options=options, hub=hub, trace=Trace(), run_connection=no_work, **kwargs)
 
 
 def ocpp_url(app: Application) -> str:

@@ -19,11 +19,9 @@ import pytest
 
 from bmw_wallbox.csms.guards import AuthThrottle
 from bmw_wallbox.csms.handshakes import HandshakeGate
-from bmw_wallbox.csms.server import CsmsServer, tls_context
-from bmw_wallbox.state import ChargerState, StateHub
-from bmw_wallbox.trace import Trace
+from bmw_wallbox.csms.server import tls_context
 
-from conftest import AUTH_CHARGER_ID, PASSWORD, StartApp, default_options
+from conftest import AUTH_CHARGER_ID, PASSWORD, StartApp, bare_csms, default_options
 from helpers import eventually
 from peer import handshake_status
 
@@ -72,17 +70,8 @@ def open_fds() -> int:
 @pytest.fixture
 async def bare_server(tmp_path: Path, ssl_dir: Path, request: pytest.FixtureRequest) -> AsyncIterator[int]:
     """The OCPP server alone (TLS if the test is parametrized so), with a 0.5 s handshake timeout; yields its port."""
-    options = default_options()
-    hub = StateHub([ChargerState(charger_id=c.id, name=c.display_name, max_current_a=32) for c in options.chargers])
-
-    async def no_work(session: object) -> None:
-        await asyncio.Event().wait()
-
-    server = CsmsServer(
-        options=options,
-        hub=hub,
-        trace=Trace(),
-        run_connection=no_work,
+    server = bare_csms(
+        default_options(),
         handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
         gate=HandshakeGate(per_address=FLOOD, total=FLOOD),  # the timeout is under test here, not the caps
     )

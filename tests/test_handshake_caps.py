@@ -14,11 +14,9 @@ import pytest
 from ocpp.v201 import call
 
 from bmw_wallbox.csms.handshakes import MAX_PENDING, MAX_PENDING_PER_ADDRESS
-from bmw_wallbox.csms.server import CsmsServer, tls_context
-from bmw_wallbox.state import ChargerState, StateHub
-from bmw_wallbox.trace import Trace
+from bmw_wallbox.csms.server import tls_context
 
-from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, default_options
+from conftest import AUTH_CHARGER_ID, CHARGER_ID, PASSWORD, bare_csms, default_options
 from peer import library_charger
 
 ATTACKER = "127.0.0.2"
@@ -34,19 +32,7 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
 @pytest.fixture(params=["plain", "tls"])
 async def server(tmp_path: Path, ssl_dir: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
     """The OCPP server alone, plain or TLS; yields the URL scheme and its port."""
-    options = default_options()
-    hub = StateHub([ChargerState(charger_id=c.id, name=c.display_name, max_current_a=32) for c in options.chargers])
-
-    async def no_work(session: object) -> None:
-        await asyncio.Event().wait()
-
-    csms = CsmsServer(
-        options=options,
-        hub=hub,
-        trace=Trace(),
-        run_connection=no_work,
-        handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
-    )
+    csms = bare_csms(default_options(), handshake_timeout_s=HANDSHAKE_TIMEOUT_S)
     tls = tls_context(ssl_dir, "fullchain.pem", "privkey.pem") if request.param == "tls" else None
     port = await csms.start("127.0.0.1", 0, tls=tls)
     yield ("wss" if tls else "ws"), port

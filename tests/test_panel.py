@@ -19,12 +19,12 @@ import pytest
 from ocpp.v201 import call
 
 from bmw_wallbox.app import Application
-from bmw_wallbox.state import SampledValue
 from bmw_wallbox.web.access import is_allowed
 from bmw_wallbox.web.panel import STATIC_DIR, STATIC_FILES
 
 from conftest import CHARGER_ID, StartApp, api_get, ocpp_url
 from peer import library_charger
+from sessions import add_session
 
 Message = dict[str, Any]
 
@@ -267,18 +267,17 @@ async def test_sessions_csv(start_app: StartApp) -> None:
     register_wh = 0.0
     for number, reason in ((1, "EVDisconnected"), (2, "=HYPERLINK(1)")):
         start = datetime.fromisoformat(f"2026-11-2{number}T10:00:00+00:00")
-        end = start + timedelta(hours=2)
-        for kind, at, wh in (("Started", start, register_wh), ("Ended", end, register_wh + 10_500.0 * number)):
-            state.transaction_event(
-                event_type=kind,
-                transaction_id=f"tx-{number}",
-                evse_id=1,
-                at=at,
-                now=at,
-                stopped_reason=reason if kind == "Ended" else None,
-                readings=[SampledValue(measurand="Energy.Active.Import.Register", value=wh)],
-            )
-        register_wh += 10_500.0 * number
+        end_wh = register_wh + 10_500.0 * number
+        add_session(
+            state,
+            f"tx-{number}",
+            start=start,
+            end=start + timedelta(hours=2),
+            start_wh=register_wh,
+            end_wh=end_wh,
+            reason=reason,
+        )
+        register_wh = end_wh
     status, headers, text = await get(app, "/api/chargers/DE*BMW*ETEST0001/sessions.csv")
     assert status == 200
     assert headers["Content-Type"].startswith("text/csv")

@@ -21,11 +21,11 @@ import pytest
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
-from bmw_wallbox.state import SampledValue
 
 from conftest import CHARGER_ID, StartApp, default_options, ocpp_url
 from ingress_proxy import IngressProxy
 from peer import library_charger
+from sessions import add_session
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -360,18 +360,17 @@ async def test_screenshots(
     register_wh = 1_000_000.0
     for day, energy_kwh, hours, reason in ((24, 38.2, 4.1, "EVDisconnected"), (25, 12.9, 1.3, "StoppedByEV")):
         start = datetime.fromisoformat(f"2026-11-{day}T18:02:00+00:00")
-        end = start + timedelta(hours=hours)
-        for kind, at, wh in (("Started", start, register_wh), ("Ended", end, register_wh + energy_kwh * 1000)):
-            charger.transaction_event(
-                event_type=kind,
-                transaction_id=f"tx-{day}",
-                evse_id=1,
-                at=at,
-                now=at,
-                stopped_reason=reason if kind == "Ended" else None,
-                readings=[SampledValue(measurand="Energy.Active.Import.Register", value=wh)],
-            )
-        register_wh += energy_kwh * 1000
+        end_wh = register_wh + energy_kwh * 1000
+        add_session(
+            charger,
+            f"tx-{day}",
+            start=start,
+            end=start + timedelta(hours=hours),
+            start_wh=register_wh,
+            end_wh=end_wh,
+            reason=reason,
+        )
+        register_wh = end_wh
     async with (
         simulator(app, client_ssl) as sim,
         panel_page(browser, app, width=width, height=height, scheme=scheme) as (page, watch, _),

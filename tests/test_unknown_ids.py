@@ -15,11 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bmw_wallbox import unknown_ids
-from bmw_wallbox.csms.server import CsmsServer
-from bmw_wallbox.state import ChargerState, StateHub
-from bmw_wallbox.trace import Trace
 
-from conftest import StartApp, api_get, default_options
+from conftest import StartApp, api_get, bare_csms, default_options
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WALLBOX = "DE*BMW*EREAL0001"
@@ -146,20 +143,8 @@ async def test_stale_saved_ids_are_dropped_at_start(start_app: StartApp, tmp_pat
 
 async def test_flood_of_new_ids_costs_few_saves(tmp_path: Path) -> None:
     """Each new id is saved, but a flood of them at most once a second (plus once at the end)."""
-    options = default_options(ssl=False)
-    hub = StateHub([ChargerState(charger_id=c.id, name=c.display_name, max_current_a=32) for c in options.chargers])
     saves: list[float] = []
-
-    async def no_work(session: object) -> None:
-        await asyncio.Event().wait()
-
-    server = CsmsServer(
-        options=options,
-        hub=hub,
-        trace=Trace(),
-        run_connection=no_work,
-        on_unknown=lambda: saves.append(time.monotonic()),
-    )
+    server = bare_csms(default_options(ssl=False), on_unknown=lambda: saves.append(time.monotonic()))
     port = await server.start("127.0.0.1", 0, tls=None)
     try:
         started = last_attempt = time.monotonic()
