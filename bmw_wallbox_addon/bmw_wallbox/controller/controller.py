@@ -24,12 +24,12 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bmw_wallbox.controller.apply import apply_setpoint, not_supported
 from bmw_wallbox.controller.coalesce import Coalescer
-from bmw_wallbox.controller.port import ChargerPort, IdToken
+from bmw_wallbox.controller.port import Answer, ChargerPort, IdToken
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.options import MIN_CURRENT_A
@@ -219,22 +219,16 @@ class Controller:
                 charger_id,
                 CommandResult(command="stop", outcome=Outcome.NOT_APPLICABLE, detail="no transaction is running"),
             )
-        try:
-            answer = await port.request_stop(tx.transaction_id)
-        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
-            return self.record(charger_id, failed("stop", err))
-        if not answer.accepted:
-            return self.record(
-                charger_id,
-                CommandResult(
-                    command="stop",
-                    outcome=Outcome.REJECTED,
-                    detail=f"the charger refused to stop ({answer.describe()})",
-                ),
-            )
-        self._remote_stopped.add(charger_id)
-        detail = "transaction stopping; the Delta wallbox needs the car unplugged before it can start again"
-        return self.record(charger_id, CommandResult(command="stop", outcome=Outcome.ACCEPTED, detail=detail))
+        result = await self._ask(
+            "stop",
+            charger_id,
+            port.request_stop(tx.transaction_id),
+            verb="stop",
+            done="transaction stopping; the Delta wallbox needs the car unplugged before it can start again",
+        )
+        if result.ok:
+            self._remote_stopped.add(charger_id)
+        return result
 
     async def reset(self, charger_id: str) -> CommandResult:
         """Reboot the charger now (Reset Immediate); the limit is applied again when it is back."""
@@ -243,24 +237,8 @@ class Controller:
         port = self._ports(charger_id)
         if port is None:
             return self.record(charger_id, not_connected("reset"))
-        try:
-            answer = await port.reset()
-        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
-            return self.record(charger_id, failed("reset", err))
-        if not answer.accepted:
-            return self.record(
-                charger_id,
-                CommandResult(
-                    command="reset",
-                    outcome=Outcome.REJECTED,
-                    detail=f"the charger refused to reboot ({answer.describe()})",
-                ),
-            )
-        return self.record(
-            charger_id,
-            CommandResult(
-                command="reset", outcome=Outcome.ACCEPTED, detail="the charger is rebooting (about a minute)"
-            ),
+        return await self._ask(
+            "reset", charger_id, port.reset(), verb="reboot", done="the charger is rebooting (about a minute)"
         )
 
     async def on_connected(self, port: ChargerPort) -> CommandResult:
@@ -289,6 +267,25 @@ class Controller:
         return result
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _ask(
+        self, command: str, charger_id: str, request: Awaitable[Answer], *, verb: str, done: str
+    ) -> CommandResult:
+        """Send one request whose status answer is the command's outcome, and record it."""
+        try:
+            answer = await request
+        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
+            return self.record(charger_id, failed(command, err))
+        if not answer.accepted:
+            return self.record(
+                charger_id,
+                CommandResult(
+                    command=command,
+                    outcome=Outcome.REJECTED,
+                    detail=f"the charger refused to {verb} ({answer.describe()})",
+                ),
+            )
+        return self.record(charger_id, CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=done))
 
     async def _change(
         self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None
