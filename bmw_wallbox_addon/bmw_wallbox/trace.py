@@ -110,6 +110,10 @@ class Trace:
         self._secrets = tuple(s for s in secrets if s)
         self._listeners: list[Callable[[TraceEntry], None]] = []
 
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these values from now on (instead of the ones given before), e.g. when the token list changed."""
+        self._secrets = tuple(s for s in secrets if s)
+
     def subscribe(self, listener: Callable[[TraceEntry], None]) -> Callable[[], None]:
         """Call ``listener(entry)`` for every frame recorded from now on; returns an unsubscribe function."""
         self._listeners.append(listener)

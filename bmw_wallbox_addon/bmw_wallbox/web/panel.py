@@ -41,6 +41,7 @@ STATIC_FILES: dict[str, str] = {
     "cards.js": "text/javascript",
     "chart.js": "text/javascript",
     "panes.js": "text/javascript",
+    "tokens.js": "text/javascript",
     "util.js": "text/javascript",
     "style.css": "text/css",
     "icon.svg": "image/svg+xml",

@@ -1,0 +1,1 @@
+// The Tokens tab (filled in below).
