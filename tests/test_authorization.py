@@ -176,7 +176,7 @@ def delta(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any) -> Wallbo
 
 
 async def test_a_tapped_unknown_card_is_invalid_until_added(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """Known only, an unknown card: the charger is told Invalid, the panel lists it masked; added, the next tap works."""
+    """Known only: an unknown card is told Invalid and listed masked; added, the next tap is Accepted."""
     app = await start_app()
     app.tokens.set_policy(CHARGER_ID, "known_only")
     async with running(delta(app, client_ssl)) as sim:

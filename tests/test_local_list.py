@@ -188,7 +188,7 @@ def item(value: str, status: str | None = "Accepted") -> dict[str, Any]:
 def test_the_simulated_charger_keeps_the_rules(
     enabled: bool, version: int, update_type: str, items: list[dict[str, Any]], status: str
 ) -> None:
-    """Off, version 0, too many items, duplicates, no idTokenInfo in a full list, old versions and overflow are refused."""
+    """Off, version 0, too many items, duplicates, entries without idTokenInfo, old versions, overflow: refused."""
     charger = LocalAuthList(version=2, entries={(f"X{n}", "ISO14443"): {"status": "Accepted"} for n in range(25)})
     charger.entries[("A", "ISO14443")] = {"status": "Accepted"}
     before = (charger.version, dict(charger.entries))
