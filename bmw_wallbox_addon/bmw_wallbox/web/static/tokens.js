@@ -48,6 +48,8 @@ export class TokensView {
     this.editing = null;
     this.dirty = false;
     this.energyRows = [];
+    /** The last result per charger card, kept across redraws: [class, text]. */
+    this.results = new Map();
     const $ = (id) => document.getElementById(id);
     this.list = $("tokens");
     this.unknownList = $("unknown-tokens");
@@ -244,15 +246,19 @@ export class TokensView {
 
   authCard(auth) {
     const slug = auth.charger.replace(/[^A-Za-z0-9]/g, "-");
-    const result = el("div", { class: "form-result", role: "status", "aria-live": "polite" });
+    const [shownClass, shownText] = this.results.get(auth.charger) || ["form-result", ""];
+    const result = el("div", { class: shownClass, role: "status", "aria-live": "polite", text: shownText });
     const run = async (method, path, body, button) => {
       if (button) button.disabled = true;
       result.className = "form-result";
       result.textContent = "Sending…";
       const answer = await send(method, path, body);
       const tone = TONES[answer.data.outcome] || (answer.ok ? "ok" : "bad");
-      result.className = `form-result ${tone}`;
-      result.textContent = sentence(answer.data.detail || (answer.ok ? "Saved" : `HTTP ${answer.status}`));
+      const text = sentence(answer.data.detail || (answer.ok ? "Saved" : `HTTP ${answer.status}`));
+      this.results.set(auth.charger, [`form-result ${tone}`, text]);
+      const shown = this.side.querySelector(`.auth-card[data-charger="${CSS.escape(auth.charger)}"] > .form-result`) || result;
+      shown.className = `form-result ${tone}`;
+      shown.textContent = text;
       if (button) button.disabled = false;
     };
     const radio = (value, label, hint) =>
