@@ -107,12 +107,12 @@ async def read_capabilities(link: ChargerConnection) -> None:
         caps.profile_stack_level,
         caps.phases,
     )
-    asks = {True: "the charger asks before charging", False: "the charger does not ask", None: "not reported"}
+    asks = {True: "asks for a token before charging", False: "charges without asking for a token", None: "?"}
     if caps.local_list_available:
         local = f"{'on' if caps.local_list_enabled else 'off'}, {caps.local_list_max_entries or '?'} entries"
     else:
         local = "none"
-    link.log.info("Authorization: %s; local list: %s", asks[caps.auth_enabled], local)
+    link.log.info("Tokens: the charger %s; its local list: %s", asks[caps.auth_enabled], local)
     link.commit(Save.NOW)
 
 

@@ -124,8 +124,8 @@ class LocalListSync:
         async with lock:
             self._again.discard(charger_id)
             result = await self._sync(charger_id, force_full=force_full)
-        log = _LOGGER.info if result.ok else _LOGGER.warning
-        log("[%s] Local list: %s (%s)", charger_id, result.outcome, result.detail)
+        log = _LOGGER.warning if result.outcome in (Outcome.REJECTED, Outcome.TIMEOUT) else _LOGGER.info
+        log("[%s] Local list %s: %s", charger_id, result.outcome, result.detail)
         if charger_id in self._again and asyncio.current_task() is not self._tasks.get(charger_id):
             self.schedule(charger_id)  # the list changed while this sync ran
         return result
@@ -224,7 +224,7 @@ class LocalListSync:
             return (
                 "disabled",
                 Outcome.NOT_APPLICABLE,
-                "the charger's local list is switched off (LocalAuthListCtrlr.Enabled)",
+                "the charger's local list is switched off (LocalAuthListCtrlr.Enabled is false)",
             )
         return None
 
