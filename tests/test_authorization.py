@@ -13,7 +13,8 @@ from ocpp.v201 import call
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_get, api_send, charger_snapshot, eventually, ocpp_url, running
+from conftest import CHARGER_ID, StartApp, api_get, api_send, charger_snapshot, ocpp_url, running
+from helpers import eventually
 from peer import LibraryCharger, library_charger
 
 ANNA = {"id_token": "04A1B2C3D4E5F6", "type": "ISO14443"}
@@ -196,7 +197,11 @@ async def test_a_charger_that_does_not_ask_is_shown_and_can_be_switched(
     """The Delta ships with AuthCtrlr.Enabled=false: the view says so, and switching it on reaches the charger."""
     app = await start_app()
     async with running(delta(app, client_ssl)) as sim:
-        await eventually(lambda: app.hub.chargers[CHARGER_ID].capabilities.reported_at is not None)
+        await eventually(
+            lambda: app.hub.chargers[CHARGER_ID].capabilities.reported_at,
+            until=lambda value: value is not None,
+            what="the charger's device-model report",
+        )
         before = (await api_get(app, TOKENS_PATH))["chargers"][0]
         status, result = await api_send(
             app, "PUT", f"/api/chargers/{CHARGER_ID}/charger_authorization", {"enabled": True}
@@ -219,8 +224,12 @@ async def test_with_authorization_on_a_session_charges_only_after_a_card(
         await sim.plug_in()
         waiting = sim.charging_state
         await sim.present_token(ANNA["id_token"])
-        await eventually(lambda: sim.charging_state == "Charging")
-        await eventually(lambda: app.hub.chargers[CHARGER_ID].main_evse.transaction.token is not None)  # type: ignore[union-attr]
+        await eventually(lambda: sim.charging_state, until=lambda value: value == "Charging", what="the car charging")
+        await eventually(
+            lambda: app.hub.chargers[CHARGER_ID].main_evse.transaction.token,
+            until=lambda value: value is not None,
+            what="the session's token",
+        )  # type: ignore[union-attr]
         await sim.unplug()
     assert waiting == "EVConnected"
     assert (await charger_snapshot(app))["last_session"]["token_name"] == "Anna's card"

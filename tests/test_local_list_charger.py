@@ -10,7 +10,8 @@ from typing import Any
 from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import DELTA, WallboxSimulator
 
-from conftest import CHARGER_ID, StartApp, api_get, api_send, eventually, ocpp_url, running
+from conftest import CHARGER_ID, StartApp, api_get, api_send, ocpp_url, running
+from helpers import eventually
 
 TOKENS_PATH = "/api/tokens"
 
@@ -51,7 +52,11 @@ async def test_a_connecting_charger_gets_the_whole_list_in_chunks(
     app = await start_app()
     add_cards(app, 20)
     async with running(delta(app, client_ssl)) as sim:
-        await eventually(lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status == "in_sync")
+        await eventually(
+            lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status,
+            until=lambda value: value == "in_sync",
+            what="the local list in sync",
+        )
         view = await local_list_view(app)
     assert local_list_messages(sim) == [("Full", 1, 8), ("Differential", 2, 8), ("Differential", 3, 4)]
     assert (sim.local_list.version, len(sim.local_list.entries)) == (3, 20)
@@ -63,17 +68,25 @@ async def test_edits_reach_the_charger_as_differential_updates(start_app: StartA
     app = await start_app()
     add_cards(app, 2)
     async with running(delta(app, client_ssl)) as sim:
-        await eventually(lambda: sim.local_list.version == 1)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 1, what="local list version 1 on the charger"
+        )
         after = len(sim.received)
         status, added = await api_send(
             app, "POST", TOKENS_PATH, {"name": "New card", "id_token": "04NEW001", "type": "ISO14443"}
         )
-        await eventually(lambda: sim.local_list.version == 2)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 2, what="local list version 2 on the charger"
+        )
         await api_send(app, "PATCH", f"{TOKENS_PATH}/{added['ref']}", {"allowed": False})
-        await eventually(lambda: sim.local_list.version == 3)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 3, what="local list version 3 on the charger"
+        )
         blocked = sim.local_list.lookup("04NEW001", "ISO14443")
         await api_send(app, "DELETE", f"{TOKENS_PATH}/{added['ref']}")
-        await eventually(lambda: sim.local_list.version == 4)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 4, what="local list version 4 on the charger"
+        )
     assert status == 201
     assert local_list_messages(sim, after) == [("Differential", 2, 1), ("Differential", 3, 1), ("Differential", 4, 1)]
     assert (blocked, sim.local_list.lookup("04NEW001", "ISO14443"), len(sim.local_list.entries)) == ("Blocked", None, 2)
@@ -86,7 +99,11 @@ async def test_the_delta_keeps_32_cards_and_the_panel_says_how_many_did_not_fit(
     app = await start_app()
     add_cards(app, 40)
     async with running(delta(app, client_ssl)) as sim:
-        await eventually(lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status == "in_sync")
+        await eventually(
+            lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status,
+            until=lambda value: value == "in_sync",
+            what="the local list in sync",
+        )
         view = await local_list_view(app)
     assert max(items for _, _, items in local_list_messages(sim)) == 8
     assert (len(sim.local_list.entries), view["left_out"]) == (32, 8)
@@ -100,10 +117,18 @@ async def test_a_list_that_is_off_is_left_alone_and_can_be_switched_on(
     app = await start_app()
     add_cards(app, 3)
     async with running(delta(app, client_ssl, list_on=False)) as sim:
-        await eventually(lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status == "disabled")
+        await eventually(
+            lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status,
+            until=lambda value: value == "disabled",
+            what="the local list shown as off",
+        )
         sent_while_off = local_list_messages(sim)
         status, result = await api_send(app, "PUT", f"/api/chargers/{CHARGER_ID}/local_list", {"enabled": True})
-        await eventually(lambda: len(sim.local_list.entries) == 3)
+        await eventually(
+            lambda: len(sim.local_list.entries),
+            until=lambda value: value == 3,
+            what="three tokens in the charger's list",
+        )
     assert (sent_while_off, status, result["outcome"]) == ([], 200, "accepted")
 
 
@@ -113,7 +138,11 @@ async def test_a_charger_without_a_local_list_gets_none(start_app: StartApp, cli
     add_cards(app, 3)
     personality = replace(DELTA, local_auth_list=False)
     async with running(delta(app, client_ssl, personality=personality)) as sim:
-        await eventually(lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status == "unsupported")
+        await eventually(
+            lambda: app.hub.tokens.charger(CHARGER_ID).local_list.status,
+            until=lambda value: value == "unsupported",
+            what="the local list shown as missing",
+        )
         status, result = await api_send(app, "POST", f"/api/chargers/{CHARGER_ID}/local_list/sync")
     assert (sim.received_count("SendLocalList"), sim.received_count("GetLocalListVersion")) == (0, 0)
     assert (status, result["outcome"]) == (501, "not_supported")
@@ -127,11 +156,17 @@ async def test_after_a_restart_a_charger_in_step_gets_nothing(
     first = await start_app(data_dir=data_dir)
     add_cards(first, 3)
     async with running(delta(first, client_ssl)) as sim:
-        await eventually(lambda: sim.local_list.version == 1)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 1, what="local list version 1 on the charger"
+        )
         await first.stop()
         after = len(sim.received)
         second = await start_app(data_dir=data_dir, ocpp_port=first.ocpp_port)
-        await eventually(lambda: second.hub.tokens.charger(CHARGER_ID).local_list.status == "in_sync")
+        await eventually(
+            lambda: second.hub.tokens.charger(CHARGER_ID).local_list.status,
+            until=lambda value: value == "in_sync",
+            what="the local list in sync after the restart",
+        )
     asked = [action for action, _ in sim.received[after:] if action in ("GetLocalListVersion", "SendLocalList")]
     assert asked == ["GetLocalListVersion"]
 
@@ -143,12 +178,14 @@ async def test_cards_work_while_the_add_on_is_down(start_app: StartApp, client_s
     sim = delta(app, client_ssl)
     sim.variables.put("AuthCtrlr", "Enabled", "true")
     async with running(sim):
-        await eventually(lambda: sim.local_list.version == 1)
+        await eventually(
+            lambda: sim.local_list.version, until=lambda value: value == 1, what="local list version 1 on the charger"
+        )
         await app.stop()
-        await eventually(lambda: not sim.connected)
+        await eventually(lambda: not sim.connected, what="the simulator offline")
         await sim.plug_in()
         stranger = await sim.present_token("04STRANGER")
         listed = await sim.present_token("04CARD0001")
-        await eventually(lambda: sim.charging_state == "Charging")
+        await eventually(lambda: sim.charging_state, until=lambda value: value == "Charging", what="the car charging")
     assert (stranger, listed) == ("Invalid", "Accepted")
     assert sim.presented[-1] == ("ISO14443", "Accepted", "local list (offline)")

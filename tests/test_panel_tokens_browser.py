@@ -20,7 +20,8 @@ from test_panel_browser import (
     simulator,
 )
 
-from conftest import CHARGER_ID, StartApp, eventually
+from conftest import CHARGER_ID, StartApp
+from helpers import eventually
 
 CARD_ID = "04A1B2C3D4E5F6"
 
@@ -105,7 +106,11 @@ async def test_a_wallbox_that_does_not_ask_is_shown_and_switched_on(
     """The Delta as shipped: the panel says it does not ask; the button switches AuthCtrlr.Enabled on."""
     app = await start_app(options=panel_options())
     async with simulator(app, client_ssl) as sim, panel_page(browser, app) as (page, watch, _):
-        await eventually(lambda: app.hub.chargers[CHARGER_ID].capabilities.auth_enabled is False)
+        await eventually(
+            lambda: app.hub.chargers[CHARGER_ID].capabilities.auth_enabled,
+            until=lambda value: value is False,
+            what="AuthCtrlr.Enabled=false reported",
+        )
         await open_tokens(page)
         auth = page.locator(f'.auth-card[data-charger="{CHARGER_ID}"]')
         await expect(auth).to_contain_text("does not ask for a token")
@@ -114,7 +119,11 @@ async def test_a_wallbox_that_does_not_ask_is_shown_and_switched_on(
         await expect(auth).to_contain_text("asks for a card")
         assert sim.variables.value("AuthCtrlr", "Enabled") == "true"
         await auth.get_by_role("radio", name="Only tokens in the list").check()
-        await eventually(lambda: str(app.hub.tokens.charger(CHARGER_ID).policy) == "known_only")
+        await eventually(
+            lambda: str(app.hub.tokens.charger(CHARGER_ID).policy),
+            until=lambda value: value == "known_only",
+            what="the policy known_only",
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "panel-tokens-authorization.png"), full_page=True)
         assert watch.problems == []

@@ -318,15 +318,6 @@ class Capabilities:
     local_list_per_message: int | None = None
     local_list_max_bytes: int | None = None
 
-    def setting_changed(self, component: str, variable: str, value: str) -> None:
-        """A SetVariables the charger accepted: remember the new value (and what it means for authorization)."""
-        self.variables[f"{component}.{variable}"] = value
-        enabled = value.lower() == "true"
-        if (component, variable) == ("AuthCtrlr", "Enabled"):
-            self.auth_enabled = enabled
-        elif (component, variable) == ("LocalAuthListCtrlr", "Enabled"):
-            self.local_list_enabled = enabled
-
 
 @dataclass(kw_only=True)
 class Setpoint:

@@ -329,6 +329,14 @@ class ChargerState:
         if composite_schedule is not None:
             self.capabilities.composite_schedule = composite_schedule
 
+    def setting_changed(self, component: str, variable: str, value: str) -> None:
+        """The charger accepted a SetVariables: remember the value (and what it means for authorization)."""
+        self.capabilities.variables[f"{component}.{variable}"] = value
+        if (component, variable) == ("AuthCtrlr", "Enabled"):
+            self.capabilities.auth_enabled = value == "true"
+        elif (component, variable) == ("LocalAuthListCtrlr", "Enabled"):
+            self.capabilities.local_list_enabled = value == "true"
+
     def trigger_answered(self, message: str, *, accepted: bool) -> None:
         """Whether the charger accepts TriggerMessage for ``message`` (so it is not asked in vain again)."""
         self.capabilities.triggers[message] = accepted

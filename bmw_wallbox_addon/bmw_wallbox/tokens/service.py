@@ -158,7 +158,7 @@ class TokenService:
         change = VariableChange(component=component, variable=variable, value="true" if enabled else "false")
         result = await self._set_variable(port, change, command)
         if result.ok:
-            caps.setting_changed(component, variable, change.value)
+            state.setting_changed(component, variable, change.value)
             self.hub.commit(charger_id, Save.NOW)
             if setting == "local_list" and enabled:
                 self.sync.schedule(charger_id)
