@@ -8,14 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.messages import Call, CallResult, validate_payload
 
 from bmw_wallbox.controller import Outcome
 from bmw_wallbox.controller.port import Answer, LocalListUpdate, UpdateType, VariableChange
+from bmw_wallbox.csms.handlers import id_token_info
 from bmw_wallbox.csms.port import send_local_list_request
 from bmw_wallbox.errors import ChargerCallError
 from bmw_wallbox.simulator.auth import LocalAuthList
 from bmw_wallbox.state import ChargerState, StateHub
-from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook
+from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook, Verdict
 from bmw_wallbox.tokens.locallist import FRAME_OVERHEAD_BYTES, applied, item_bytes, plan_updates, wanted_entries
 from bmw_wallbox.tokens.sync import LocalListSync
 
@@ -158,6 +161,42 @@ def test_the_request_carries_status_group_and_removals() -> None:
         },
         {"id_token": {"id_token": "B2", "type": "KeyCode"}},
     ]
+
+
+def wire(message: Any) -> dict[str, Any]:
+    """A library request or answer as the library puts it on the wire (camelCase, no nulls)."""
+    payload: dict[str, Any] = remove_nones(snake_to_camel_case(serialize_as_dict(message)))
+    return payload
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        LocalListUpdate(update_type=UpdateType.FULL, version=1),
+        LocalListUpdate(
+            update_type=UpdateType.FULL,
+            version=1,
+            entries=(ListEntry(value="A1", kind="ISO14443", status=AuthStatus.ACCEPTED, group="family"),),
+        ),
+        LocalListUpdate(
+            update_type=UpdateType.DIFFERENTIAL,
+            version=9,
+            entries=(ListEntry(value="B2", kind="eMAID", status=AuthStatus.BLOCKED),),
+            removed=(("C3", "KeyCode"),),
+        ),
+    ],
+)
+async def test_send_local_list_requests_are_schema_valid(update: LocalListUpdate) -> None:
+    """Full, empty and differential updates (with removals) pass the OCPP 2.0.1 SendLocalList schema."""
+    await validate_payload(Call("1", "SendLocalList", wire(send_local_list_request(update))), "2.0.1")
+
+
+@pytest.mark.parametrize("status", list(AuthStatus))
+@pytest.mark.parametrize("group", [None, "family"])
+async def test_id_token_info_answers_are_schema_valid(status: AuthStatus, group: str | None) -> None:
+    """Every status the add-on answers, with and without a group, passes the Authorize response schema."""
+    info = id_token_info(Verdict(status=status, group=group))
+    await validate_payload(CallResult("1", {"idTokenInfo": wire(info)}, action="Authorize"), "2.0.1")
 
 
 # --- the charger's rules (the simulator) --------------------------------------------------------------

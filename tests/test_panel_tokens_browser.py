@@ -117,6 +117,7 @@ async def test_a_wallbox_that_does_not_ask_is_shown_and_switched_on(
         await expect(auth).to_contain_text("local list is off")
         await auth.get_by_role("button", name="Switch authorization on").click()
         await expect(auth).to_contain_text("asks for a card")
+        await expect(auth.locator(":scope > .form-result")).to_have_text("AuthCtrlr.Enabled is now true")
         assert sim.variables.value("AuthCtrlr", "Enabled") == "true"
         await auth.get_by_role("radio", name="Only tokens in the list").check()
         await eventually(

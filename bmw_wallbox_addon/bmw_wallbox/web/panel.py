@@ -38,6 +38,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: The files the page may load, with their content types; nothing else is served.
 STATIC_FILES: dict[str, str] = {
     "app.js": "text/javascript",
+    "authorization.js": "text/javascript",
     "cards.js": "text/javascript",
     "chart.js": "text/javascript",
     "panes.js": "text/javascript",

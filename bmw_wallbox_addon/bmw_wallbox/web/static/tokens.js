@@ -1,7 +1,8 @@
 // The Tokens tab: the token list (masked ids), cards presented lately with "Add as…", each charger's
-// authorization (policy, whether it asks, its local list) and energy per token per month.
+// authorization (authorization.js) and energy per token per month.
 
-import { ago, chargerPath, el, icon, num } from "./util.js";
+import { AuthorizationCards } from "./authorization.js";
+import { ago, chargerPath, el, icon, num, send, sentence } from "./util.js";
 
 const TYPES = [
   ["ISO14443", "RFID card (ISO 14443)"],
@@ -13,26 +14,6 @@ const TYPES = [
   ["Central", "Central id"],
 ];
 const TYPE_NAMES = Object.fromEntries(TYPES);
-const TONES = { accepted: "ok", rebooting: "warn", not_connected: "warn", not_applicable: "warn", not_supported: "warn" };
-
-/** Send a JSON request; always resolves with {ok, status, data}, also when the add-on does not answer. */
-async function send(method, path, body) {
-  try {
-    const response = await fetch(path, {
-      method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    return { ok: response.ok, status: response.status, data };
-  } catch {
-    return { ok: false, status: 0, data: { detail: "the add-on did not answer; is it running?" } };
-  }
-}
-
-function sentence(text) {
-  return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
-}
 
 function showResult(node, ok, text) {
   node.className = `form-result ${ok ? "ok" : "bad"}`;
@@ -48,13 +29,11 @@ export class TokensView {
     this.editing = null;
     this.dirty = false;
     this.energyRows = [];
-    /** The last result per charger card, kept across redraws: [class, text]. */
-    this.results = new Map();
     const $ = (id) => document.getElementById(id);
     this.list = $("tokens");
     this.unknownList = $("unknown-tokens");
     this.unknownCard = $("unknown-tokens-card");
-    this.side = $("authorization");
+    this.authorization = new AuthorizationCards($("authorization"));
     this.form = $("token-add");
     this.formResult = $("token-add-result");
     this.opener = $("token-add-open");
@@ -100,7 +79,7 @@ export class TokensView {
     this.dirty = false;
     this.renderTokens();
     this.renderUnknown();
-    this.renderAuthorization();
+    this.authorization.render(this.tokens);
     this.badge.hidden = !this.tokens.unknown.length;
     this.badge.textContent = String(this.tokens.unknown.length);
   }
@@ -236,120 +215,6 @@ export class TokensView {
     );
     input.focus();
     input.select();
-  }
-
-  // --- each charger's authorization ----------------------------------------------------------------
-
-  renderAuthorization() {
-    this.side.replaceChildren(...this.tokens.chargers.map((auth) => this.authCard(auth)));
-  }
-
-  authCard(auth) {
-    const slug = auth.charger.replace(/[^A-Za-z0-9]/g, "-");
-    const [shownClass, shownText] = this.results.get(auth.charger) || ["form-result", ""];
-    const result = el("div", { class: shownClass, role: "status", "aria-live": "polite", text: shownText });
-    const run = async (method, path, body, button) => {
-      if (button) button.disabled = true;
-      result.className = "form-result";
-      result.textContent = "Sending…";
-      const answer = await send(method, path, body);
-      const tone = TONES[answer.data.outcome] || (answer.ok ? "ok" : "bad");
-      const text = sentence(answer.data.detail || (answer.ok ? "Saved" : `HTTP ${answer.status}`));
-      this.results.set(auth.charger, [`form-result ${tone}`, text]);
-      const shown = this.side.querySelector(`.auth-card[data-charger="${CSS.escape(auth.charger)}"] > .form-result`) || result;
-      shown.className = `form-result ${tone}`;
-      shown.textContent = text;
-      if (button) button.disabled = false;
-    };
-    const radio = (value, label, hint) =>
-      el(
-        "label",
-        { class: "choice" },
-        el("input", {
-          type: "radio",
-          name: `policy-${slug}`,
-          value,
-          checked: auth.policy === value,
-          onchange: () => run("PUT", chargerPath(auth.charger, "authorization"), { policy: value }),
-        }),
-        el("span", {}, el("span", { class: "choice-title", text: label }), el("span", { class: "muted", text: hint })),
-      );
-    const policy = el(
-      "fieldset",
-      { class: "policy" },
-      el("legend", { text: "Which tokens may charge" }),
-      radio("accept_all", "Every token", "Unknown cards are accepted too; blocked ones are refused."),
-      radio("known_only", "Only tokens in the list", `Allowed tokens and remote starts (${this.tokens.remote_start}).`),
-    );
-    return el(
-      "article",
-      { class: "card auth-card", dataset: { charger: auth.charger } },
-      el("h2", { text: `Authorization: ${auth.name}` }),
-      policy,
-      this.readerBlock(auth, run),
-      this.localListBlock(auth, run),
-      result,
-    );
-  }
-
-  readerBlock(auth, run) {
-    const path = chargerPath(auth.charger, "charger_authorization");
-    const button = (enabled, text) => {
-      const node = el("button", { type: "button", class: `button${enabled ? " primary" : ""}`, text, disabled: !auth.connected || auth.charger_asks_writable === false });
-      node.addEventListener("click", () => run("PUT", path, { enabled }, node));
-      return node;
-    };
-    let text;
-    let action = null;
-    let tone = "";
-    if (auth.charger_asks === false) {
-      tone = "warn";
-      text = "This wallbox does not ask for a token: plugging in starts a session without one, recorded as “no token”. The policy above applies only to tokens the wallbox presents.";
-      action = button(true, "Switch authorization on");
-    } else if (auth.charger_asks === true) {
-      text = "The wallbox asks for a card (or the car's token) before it charges.";
-      action = button(false, "Switch authorization off");
-    } else {
-      text = auth.connected ? "The wallbox has not reported whether it asks for a token." : "Not known yet: shown once the wallbox has connected.";
-    }
-    if (action && auth.charger_asks_writable === false) text += " The wallbox does not allow changing this.";
-    return el("section", { class: `auth-block ${tone}` }, el("h3", { text: "Card reader" }), el("p", { text }), action);
-  }
-
-  localListBlock(auth, run) {
-    const list = auth.local_list;
-    const size = list.max_entries ? ` (${list.max_entries} at most, ${list.per_message || "?"} per message)` : "";
-    let text;
-    let tone = "";
-    let action = null;
-    const button = (label, method, path, body) => {
-      const node = el("button", { type: "button", class: "button", text: label, disabled: !auth.connected });
-      node.addEventListener("click", () => run(method, path, body, node));
-      return node;
-    };
-    if (list.supported === false || list.status === "unsupported") {
-      tone = "warn";
-      text = "This wallbox has no local list: cards work only while the add-on runs.";
-    } else if (list.enabled === false) {
-      tone = "warn";
-      text = `The wallbox's local list is off${size}: cards work only while the add-on runs.`;
-      if (list.writable !== false) action = button("Switch local list on", "PUT", chargerPath(auth.charger, "local_list"), { enabled: true });
-    } else if (list.status === "in_sync") {
-      text = `Up to date: version ${list.version}, ${list.entries} token${list.entries === 1 ? "" : "s"}${size}. Allowed cards work while the add-on is down.`;
-      if (list.left_out) {
-        tone = "warn";
-        text += ` ${list.left_out} allowed token(s) did not fit.`;
-      }
-    } else if (list.status === "failed") {
-      tone = "bad";
-      text = `Not up to date: ${list.detail}.`;
-      action = button("Send again", "POST", chargerPath(auth.charger, "local_list/sync"));
-    } else if (list.status === "updating") {
-      text = "Sending the list to the wallbox…";
-    } else {
-      text = auth.connected ? "Waiting for the wallbox's device model." : "Sent when the wallbox connects.";
-    }
-    return el("section", { class: `auth-block ${tone}` }, el("h3", { text: "Local list" }), el("p", { text }), action);
   }
 
   // --- energy per token --------------------------------------------------------------------------------
