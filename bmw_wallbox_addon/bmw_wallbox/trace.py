@@ -3,7 +3,8 @@
 Masked are the values under secret keys (``idToken``, ``password`` ...), the
 values of secret device-model variables (``BasicAuthPassword``) wherever a
 frame carries them, and every known secret value (configured passwords, the
-id_token option, the Home Assistant token) wherever it appears.
+id_token option, the Home Assistant token, the idTokens of the token list and of
+tokens presented lately) wherever it appears.
 """
 
 from __future__ import annotations

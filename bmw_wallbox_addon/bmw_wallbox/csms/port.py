@@ -111,7 +111,7 @@ def _text(value: object) -> str | None:
 
 
 class ConnectionPort:
-    """A :class:`~bmw_wallbox.controller.port.ChargerPort` that speaks OCPP over one connection."""
+    """A :class:`~bmw_wallbox.controller.port.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
