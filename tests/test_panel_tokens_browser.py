@@ -50,7 +50,7 @@ def row(page: Page, name: str) -> object:
 async def test_tokens_are_added_renamed_and_blocked(
     start_app: StartApp, browser: Browser, name: str, width: int, height: int
 ) -> None:
-    """A token added in the form is listed masked; Rename and Block change it in the list and in the add-on."""
+    """A token added in the form is listed masked; Rename, Block and Delete change it in the list and the add-on."""
     app = await start_app(options=panel_options())
     async with panel_page(browser, app, width=width, height=height) as (page, watch, _):
         await open_tokens(page)
@@ -76,7 +76,10 @@ async def test_tokens_are_added_renamed_and_blocked(
         await page.screenshot(path=str(ARTIFACTS / f"panel-tokens-{name}.png"), full_page=True)
         overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0
-        assert watch.problems == []
+        await card.get_by_role("button", name="Delete").click()
+        await page.locator("#confirm-ok").click()
+        await expect(page.locator("#tokens li.empty")).to_be_visible()
+        assert (app.hub.tokens.tokens, watch.problems) == ({}, [])
 
 
 async def test_a_tapped_card_is_added_in_two_clicks(

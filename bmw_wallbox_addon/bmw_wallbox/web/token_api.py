@@ -5,7 +5,8 @@ Request                                                    Answer
 =========================================================  ==========================================================
 ``GET /api/tokens``                                        the list (masked), unknown tokens, each charger's
                                                            authorization (:func:`~.token_views.tokens_view`)
-``POST /api/tokens`` ``{"name", "id_token", "type"}``      201 and the new token (``allowed`` optional, default true)
+``POST /api/tokens`` ``{"name", "id_token", "type"}``      201 and the new token (``type`` ISO14443 and ``allowed``
+                                                           true unless given)
 ``POST /api/tokens`` ``{"name", "unknown": ref}``          201: a token a charger presented, added under ``name``
 ``PATCH /api/tokens/{ref}``                                the token after ``name``, ``allowed``, ``group`` or
                                                            ``remote_start`` changed

@@ -122,9 +122,11 @@ export class TokensView {
       { class: "token-actions" },
       el("button", { type: "button", class: "text-button", text: "Rename", onclick: () => this.rename(row, token, result) }),
       el("button", { type: "button", class: "text-button", text: token.allowed ? "Block" : "Allow", onclick: () => change({ allowed: !token.allowed }) }),
-      token.allowed && !token.remote_start
-        ? el("button", { type: "button", class: "text-button", text: "Use for remote start", onclick: () => change({ remote_start: true }) })
-        : null,
+      token.remote_start
+        ? el("button", { type: "button", class: "text-button", text: "Not for remote start", onclick: () => change({ remote_start: false }) })
+        : token.allowed
+          ? el("button", { type: "button", class: "text-button", text: "Use for remote start", onclick: () => change({ remote_start: true }) })
+          : null,
       el("button", { type: "button", class: "text-button danger-text", text: "Delete", onclick: () => this.remove(token, result) }),
     );
     const row = el("li", { class: `token-row${token.allowed ? "" : " blocked"}`, dataset: { ref: token.ref } }, main, actions, result);
