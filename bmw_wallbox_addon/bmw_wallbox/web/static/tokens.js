@@ -27,7 +27,6 @@ export class TokensView {
     this.tokens = { tokens: [], unknown: [], chargers: [], remote_start: "Home Assistant" };
     this.chargers = [];
     this.editing = null;
-    this.dirty = false;
     this.energyRows = [];
     const $ = (id) => document.getElementById(id);
     this.list = $("tokens");
@@ -68,15 +67,11 @@ export class TokensView {
   update(tokens, chargers) {
     if (tokens) this.tokens = tokens;
     if (chargers) this.chargers = chargers;
-    if (this.editing) {
-      this.dirty = true; // drawn when the edit ends, so typing is not lost
-      return;
-    }
+    if (this.editing) return; // drawn when the edit ends, so typing is not lost
     this.render();
   }
 
   render() {
-    this.dirty = false;
     this.renderTokens();
     this.renderUnknown();
     this.authorization.render(this.tokens);
