@@ -114,6 +114,7 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     ),
     f"sensor.{SLUG}_last_seen": (is_timestamp, {"device_class": "timestamp"}),
     f"sensor.{SLUG}_firmware": (equals("01.20.06.71"), {"vendor": "Delta Electronics", "model": "EIAW-E22KTSE6B04"}),
+    f"sensor.{SLUG}_last_token": (equals("no token"), {"running": True, "friendly_name": "BMW Wallbox Last token"}),
     f"binary_sensor.{SLUG}_connected": (equals("on"), {"device_class": "connectivity", "charger_id": CHARGER_ID}),
     f"binary_sensor.{SLUG}_charging": (equals("on"), {"device_class": "battery_charging"}),
     f"binary_sensor.{SLUG}_limit_in_sync": (equals("on"), {"friendly_name": "BMW Wallbox Limit in sync"}),
@@ -353,3 +354,4 @@ async def test_session_end_and_start_fire_events(charging: Scenario) -> None:
         True,
         CHARGER_ID,
     )
+    assert (start["token_name"], end["token_name"]) == ("no token", "no token")

@@ -283,9 +283,9 @@ async def test_sessions_csv(start_app: StartApp) -> None:
     assert headers["Content-Type"].startswith("text/csv")
     assert 'filename="sessions-DE_BMW_ETEST0001.csv"' in headers["Content-Disposition"]
     assert text.splitlines() == [
-        "started_at,ended_at,duration_s,energy_kwh,stopped_reason,transaction_id,evse_id",
-        "2026-11-22T10:00:00+00:00,2026-11-22T12:00:00+00:00,7200,21.0,'=HYPERLINK(1),tx-2,1",
-        "2026-11-21T10:00:00+00:00,2026-11-21T12:00:00+00:00,7200,10.5,EVDisconnected,tx-1,1",
+        "started_at,ended_at,duration_s,energy_kwh,stopped_reason,transaction_id,evse_id,token_name",
+        "2026-11-22T10:00:00+00:00,2026-11-22T12:00:00+00:00,7200,21.0,'=HYPERLINK(1),tx-2,1,no token",
+        "2026-11-21T10:00:00+00:00,2026-11-21T12:00:00+00:00,7200,10.5,EVDisconnected,tx-1,1,no token",
     ]
 
 

@@ -23,13 +23,16 @@ from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
 from bmw_wallbox.startup_checks import report_at_start
-from bmw_wallbox.state import ChargerState, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.supervisor import SupervisorError, ocpp_host_port
+from bmw_wallbox.tokenbook import Presented
+from bmw_wallbox.tokens import LocalListSync, TokenService, TokenStore
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
 from bmw_wallbox.web.checklist import SetupFacts
 from bmw_wallbox.web.panel import Panel
+from bmw_wallbox.web.token_api import install_token_api
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,10 +67,11 @@ class Application:
         self.store = Store(settings.data_dir, self.hub)
         self.store.attach()
         passwords = [c.password for c in options.chargers if c.password]
-        secrets = [*passwords, options.id_token or "", settings.ha_token or ""]
-        self.trace = Trace(secrets=secrets)
-        self.logs = LogBuffer(secrets=secrets)
-        self._log_safety = LogSafety(secrets)
+        self._secrets = [*passwords, options.id_token or "", settings.ha_token or ""]
+        self.trace = Trace(secrets=self._secrets)
+        self.logs = LogBuffer(secrets=self._secrets)
+        self._log_safety = LogSafety(self._secrets)
+        self.token_store = TokenStore(settings.data_dir, self.hub.tokens)
         self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self.setup_facts)
         self.csms = CsmsServer(
             options=options,
@@ -84,6 +88,12 @@ class Application:
             min_interval_s=settings.min_apply_interval_s,
             command_deadline_s=settings.command_deadline_s,
         )
+        remote = self.controller.id_token
+        self.hub.tokens.remote_start_default = Presented(value=remote.value, kind=remote.kind)
+        self.local_lists = LocalListSync(self.hub, ports=self.csms.port)
+        self.tokens = TokenService(
+            self.hub, sync=self.local_lists, ports=self.csms.port, deadline_s=settings.command_deadline_s
+        )
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.home_assistant: HomeAssistantBridge | None = None
@@ -95,10 +105,24 @@ class Application:
         self._data_dir_problem: str | None = None
 
     async def _run_connection(self, link: ChargerConnection) -> None:
-        await provision(link, meter_interval_s=self.settings.options.meter_interval, on_connected=self._on_connected)
+        await provision(
+            link,
+            meter_interval_s=self.settings.options.meter_interval,
+            on_connected=self._on_connected,
+            on_provisioned=self._on_provisioned,
+        )
 
     async def _on_connected(self, link: ChargerConnection) -> None:
         await self.controller.on_connected(ConnectionPort(link))
+
+    async def _on_provisioned(self, link: ChargerConnection) -> None:
+        await self.local_lists.on_connected(ConnectionPort(link))
+
+    def _on_tokens(self, save: Save) -> None:
+        """The idTokens of the list and of cards presented lately are secrets too: mask them everywhere."""
+        secrets = [*self._secrets, *self.hub.tokens.secret_values()]
+        for holder in (self.trace, self.logs, self._log_safety):
+            holder.set_secrets(secrets)
 
     def _on_unknown(self) -> None:
         self.store.save_unknown()
@@ -131,7 +155,7 @@ class Application:
             chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
             host_port_known=self._host_port_known,
             host_port=self._host_port,
-            state_problems=tuple(self.store.problems),
+            state_problems=(*self.store.problems, *self.token_store.problems),
             data_dir_problem=self._data_dir_problem,
         )
 
@@ -154,8 +178,14 @@ class Application:
         cert_path = self.settings.ssl_dir / self.settings.options.certfile if tls else None
         self._data_dir_problem = report_at_start(cert_path=cert_path, data_dir=self.settings.data_dir, now=utcnow())
         self.store.load()
+        self.token_store.load()
+        self.hub.tokens.subscribe(self._on_tokens)
+        self._on_tokens(Save.NO)
+        self.token_store.attach()
         self.controller.attach()
+        self.local_lists.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
+        install_token_api(app, self.tokens)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -193,6 +223,8 @@ class Application:
         if self._http is not None:
             await self._http.close()
         await self.controller.close()
+        await self.local_lists.close()
+        self.token_store.detach()
         self.store.flush()
         self.store.detach()
         for charger_id in self.hub.chargers:

@@ -3,7 +3,7 @@
 The simulated wallbox has the real unit's quirks unless another personality is
 chosen (``--demo-personality``). It connects over plain
 ``ws://`` on loopback, a car is plugged in, charges, and the demo changes the
-limit, pauses and resumes, so every part of the add-on can be seen working.
+limit, pauses and resumes, and a card is tapped, so every part of the add-on can be seen working.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from bmw_wallbox.simulator import DELTA, Personality, WallboxSimulator
 _LOGGER = logging.getLogger("bmw_wallbox.demo")
 
 DEMO_CHARGER_ID = "DE*BMW*EDEMO0001"
+#: The RFID card the demo taps at the simulated wallbox in every session.
+DEMO_CARD = "04D3M0C4RD01"
 #: Seconds between the demo's steps.
 STEP_S = 30.0
 
@@ -72,8 +74,9 @@ async def _scenario(app: Application, simulator: WallboxSimulator, charger_id: s
     with contextlib.suppress(asyncio.CancelledError):
         await simulator.wait_connected(timeout_s=30)
         while True:
-            _LOGGER.info("Demo: the car is plugged in")
+            _LOGGER.info("Demo: the car is plugged in, and a card is tapped (see the panel's Tokens tab)")
             await simulator.plug_in()
+            await simulator.present_token(DEMO_CARD)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: lowering the limit to 10 A")
             await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 10)

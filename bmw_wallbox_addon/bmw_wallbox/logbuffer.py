@@ -76,6 +76,10 @@ class LogBuffer(logging.Handler):
         self._guard = threading.local()
         self._logger: logging.Logger | None = None
 
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these values from now on (instead of the ones given before), e.g. when the token list changed."""
+        self._secrets = tuple(s for s in secrets if s)
+
     def attach(self, logger: logging.Logger | None = None) -> None:
         """Start collecting the records that reach ``logger`` (the root logger by default)."""
         self._logger = logger or logging.getLogger()

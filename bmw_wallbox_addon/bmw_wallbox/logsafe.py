@@ -140,6 +140,10 @@ class LogSafety(logging.Filter):
         self._secrets = tuple(s for s in secrets if s)
         self._handlers: list[logging.Handler] = []
 
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these values from now on (instead of the ones given before), e.g. when the token list changed."""
+        self._secrets = tuple(s for s in secrets if s)
+
     def install(self, logger: logging.Logger | None = None) -> None:
         """Add this filter to every handler of ``logger`` (the root logger by default)."""
         for handler in (logger or logging.getLogger()).handlers:

@@ -90,7 +90,7 @@ class Options(BaseModel):
     log_level: LogLevel = "info"
     """Log level of the add-on."""
     id_token: Annotated[str, Field(min_length=1, max_length=36)] | None = None
-    """idToken for remote starts; none means type ``NoAuthorization``."""
+    """idToken (type ``Central``) for remote starts; none means the built-in ``HomeAssistant``."""
     reset_recovery: bool = True
     """Allow an automatic reboot of the charger as the last resort when it stops obeying limits."""
 

@@ -107,6 +107,51 @@ def _number(value: object) -> float | None:
 
 _CHARGING_STATES = frozenset(s.value for s in ChargingState)
 
+#: What a session without any token is attributed to, and a token that is not in the token list.
+NO_TOKEN = "no token"  # noqa: S105 (a label, not a secret)
+UNKNOWN_TOKEN = "unknown"  # noqa: S105
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenUse:
+    """The token a transaction belongs to, as far as the add-on may show it: never the idToken itself.
+
+    ``ref`` and ``name`` name the token in the token list (``ref`` None for a
+    token that is not listed, or for the built-in remote-start token);
+    ``masked`` is the end of the idToken (``…1234``), None where even that says
+    nothing (the remote-start token).
+    """
+
+    ref: str | None = None
+    name: str | None = None
+    masked: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The token's name, or ``unknown`` for a token that is not in the list."""
+        return self.name or UNKNOWN_TOKEN
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {"ref": self.ref, "name": self.name, "masked": self.masked}
+
+    @classmethod
+    def from_json(cls, data: object) -> TokenUse | None:
+        """Restore from the stored form; anything else (files written before tokens existed) is no token."""
+        if not isinstance(data, dict):
+            return None
+        ref, name, masked = (data.get(key) for key in ("ref", "name", "masked"))
+        return cls(
+            ref=ref if isinstance(ref, str) else None,
+            name=name if isinstance(name, str) else None,
+            masked=masked if isinstance(masked, str) else None,
+        )
+
+
+def token_label(token: TokenUse | None) -> str:
+    """How a session's token is named in history, CSV, events and entities (``no token`` without one)."""
+    return NO_TOKEN if token is None else token.label
+
 
 @dataclass(kw_only=True)
 class Transaction:
@@ -114,7 +159,8 @@ class Transaction:
 
     ``start_register_wh`` is the charger's register at the first energy reading
     of the transaction; ``interval_wh`` sums interval energy (chargers without a
-    register); ``seen_at`` is the charger's time of the latest event or reading.
+    register); ``seen_at`` is the charger's time of the latest event or reading;
+    ``token`` the first token an event of the transaction carried (None: no token).
     """
 
     transaction_id: str
@@ -126,10 +172,12 @@ class Transaction:
     remote_start_id: int | None = None
     seen_at: datetime | None = None
     source: Source = Source.LIVE
+    token: TokenUse | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
         return {
+            "token": self.token.to_json() if self.token else None,
             "transaction_id": self.transaction_id,
             "started_at": self.started_at.isoformat(),
             "charging_state": self.charging_state,
@@ -159,12 +207,13 @@ class Transaction:
             remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
             seen_at=_time(data.get("seen_at")),
             source=Source.RESTORED,
+            token=TokenUse.from_json(data.get("token")),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class SessionRecord:
-    """A finished charging session: energy in Wh (``None`` when the charger reported none)."""
+    """A finished charging session: energy in Wh (``None`` when the charger reported none), and its token."""
 
     evse_id: int
     transaction_id: str
@@ -173,6 +222,7 @@ class SessionRecord:
     energy_wh: float | None
     stopped_reason: str | None
     start_register_wh: float | None = None
+    token: TokenUse | None = None
 
     @property
     def duration_s(self) -> int:
@@ -189,19 +239,22 @@ class SessionRecord:
             "energy_kwh": kwh(self.energy_wh),
             "duration_s": self.duration_s,
             "stopped_reason": self.stopped_reason,
+            "token_name": token_label(self.token),
+            "token_masked": self.token.masked if self.token else None,
         }
 
     def to_store(self) -> dict[str, Any]:
-        """The stored form (energy in Wh, and the register at the start for late updates)."""
+        """The stored form (energy in Wh, the register at the start for late updates, the token's reference)."""
         return {
             **self.to_json(),
             "energy_wh": self.energy_wh,
             "start_register_wh": self.start_register_wh,
+            "token": self.token.to_json() if self.token else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionRecord:
-        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``)."""
+        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``; no token before tokens)."""
         started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
         if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
             raise ValueError("a stored session needs transaction_id, started_at and ended_at")
@@ -218,6 +271,7 @@ class SessionRecord:
             energy_wh=energy,
             stopped_reason=str(reason) if reason is not None else None,
             start_register_wh=_number(data.get("start_register_wh")),
+            token=TokenUse.from_json(data.get("token")),
         )
 
 
@@ -253,6 +307,16 @@ class Capabilities:
     composite_schedule: bool | None = None
     register_per_transaction: bool | None = None
     reported_at: str | None = None
+    #: ``AuthCtrlr.Enabled``: whether the charger asks before charging (None: not reported), and if it may be set.
+    auth_enabled: bool | None = None
+    auth_writable: bool | None = None
+    #: ``LocalAuthListCtrlr``: present, enabled, settable, most entries, entries and bytes per SendLocalList.
+    local_list_available: bool | None = None
+    local_list_enabled: bool | None = None
+    local_list_writable: bool | None = None
+    local_list_max_entries: int | None = None
+    local_list_per_message: int | None = None
+    local_list_max_bytes: int | None = None
 
 
 @dataclass(kw_only=True)

@@ -12,8 +12,9 @@ included, is told which charger changed.
 
 The state model is this module with :mod:`bmw_wallbox.records` (the values it
 holds: transactions, sessions, capabilities, the OCPP state names),
-:mod:`bmw_wallbox.energy` (the meter and its register rules) and
-:mod:`bmw_wallbox.unknown_ids` (the bounded list of unknown charger ids); they
+:mod:`bmw_wallbox.energy` (the meter and its register rules),
+:mod:`bmw_wallbox.unknown_ids` (the bounded list of unknown charger ids) and
+:mod:`bmw_wallbox.tokenbook` (the token list and the authorization rules); they
 import nothing else of ours and do no I/O. State values use the OCPP 2.0.1
 names (:class:`ConnectorStatus`, :class:`ChargingState`); energy is kept in
 Wh and converted once, by :func:`kwh`. Everything is importable from here.
@@ -40,12 +41,15 @@ from bmw_wallbox.records import (
     SessionRecord,
     Setpoint,
     Source,
+    TokenUse,
     Transaction,
     TransactionChange,
     kwh,
     plausible_time,
+    token_label,
     utcnow,
 )
+from bmw_wallbox.tokenbook import TokenBook
 
 __all__ = [
     "CAR_PRESENT",
@@ -62,10 +66,12 @@ __all__ = [
     "SessionRecord",
     "Setpoint",
     "Source",
+    "TokenUse",
     "Transaction",
     "TransactionChange",
     "kwh",
     "plausible_time",
+    "token_label",
     "utcnow",
 ]
 
@@ -245,13 +251,16 @@ class ChargerState:
         remote_start_id: int | None = None,
         stopped_reason: str | None = None,
         readings: list[SampledValue] | None = None,
+        token: TokenUse | None = None,
     ) -> TransactionChange:
         """Take one TransactionEvent (``Started``, ``Updated`` or ``Ended``).
 
         A known transaction is updated; an event for a session already recorded
         (ended, or closed as lost) updates that record, late; an ``Ended`` for an
         unknown transaction changes nothing; a new transaction on an EVSE that
-        still runs another ends the other as ``Superseded``.
+        still runs another ends the other as ``Superseded``. The first ``token``
+        an event carries is the transaction's (a later one, e.g. the card that
+        stopped it, does not change who charged).
         """
         evse = self.transaction_by_id(transaction_id)
         if evse is None:
@@ -274,6 +283,8 @@ class ChargerState:
             started = tx
         tx.source = Source.LIVE
         tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
+        if token is not None and tx.token is None:
+            tx.token = token
         if charging_state is not None:
             tx.charging_state = charging_state
         if remote_start_id is not None:
@@ -318,6 +329,14 @@ class ChargerState:
         if composite_schedule is not None:
             self.capabilities.composite_schedule = composite_schedule
 
+    def setting_changed(self, component: str, variable: str, value: str) -> None:
+        """The charger accepted a SetVariables: remember the value (and what it means for authorization)."""
+        self.capabilities.variables[f"{component}.{variable}"] = value
+        if (component, variable) == ("AuthCtrlr", "Enabled"):
+            self.capabilities.auth_enabled = value == "true"
+        elif (component, variable) == ("LocalAuthListCtrlr", "Enabled"):
+            self.capabilities.local_list_enabled = value == "true"
+
     def trigger_answered(self, message: str, *, accepted: bool) -> None:
         """Whether the charger accepts TriggerMessage for ``message`` (so it is not asked in vain again)."""
         self.capabilities.triggers[message] = accepted
@@ -358,6 +377,20 @@ class ChargerState:
     def command_done(self, record: CommandRecord) -> None:
         """Remember the last command's outcome."""
         self.last_command = record
+
+    def token_renamed(self, ref: str, name: str) -> bool:
+        """A listed token got a new name: the running transaction and the history follow; True when any did."""
+        renamed = False
+        for evse in self.evses.values():
+            tx = evse.transaction
+            if tx is not None and tx.token is not None and tx.token.ref == ref:
+                tx.token, renamed = replace(tx.token, name=name), True
+            if evse.last_session is not None and evse.last_session.token and evse.last_session.token.ref == ref:
+                evse.last_session = replace(evse.last_session, token=replace(evse.last_session.token, name=name))
+        for index, record in enumerate(self.sessions):
+            if record.token is not None and record.token.ref == ref:
+                self.sessions[index], renamed = replace(record, token=replace(record.token, name=name)), True
+        return renamed
 
     # --- internals -------------------------------------------------------------------------
 
@@ -407,6 +440,7 @@ class ChargerState:
             energy_wh=evse.session_energy_wh,
             stopped_reason=reason,
             start_register_wh=tx.start_register_wh,
+            token=tx.token,
         )
         evse.transaction = None
         evse.meter.clear_live()
@@ -445,16 +479,18 @@ Listener = Callable[[str, Save], None]
 
 
 class StateHub:
-    """All charger states plus the ids that tried to connect without being configured.
+    """All charger states, the ids that tried to connect without being configured, and the token list.
 
     Writers change a charger through its methods, then call :meth:`commit` once;
     listeners (the store, publishers, the panel, the controller) are told which
     charger changed and how durable the change must be, and read the state.
     """
 
-    def __init__(self, chargers: Iterable[ChargerState]) -> None:
+    def __init__(self, chargers: Iterable[ChargerState], *, tokens: TokenBook | None = None) -> None:
         self.chargers: dict[str, ChargerState] = {c.charger_id: c for c in chargers}
         self.unknown_ids: dict[str, dict[str, Any]] = {}
+        #: The token list (it has its own commit and listeners: it belongs to no one charger).
+        self.tokens = tokens or TokenBook()
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -3,7 +3,8 @@
 Masked are the values under secret keys (``idToken``, ``password`` ...), the
 values of secret device-model variables (``BasicAuthPassword``) wherever a
 frame carries them, and every known secret value (configured passwords, the
-id_token option, the Home Assistant token) wherever it appears.
+id_token option, the Home Assistant token, the idTokens of the token list and of
+tokens presented lately) wherever it appears.
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ class Trace:
         self._entries: deque[TraceEntry] = deque(maxlen=size)
         self._secrets = tuple(s for s in secrets if s)
         self._listeners: list[Callable[[TraceEntry], None]] = []
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these values from now on (instead of the ones given before), e.g. when the token list changed."""
+        self._secrets = tuple(s for s in secrets if s)
 
     def subscribe(self, listener: Callable[[TraceEntry], None]) -> Callable[[], None]:
         """Call ``listener(entry)`` for every frame recorded from now on; returns an unsubscribe function."""

@@ -105,6 +105,11 @@ class Controller:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def remote_start_token(self) -> IdToken:
+        """The token a remote start carries: the listed token chosen for remote starts, else :attr:`id_token`."""
+        chosen = self._hub.tokens.remote_start_token()
+        return IdToken(value=chosen.value, kind=chosen.kind) if chosen is not None else self.id_token
+
     def state(self, charger_id: str) -> ChargerState | None:
         """The state of a configured charger."""
         return self._hub.chargers.get(charger_id)
@@ -143,7 +148,7 @@ class Controller:
             )
         try:
             answer = await port.request_start(
-                evse_id=evse.evse_id, remote_start_id=next(_remote_start_ids), id_token=self.id_token
+                evse_id=evse.evse_id, remote_start_id=next(_remote_start_ids), id_token=self.remote_start_token()
             )
         except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
             return self.record(charger_id, failed("start", err))

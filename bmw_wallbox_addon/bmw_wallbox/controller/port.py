@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bmw_wallbox.state import ChargerState
+from bmw_wallbox.tokenbook import ListEntry
 
 #: True while the current task runs a user command: its charger calls jump the queue.
 USER_COMMAND: ContextVar[bool] = ContextVar("user_command", default=False)
@@ -121,3 +122,56 @@ class ChargerPort(Protocol):
 
     async def reset(self) -> Answer:
         """Reset(Immediate)."""
+
+
+class UpdateType(StrEnum):
+    """``UpdateEnumType`` of SendLocalList."""
+
+    FULL = "Full"
+    DIFFERENTIAL = "Differential"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalListUpdate:
+    """One SendLocalList: its type, the version the list has once it is applied, what to add or change, what to remove.
+
+    A full update replaces the list with ``entries`` (``removed`` is empty); a
+    differential one adds or changes ``entries`` and removes the ``removed``
+    tokens, given as (value, kind).
+    """
+
+    update_type: UpdateType
+    version: int
+    entries: tuple[ListEntry, ...] = ()
+    removed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Items in the message."""
+        return len(self.entries) + len(self.removed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariableChange:
+    """One device-model variable to set (SetVariables, attribute Actual)."""
+
+    component: str
+    variable: str
+    value: str
+
+
+class AuthPort(Protocol):
+    """A connected charger, as the token service sees it (local list and authorization settings)."""
+
+    @property
+    def state(self) -> ChargerState:
+        """The charger's state (read it; record results through its methods)."""
+
+    async def local_list_version(self) -> int:
+        """GetLocalListVersion: the version of the charger's local list (0: none)."""
+
+    async def send_local_list(self, update: LocalListUpdate) -> Answer:
+        """SendLocalList; the status is ``Accepted``, ``Failed`` or ``VersionMismatch``."""
+
+    async def set_variable(self, change: VariableChange) -> Answer:
+        """SetVariables for one variable; the status is the ``SetVariableStatusEnumType`` the charger answered."""

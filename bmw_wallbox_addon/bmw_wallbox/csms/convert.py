@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bmw_wallbox.state import Capabilities, ChargingState, ConnectorStatus, SampledValue
+from bmw_wallbox.tokenbook import Presented
 
 _DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 
@@ -49,6 +50,14 @@ def parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def presented_token(id_token: object) -> Presented:
+    """The token in an ``idToken`` object (``{"id_token": ..., "type": ...}``); anything unreadable is anonymous."""
+    if not isinstance(id_token, dict):
+        return Presented(value="", kind="NoAuthorization")
+    value, kind = id_token.get("id_token"), id_token.get("type")
+    return Presented(value=value if isinstance(value, str) else "", kind=kind if isinstance(kind, str) else "")
 
 
 def scale_reading(value: float, unit: str | None, multiplier: int | None) -> float | None:
@@ -209,6 +218,7 @@ def capabilities_from_report(
         characteristics = entry["characteristics"]
         if key.startswith("EVSE@") and characteristics.get("unit") == "A" and characteristics.get("max_limit"):
             caps.max_current_a = float(characteristics["max_limit"])
+    _authorization(caps, entries)
     caps.variables = {
         k: "***" if _is_secret(k) else str(v["value"])
         for k, v in list(entries.items())[:MAX_VARIABLES]
@@ -217,3 +227,29 @@ def capabilities_from_report(
     caps.read_only = sorted(k for k, v in entries.items() if v["mutability"] == "ReadOnly")[:MAX_VARIABLES]
     caps.reported_at = at.isoformat()
     return caps
+
+
+def _authorization(caps: Capabilities, entries: dict[str, dict[str, Any]]) -> None:
+    """``AuthCtrlr`` and ``LocalAuthListCtrlr`` facts: does the charger ask, and can it keep a local list."""
+    auth = entries.get("AuthCtrlr.Enabled")
+    if auth is not None:
+        caps.auth_enabled = _bool(auth["value"])
+        caps.auth_writable = auth["mutability"] != "ReadOnly"
+    local = {
+        key.split(".", 1)[1].split("[", 1)[0]: entry
+        for key, entry in entries.items()
+        if key.startswith("LocalAuthListCtrlr.")
+    }
+    if not local:
+        return
+    available = _bool((local.get("Available") or {}).get("value"))
+    caps.local_list_available = True if available is None else available
+    enabled = local.get("Enabled")
+    if enabled is not None:
+        caps.local_list_enabled = _bool(enabled["value"])
+        caps.local_list_writable = enabled["mutability"] != "ReadOnly"
+    # Entries reports how many tokens the list holds now; its maxLimit is how many it can hold.
+    most = (local.get("Entries") or {}).get("characteristics", {}).get("max_limit")
+    caps.local_list_max_entries = _int(int(most)) if isinstance(most, (int, float)) else None
+    caps.local_list_per_message = _int((local.get("ItemsPerMessage") or {}).get("value"))
+    caps.local_list_max_bytes = _int((local.get("BytesPerMessage") or {}).get("value"))

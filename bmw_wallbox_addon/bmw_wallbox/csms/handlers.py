@@ -15,7 +15,7 @@ from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import call_result
-from ocpp.v201.datatypes import IdTokenInfoType, StatusInfoType
+from ocpp.v201.datatypes import IdTokenInfoType, IdTokenType, StatusInfoType
 from ocpp.v201.enums import (
     Action,
     AuthorizationStatusEnumType,
@@ -28,10 +28,11 @@ from ocpp.v201.enums import (
 )
 
 from bmw_wallbox.csms.connection import Connection
-from bmw_wallbox.csms.convert import charging_state, parse_time, report_entries, sampled_values
+from bmw_wallbox.csms.convert import charging_state, parse_time, presented_token, report_entries, sampled_values
 from bmw_wallbox.csms.convert import connector_status as parse_connector_status
 from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import BootInfo, ChargerState, RegisterEvent, Save, TransactionChange, plausible_time, utcnow
+from bmw_wallbox.tokenbook import Verdict
 
 #: Heartbeat interval we ask chargers for, in seconds.
 HEARTBEAT_INTERVAL_S = 60
@@ -40,6 +41,12 @@ HEARTBEAT_INTERVAL_S = 60
 def ocpp_now() -> str:
     """The current UTC time in the format OCPP uses (``2026-11-26T01:02:03Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def id_token_info(verdict: Verdict) -> IdTokenInfoType:
+    """The ``idTokenInfo`` of a verdict: its status, and its group where the token has one."""
+    group = IdTokenType(id_token=verdict.group, type="Central") if verdict.group else None
+    return IdTokenInfoType(status=AuthorizationStatusEnumType(str(verdict.status)), group_id_token=group)
 
 
 class ChargerConnection(Connection):
@@ -129,6 +136,7 @@ class ChargerConnection(Connection):
         transaction_info: dict[str, Any],
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
+        verdict = self._verdict("TransactionEvent", kwargs["id_token"]) if kwargs.get("id_token") else None
         change = self.state.transaction_event(
             event_type=event_type,
             transaction_id=str(transaction_info["transaction_id"]),
@@ -139,14 +147,37 @@ class ChargerConnection(Connection):
             remote_start_id=transaction_info.get("remote_start_id"),
             stopped_reason=transaction_info.get("stopped_reason"),
             readings=sampled_values(kwargs.get("meter_value")),
+            token=verdict.use if verdict else None,
         )
         self._log_change(change, event_type, trigger_reason, offline=bool(kwargs.get("offline")))
-        durable = event_type != "Updated" or trigger_reason == "ChargingStateChanged" or change.late is not None
+        durable = (
+            event_type != "Updated"
+            or trigger_reason == "ChargingStateChanged"
+            or change.late is not None
+            or verdict is not None
+        )
         self.commit(Save.NOW if durable else Save.SOON)
         response = call_result.TransactionEvent()
-        if kwargs.get("id_token"):
-            response.id_token_info = IdTokenInfoType(status=AuthorizationStatusEnumType.accepted)
+        if verdict is not None:
+            response.id_token_info = id_token_info(verdict)
         return response
+
+    def _verdict(self, action: str, id_token: object) -> Verdict:
+        """Decide on a presented token, remember it when it is not listed, and log it (by name or masked)."""
+        book = self.hub.tokens
+        presented = presented_token(id_token)
+        verdict = book.authorize(self.state.charger_id, presented)
+        if not verdict.listed and not presented.anonymous:
+            book.note_unknown(self.state.charger_id, presented, verdict, at=utcnow())
+            book.commit(Save.SOON)
+        if verdict.use is None:
+            who = "no token"
+        elif verdict.use.name is not None:
+            who = f"token {verdict.use.name!r}"
+        else:
+            who = f"unknown token {verdict.use.masked}"
+        self.log.info("%s: %s %s (policy %s)", action, who, verdict.status, book.charger(self.state.charger_id).policy)
+        return verdict
 
     def _log_change(self, change: TransactionChange, event_type: str, trigger: str, *, offline: bool) -> None:
         if change.ignored is not None:
@@ -215,8 +246,8 @@ class ChargerConnection(Connection):
 
     @on(Action.authorize, skip_schema_validation=True)
     def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
-        # A home wallbox has one owner; the idToken itself is a secret and is not logged.
-        return call_result.Authorize(id_token_info=IdTokenInfoType(status=AuthorizationStatusEnumType.accepted))
+        # The idToken is a secret: it is logged by its name in the token list, or masked.
+        return call_result.Authorize(id_token_info=id_token_info(self._verdict("Authorize", id_token)))
 
     # --- device model ------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The charger port over an OCPP connection: the controller's requests as OCPP 2.0.1 calls.
 
-Implements :class:`~bmw_wallbox.controller.port.ChargerPort`. Only this
+Implements :class:`~bmw_wallbox.controller.port.ChargerPort` and, for the
+token service, :class:`~bmw_wallbox.controller.port.AuthPort`. Only this
 module, the handlers and provisioning build library calls or read the
 library's answers; the controller sees :mod:`bmw_wallbox.controller.port` types.
 """
@@ -22,10 +23,12 @@ from bmw_wallbox.controller.port import (
     Answer,
     IdToken,
     LimitProfile,
+    LocalListUpdate,
     RateUnit,
     StartAnswer,
     Strategy,
     TransactionStatus,
+    VariableChange,
 )
 from bmw_wallbox.csms.connection import Connection
 from bmw_wallbox.state import ChargerState
@@ -63,6 +66,22 @@ def set_profile_request(profile: LimitProfile, *, now: datetime | None = None) -
     return call.SetChargingProfile(evse_id=profile.evse_id, charging_profile=body)
 
 
+def send_local_list_request(update: LocalListUpdate) -> call.SendLocalList:
+    """The SendLocalList request of one update: entries with their ``idTokenInfo``, removals without."""
+    items: list[dict[str, Any]] = []
+    for entry in update.entries:
+        info: dict[str, Any] = {"status": str(entry.status)}
+        if entry.group:
+            info["group_id_token"] = {"id_token": entry.group, "type": "Central"}
+        items.append({"id_token": {"id_token": entry.value, "type": entry.kind}, "id_token_info": info})
+    items += [{"id_token": {"id_token": value, "type": kind}} for value, kind in update.removed]
+    return call.SendLocalList(
+        version_number=update.version,
+        update_type=str(update.update_type),
+        local_authorization_list=items or None,
+    )
+
+
 def answer_of(result: Any) -> Answer:
     """Our :class:`Answer` from a library status answer (``status`` plus optional ``status_info``)."""
     info = getattr(result, "status_info", None) or {}
@@ -92,7 +111,7 @@ def _text(value: object) -> str | None:
 
 
 class ConnectionPort:
-    """A :class:`~bmw_wallbox.controller.port.ChargerPort` that speaks OCPP over one connection."""
+    """A :class:`~bmw_wallbox.controller.port.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -148,3 +167,34 @@ class ConnectionPort:
     async def reset(self) -> Answer:
         """Reset(Immediate)."""
         return answer_of(await self._connection.request(call.Reset(type=ResetEnumType.immediate)))
+
+    async def local_list_version(self) -> int:
+        """GetLocalListVersion (a version the charger does not give as a number counts as 0: no list)."""
+        result = await self._connection.request(call.GetLocalListVersion())
+        version = getattr(result, "version_number", None)
+        return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+    async def send_local_list(self, update: LocalListUpdate) -> Answer:
+        """SendLocalList."""
+        return answer_of(await self._connection.request(send_local_list_request(update)))
+
+    async def set_variable(self, change: VariableChange) -> Answer:
+        """SetVariables for one variable (attribute Actual)."""
+        result = await self._connection.request(
+            call.SetVariables(
+                set_variable_data=[
+                    {
+                        "attribute_value": change.value,
+                        "component": {"name": change.component},
+                        "variable": {"name": change.variable},
+                    }
+                ]
+            )
+        )
+        items = result.set_variable_result or [{}]
+        info = items[0].get("attribute_status_info") or {}
+        return Answer(
+            status=str(items[0].get("attribute_status", "Rejected")),
+            reason_code=_text(info.get("reason_code")),
+            additional_info=_text(info.get("additional_info")),
+        )

@@ -14,6 +14,7 @@
 3. SetVariables for the meter interval and every available measurand (the
    wallbox's defaults push almost nothing during a link); where the charger
    rejects them, TriggerMessage(MeterValues) polling instead.
+4. ``on_provisioned`` (the local authorization list, :mod:`bmw_wallbox.tokens.sync`).
 
 Every step tolerates a charger that refuses it: a refusal is recorded, logged
 once, and the next step runs.
@@ -47,11 +48,18 @@ _request_ids = itertools.count(1)
 ConnectHook = Callable[[ChargerConnection], Awaitable[object]]
 
 
-async def provision(link: ChargerConnection, *, meter_interval_s: int, on_connected: ConnectHook | None = None) -> None:
+async def provision(
+    link: ChargerConnection,
+    *,
+    meter_interval_s: int,
+    on_connected: ConnectHook | None = None,
+    on_provisioned: ConnectHook | None = None,
+) -> None:
     """Run the connect-time sequence, then poll meter values if the charger will not push them.
 
     ``on_connected`` runs first (the charging limit goes before anything else,
-    so no session can start above it).
+    so no session can start above it); ``on_provisioned`` once the capabilities
+    are known and metering is set (the local authorization list).
     """
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(link.first_message.wait(), FIRST_MESSAGE_WAIT_S)
@@ -60,6 +68,8 @@ async def provision(link: ChargerConnection, *, meter_interval_s: int, on_connec
     await reconcile(link)
     await read_capabilities(link)
     pushes = await configure_metering(link, meter_interval_s=meter_interval_s)
+    if on_provisioned is not None:
+        await on_provisioned(link)
     if not pushes:
         await poll_meter_values(link, interval_s=meter_interval_s)
 
@@ -97,6 +107,12 @@ async def read_capabilities(link: ChargerConnection) -> None:
         caps.profile_stack_level,
         caps.phases,
     )
+    asks = {True: "asks for a token before charging", False: "charges without asking for a token", None: "?"}
+    if caps.local_list_available:
+        local = f"{'on' if caps.local_list_enabled else 'off'}, {caps.local_list_max_entries or '?'} entries"
+    else:
+        local = "none"
+    link.log.info("Tokens: the charger %s; its local list: %s", asks[caps.auth_enabled], local)
     link.commit(Save.NOW)
 
 

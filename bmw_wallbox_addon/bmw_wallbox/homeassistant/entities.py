@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bmw_wallbox.controller import Outcome
-from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label
 
 StateValue = str | int | float | bool | datetime | None
 Domain = Literal["sensor", "binary_sensor"]
@@ -101,6 +101,25 @@ def _session_attributes(charger: ChargerState) -> dict[str, Any]:
     if last is None:
         return {"transaction_id": None, "started_at": None, "running": False}
     return {"transaction_id": last.transaction_id, "started_at": last.started_at.isoformat(), "running": False}
+
+
+def _last_token(charger: ChargerState) -> str | None:
+    """The name of the running session's token, else the last session's: ``unknown`` (not listed), ``no token``."""
+    evse = charger.main_evse
+    if evse.transaction is not None:
+        return token_label(evse.transaction.token)
+    return token_label(evse.last_session.token) if evse.last_session else None
+
+
+def _last_token_attributes(charger: ChargerState) -> dict[str, Any]:
+    evse = charger.main_evse
+    tx, last = evse.transaction, evse.last_session
+    token = tx.token if tx is not None else last.token if last is not None else None
+    return {
+        "masked": token.masked if token else None,
+        "running": tx is not None,
+        "transaction_id": tx.transaction_id if tx else last.transaction_id if last else None,
+    }
 
 
 def _charging_state(charger: ChargerState) -> ChargingState:
@@ -185,6 +204,10 @@ ENTITIES: tuple[EntityDescription, ...] = (
         key="last_command", name="Last command", device_class="enum", options=COMMAND_OUTCOMES, icon="mdi:console",
         needs_connection=False, value_fn=lambda c: c.last_command.outcome if c.last_command else None,
         attributes_fn=_command_attributes,
+    ),
+    EntityDescription(
+        key="last_token", name="Last token", icon="mdi:card-account-details-outline", needs_connection=False,
+        immediate=True, value_fn=_last_token, attributes_fn=_last_token_attributes,
     ),
     EntityDescription(
         key="connected", name="Connected", domain="binary_sensor", device_class="connectivity",

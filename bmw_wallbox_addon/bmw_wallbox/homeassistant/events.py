@@ -5,8 +5,12 @@ In: ``bmw_wallbox_command`` with ``{"action": "start|pause|resume|stop|reset|set
 configured, and may also be the charger's slug (``bmw_wallbox``).
 
 Out: ``bmw_wallbox_command_result`` for every command outcome (from Home
-Assistant, the panel or the JSON API), ``bmw_wallbox_session_started`` and
-``bmw_wallbox_session_ended`` (with ``energy_kwh`` and ``duration_s``).
+Assistant, the panel or the JSON API), ``bmw_wallbox_session_started`` (with
+``token_name``: the token's name, ``unknown`` or ``no token``),
+``bmw_wallbox_session_authorized`` (the token became known after the session
+started: chargers that start a session at plug-in and ask for the card
+afterwards) and ``bmw_wallbox_session_ended`` (with ``energy_kwh``,
+``duration_s`` and ``token_name``). Token ids are never in an event.
 Outgoing events wait in a bounded outbox (the newest :data:`OUTBOX_SIZE`) while
 Home Assistant is unreachable.
 
@@ -26,7 +30,7 @@ from typing import Any
 from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome, parse_command, run
 from bmw_wallbox.homeassistant.rest import HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import ChargerState, Save, SessionRecord, StateHub
+from bmw_wallbox.state import ChargerState, Save, SessionRecord, StateHub, token_label
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ COMMAND_EVENT = "bmw_wallbox_command"
 RESULT_EVENT = "bmw_wallbox_command_result"
 SESSION_STARTED_EVENT = "bmw_wallbox_session_started"
 SESSION_ENDED_EVENT = "bmw_wallbox_session_ended"
+SESSION_AUTHORIZED_EVENT = "bmw_wallbox_session_authorized"
 ACTIONS = tuple(command.value for command in Command)
 #: Outgoing events kept while Home Assistant is unreachable; older ones are dropped.
 OUTBOX_SIZE = 100
@@ -86,6 +91,7 @@ class SessionTracker:
 
     def __init__(self) -> None:
         self._running: dict[tuple[str, int], str] = {}
+        self._tokens: dict[tuple[str, int], bool] = {}
 
     def seed(self, chargers: Mapping[str, ChargerState]) -> None:
         """Remember the transactions that run now (restored at start: no event for them)."""
@@ -93,6 +99,7 @@ class SessionTracker:
             for evse in charger.evses.values():
                 if evse.transaction is not None:
                     self._running[(charger.charger_id, evse.evse_id)] = evse.transaction.transaction_id
+                    self._tokens[(charger.charger_id, evse.evse_id)] = evse.transaction.token is not None
 
     def update(self, charger: ChargerState) -> list[Event]:
         """The session events since the last look at this charger, in order."""
@@ -100,21 +107,35 @@ class SessionTracker:
         for evse in charger.evses.values():
             key = (charger.charger_id, evse.evse_id)
             before = self._running.get(key)
-            now = evse.transaction.transaction_id if evse.transaction else None
+            tx = evse.transaction
+            now = tx.transaction_id if tx else None
             if before == now:
+                if tx is not None and tx.token is not None and not self._tokens.get(key):
+                    self._tokens[key] = True
+                    events.append((SESSION_AUTHORIZED_EVENT, self._started(charger, evse.evse_id)))
                 continue
             if before is not None:
                 events.append((SESSION_ENDED_EVENT, self._ended(charger, evse.evse_id, before)))
-            if evse.transaction is not None:
-                tx = evse.transaction
-                started = {"started_at": tx.started_at.isoformat(), "transaction_id": tx.transaction_id}
-                events.append(
-                    (SESSION_STARTED_EVENT, {"charger": charger.charger_id, "evse_id": evse.evse_id, **started})
-                )
+            if tx is not None:
+                events.append((SESSION_STARTED_EVENT, self._started(charger, evse.evse_id)))
                 self._running[key] = tx.transaction_id
+                self._tokens[key] = tx.token is not None
             else:
                 self._running.pop(key, None)
+                self._tokens.pop(key, None)
         return events
+
+    @staticmethod
+    def _started(charger: ChargerState, evse_id: int) -> dict[str, Any]:
+        tx = charger.evse(evse_id).transaction
+        assert tx is not None
+        return {
+            "charger": charger.charger_id,
+            "evse_id": evse_id,
+            "started_at": tx.started_at.isoformat(),
+            "transaction_id": tx.transaction_id,
+            "token_name": token_label(tx.token),
+        }
 
     @staticmethod
     def _ended(charger: ChargerState, evse_id: int, transaction_id: str) -> dict[str, Any]:
@@ -127,6 +148,7 @@ class SessionTracker:
                 "energy_kwh": None,
                 "duration_s": None,
                 "stopped_reason": None,
+                "token_name": None,
             }
         return {"charger": charger.charger_id, **record.to_json()}
 

@@ -26,6 +26,7 @@ from bmw_wallbox.simulator._lib import (
     on,
     wire_payload,
 )
+from bmw_wallbox.simulator.auth import LocalListHandlers
 from bmw_wallbox.simulator.composite import composite_schedule
 from bmw_wallbox.simulator.profiles import Verdict
 from bmw_wallbox.simulator.station import ChargerLog, Station
@@ -45,7 +46,7 @@ def _incoming_call(raw: str | bytes) -> tuple[str, str, dict[str, Any]] | None:
     return None
 
 
-class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
+class SimChargePoint(LocalListHandlers, ChargePoint):  # type: ignore[misc, unused-ignore]
     """One connection of the simulated wallbox; handler kwargs are the library's snake_case.
 
     ``response_timeout_s`` (real seconds) bounds each request the wallbox sends.
@@ -181,7 +182,9 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc, unused-ignore]
         **kwargs: Any,
     ) -> Any:
         """Start (or take over) a session when a car is plugged in; see ``Evse.request_start``."""
-        status, transaction_id, requests = self._station.evse.request_start(remote_start_id, evse_id, charging_profile)
+        status, transaction_id, requests = self._station.evse.request_start(
+            remote_start_id, evse_id, charging_profile, id_token=id_token
+        )
         self._station.after_response(requests)
         self._log.info("RequestStartTransaction %s -> %s %s", remote_start_id, status, transaction_id or "")
         return call_result.RequestStartTransaction(status=status, transaction_id=transaction_id)

@@ -80,6 +80,8 @@ class Evse:
         #: Quirk: after a RequestStopTransaction, remote starts are refused until unplug/reboot.
         self.remote_start_blocked = False
         self.transaction: Transaction | None = None
+        #: A token accepted before the car was plugged in: the next session runs for it.
+        self.pending_token: dict[str, Any] | None = None
         self.charging_state: str = _State.idle
         self._accounted_s = clock.now_s()
 
@@ -193,8 +195,31 @@ class Evse:
             out += self._connected_car_starts(_Trigger.ev_detected)
         return out + self._refresh()
 
+    def authorize(self, id_token: dict[str, Any]) -> list[OcppRequest]:
+        """A token was accepted (card at the reader): the session runs for it and may draw energy.
+
+        Without a car the token waits for the next plug-in; a transaction that
+        has a token keeps it.
+        """
+        out = self._refresh()
+        tx = self.transaction
+        if tx is None:
+            if not (self.plugged and self.powered):
+                self.pending_token = id_token
+                return out
+            out += self._start_transaction(_Trigger.authorized, id_token=id_token)
+        elif tx.id_token is None or not tx.authorized:
+            tx.id_token = tx.id_token or id_token
+            tx.id_token_pending, tx.authorized = True, True
+            out.append(self._tx_event(_Event.updated, _Trigger.authorized))
+        return out + self._refresh()
+
     def request_start(
-        self, remote_start_id: int, evse_id: int | None, charging_profile: dict[str, Any] | None
+        self,
+        remote_start_id: int,
+        evse_id: int | None,
+        charging_profile: dict[str, Any] | None,
+        id_token: dict[str, Any] | None = None,
     ) -> tuple[str, str | None, list[OcppRequest]]:
         """Answer RequestStartTransaction: (status, transaction id, requests to send).
 
@@ -209,10 +234,13 @@ class Evse:
             return _Status.rejected, None, out
         tx = self.transaction
         if tx is None:
-            out += self._start_transaction(_Trigger.remote_start, remote_start_id)
+            out += self._start_transaction(_Trigger.remote_start, remote_start_id, id_token=id_token)
         else:
             tx.remote_start_id, tx.remote_start_pending = remote_start_id, True
             tx.hold_until_profile = self.config.quirks
+            if id_token is not None and (tx.id_token is None or not tx.authorized):
+                tx.id_token = tx.id_token or id_token
+                tx.id_token_pending, tx.authorized = True, True
             out.append(self._tx_event(_Event.updated, _Trigger.remote_start))
         if charging_profile is not None and self.config.personality.smart_charging:
             out += self.set_profile(evse_id or 1, charging_profile, clears_hold=False)[1]
@@ -274,7 +302,8 @@ class Evse:
         out: list[OcppRequest] = []
         auth_enabled = self._model.value("AuthCtrlr", "Enabled") == "true"
         if not auth_enabled or "EVConnected" in self._model.members("TxCtrlr", "TxStartPoint"):
-            out += self._start_transaction(trigger)
+            token, self.pending_token = self.pending_token, None
+            out += self._start_transaction(trigger, id_token=token)
         if self.config.quirks:
             out.append(
                 messages.charging_needs(
@@ -285,9 +314,12 @@ class Evse:
             )
         return out
 
-    def _start_transaction(self, trigger: str, remote_start_id: int | None = None) -> list[OcppRequest]:
+    def _start_transaction(
+        self, trigger: str, remote_start_id: int | None = None, *, id_token: dict[str, Any] | None = None
+    ) -> list[OcppRequest]:
         remote, now = remote_start_id is not None, self._clock.now_s()
         self.meter.start_session(now)
+        asks = self._model.value("AuthCtrlr", "Enabled") == "true"
         self.transaction = Transaction(
             id=str(uuid.uuid4()),
             started_s=now,
@@ -295,6 +327,9 @@ class Evse:
             remote_start_pending=remote,
             hold_until_profile=self.config.quirks and remote,
             initial_limit_a=self.offered_current_a(),
+            id_token=id_token,
+            id_token_pending=id_token is not None,
+            authorized=id_token is not None or not asks,
         )
         self.charging_state = _State.ev_connected
         return [self._tx_event(_Event.started, trigger, _Context.transaction_begin, now_s=now)]
@@ -316,7 +351,7 @@ class Evse:
         tx = self.transaction
         if not self.plugged:
             return str(_State.idle)
-        if tx is None or not self.powered:
+        if tx is None or not self.powered or not tx.authorized:
             return str(_State.ev_connected)
         if self.car_suspended:
             return str(_State.suspended_ev)

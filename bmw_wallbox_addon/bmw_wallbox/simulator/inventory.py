@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bmw_wallbox.simulator._lib import enums
+from bmw_wallbox.simulator.auth import LocalAuthList, local_list_variables
 from bmw_wallbox.simulator.device_model import DeviceModel, Variable
 
 _RW = enums.MutabilityEnumType.read_write
@@ -59,10 +60,12 @@ def wallbox_model(
     voltage_v: float,
     password: str | None,
     smart_charging: bool = True,
+    local_list: LocalAuthList | None = None,
 ) -> DeviceModel:
     """Build the device model of a wallbox with ``phases`` phases of ``max_current_a`` A each.
 
-    Without ``smart_charging`` the model has no SmartChargingCtrlr component.
+    Without ``smart_charging`` the model has no SmartChargingCtrlr component;
+    with a ``local_list`` it has LocalAuthListCtrlr (switched off, as the Delta ships).
     """
     max_power_w = round(max_current_a * voltage_v * phases, 1)
     evse: dict[str, Any] = {"evse_id": 1}
@@ -188,6 +191,7 @@ def wallbox_model(
             var("SmartChargingCtrlr", "ProfileStackLevel", "5", data_type=_INT),
             var("SmartChargingCtrlr", "ACPhaseSwitchingSupported", "false", data_type=_BOOL),
             var("SmartChargingCtrlr", "LimitChangeSignificance", "1.0", mutability=_RW, data_type=_DEC),
+            *(local_list_variables(local_list) if local_list is not None else []),
         ]
     )
     if smart_charging:

@@ -36,6 +36,9 @@ SMART_CHARGING_ACTIONS = frozenset(
     }
 )
 
+#: The CSMS calls of the local authorization list (functional block D).
+LOCAL_LIST_ACTIONS = frozenset({_Action.send_local_list, _Action.get_local_list_version})
+
 
 @dataclass(frozen=True, kw_only=True)
 class Personality:
@@ -61,6 +64,9 @@ class Personality:
     - ``reason_codes``: Rejected answers that have a reason carry
       ``statusInfo.reasonCode`` (TriggerMessage(TransactionEvent) without a
       transaction: ``TxNotFound``).
+    - ``local_auth_list``: the device model has ``LocalAuthListCtrlr`` (see
+      :mod:`.auth`); False leaves it out and answers SendLocalList and
+      GetLocalListVersion with CALLERROR NotImplemented.
     """
 
     name: str
@@ -74,6 +80,7 @@ class Personality:
     new_transaction_after_boot: bool = True
     crash_loses_transaction: bool = False
     reason_codes: bool = True
+    local_auth_list: bool = True
 
     def __post_init__(self) -> None:
         if self.quirks and not self.smart_charging:
@@ -83,7 +90,8 @@ class Personality:
     @property
     def unimplemented_actions(self) -> frozenset[str]:
         """CSMS calls this charger answers with CALLERROR NotImplemented."""
-        return frozenset() if self.smart_charging else SMART_CHARGING_ACTIONS
+        unimplemented = frozenset() if self.smart_charging else SMART_CHARGING_ACTIONS
+        return unimplemented if self.local_auth_list else unimplemented | LOCAL_LIST_ACTIONS
 
 
 DELTA = Personality(

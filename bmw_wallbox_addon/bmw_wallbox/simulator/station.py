@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bmw_wallbox.simulator._lib import OCPPError, OcppRequest
+from bmw_wallbox.simulator.auth import LocalAuthList
 from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse
@@ -87,6 +88,7 @@ class Station:
         variables: DeviceModel,
         evse: Evse,
         log: ChargerLog,
+        local_list: LocalAuthList | None = None,
     ) -> None:
         self.clock = clock
         self.identity = identity
@@ -94,6 +96,9 @@ class Station:
         self.variables = variables
         self.evse = evse
         self.log = log
+        #: The local authorization list (SendLocalList), and each token presented: (kind, status, decided by).
+        self.local_list = local_list or LocalAuthList()
+        self.presented: list[tuple[str, str, str]] = []
         self.silent = False
         #: Called (synchronously) when a Reset should reboot the wallbox now.
         self.on_reset: Callable[[], None] = lambda: None

@@ -14,6 +14,7 @@ class Transaction:
 
     ``seq_no`` counts the events sent for this transaction, starting at 0. Times
     are simulated seconds; ``charging_s`` is the time spent in state Charging.
+    The idToken goes out once, in the first event after it became known.
     """
 
     id: str
@@ -33,6 +34,11 @@ class Transaction:
     charging_s: float = 0.0
     #: When the next MeterValuePeriodic event is due; None while none is scheduled.
     next_periodic_s: float | None = None
+    #: The idToken (snake_case ``IdTokenType``) the session runs for; sent once, in the next event.
+    id_token: dict[str, Any] | None = None
+    id_token_pending: bool = False
+    #: False while the charger asks for authorization (AuthCtrlr.Enabled) and no token was accepted: no energy.
+    authorized: bool = True
 
     def event(
         self,
@@ -57,6 +63,8 @@ class Transaction:
         if self.remote_start_pending:
             info["remote_start_id"] = self.remote_start_id
             self.remote_start_pending = False
+        id_token = self.id_token if self.id_token_pending else None
+        self.id_token_pending = False
         if self.charging_s >= 1:
             info["time_spent_charging"] = int(self.charging_s)
         started = event_type == enums.TransactionEventEnumType.started
@@ -69,6 +77,7 @@ class Transaction:
             meter_value=[{"timestamp": timestamp, "sampled_value": samples}] if samples else None,
             offline=True if offline else None,
             evse={"id": 1, "connector_id": 1} if started else None,
+            id_token=id_token,
             number_of_phases_used=phases if started else None,
         )
         self.seq_no += 1

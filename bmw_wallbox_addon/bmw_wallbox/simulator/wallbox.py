@@ -18,6 +18,7 @@ from typing import Any
 
 from bmw_wallbox.simulator import messages
 from bmw_wallbox.simulator._lib import OcppRequest, enums
+from bmw_wallbox.simulator.auth import LocalAuthList, present
 from bmw_wallbox.simulator.clock import SimClock, cancel_and_wait
 from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse, EvseConfig
@@ -115,6 +116,7 @@ class WallboxSimulator:
             availability=lambda: "Occupied" if self._station.evse.plugged else "Available",
             date_time=lambda: self.clock.iso(),
         )
+        local_list = LocalAuthList()
         variables = wallbox_model(
             identity,
             live,
@@ -123,6 +125,7 @@ class WallboxSimulator:
             voltage_v=voltage_v,
             password=password,
             smart_charging=personality.smart_charging,
+            local_list=local_list if personality.local_auth_list else None,
         )
         config = EvseConfig(
             personality=personality,
@@ -133,7 +136,13 @@ class WallboxSimulator:
         )
         evse = Evse(config, clock=self.clock, model=variables, energy_wh=energy_wh)
         self._station = Station(
-            clock=self.clock, identity=identity, personality=personality, variables=variables, evse=evse, log=self._log
+            clock=self.clock,
+            identity=identity,
+            personality=personality,
+            variables=variables,
+            evse=evse,
+            log=self._log,
+            local_list=local_list,
         )
         self._station.on_reset = lambda: self._spawn(self._reboot(_Boot.remote_reset, graceful=True))
         self._uplink = Uplink(self._station, url, ssl=ssl)
@@ -229,6 +238,16 @@ class WallboxSimulator:
         return self._station.variables
 
     @property
+    def local_list(self) -> LocalAuthList:
+        """The local authorization list (version and entries) as SendLocalList left it."""
+        return self._station.local_list
+
+    @property
+    def presented(self) -> list[tuple[str, str, str]]:
+        """Every token presented so far: (kind, status it got, what decided), never the token itself."""
+        return list(self._station.presented)
+
+    @property
     def reject_profiles(self) -> set[str]:
         """Profile purposes to reject whatever their content, e.g. {"TxDefaultProfile"}; mutable."""
         return self._station.evse.reject_profiles
@@ -291,6 +310,14 @@ class WallboxSimulator:
         """Unplug the car: TransactionEvent Ended (EVDisconnected), then Available."""
         self._log.info("Car unplugged")
         await self._apply(self._station.evse.unplug())
+
+    async def present_token(self, value: str, kind: str = "ISO14443") -> str:
+        """Tap a card (or the car's own token) at the reader; return the status it got (see :mod:`.auth`).
+
+        An accepted token authorizes the session (a car not yet plugged in
+        starts one at plug-in). Returns once the CSMS answered what it caused.
+        """
+        return await present(self._station, value, kind)
 
     async def car_suspend(self) -> None:
         """The car stops drawing current (SuspendedEV)."""

@@ -14,6 +14,7 @@ from bmw_wallbox.controller import SIMPLE_COMMANDS, Command, CommandResult, Cont
 from bmw_wallbox.state import StateHub
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.access import HEALTH_PATH, Handler, access_middleware
+from bmw_wallbox.web.token_views import session_month, time_zone, valid_month
 from bmw_wallbox.web.views import charger_detail, charger_snapshot
 
 HUB_KEY = web.AppKey("hub", StateHub)
@@ -42,7 +43,16 @@ async def get_charger(request: web.Request) -> web.Response:
 
 
 #: Columns of ``sessions.csv``, in order.
-SESSION_COLUMNS = ("started_at", "ended_at", "duration_s", "energy_kwh", "stopped_reason", "transaction_id", "evse_id")
+SESSION_COLUMNS = (
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "energy_kwh",
+    "stopped_reason",
+    "transaction_id",
+    "evse_id",
+    "token_name",
+)
 
 
 def _csv_cell(value: object) -> str:
@@ -60,19 +70,32 @@ def _is_number(text: str) -> bool:
 
 
 async def sessions_csv(request: web.Request) -> web.Response:
-    """GET /api/chargers/{id}/sessions.csv: the kept session history, newest first, as a CSV download."""
+    """GET /api/chargers/{id}/sessions.csv: the kept session history, newest first, as a CSV download.
+
+    ``?token=`` keeps the sessions of one token (its name, ``unknown`` or
+    ``no token``); ``?month=YYYY-MM`` the sessions that started in that month,
+    in the time zone ``?tz=`` (an IANA name; UTC by default).
+    """
     hub = request.app[HUB_KEY]
     charger_id = request.match_info["charger_id"]
     charger = hub.chargers.get(charger_id)
     if charger is None:
         raise web.HTTPNotFound(text='{"error": "unknown charger"}', content_type="application/json")
+    token, month = request.query.get("token"), request.query.get("month") or None
+    if month is not None and not valid_month(month):
+        return web.json_response({"error": "invalid", "detail": "month must be written YYYY-MM"}, status=422)
+    zone = time_zone(request.query.get("tz"))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(SESSION_COLUMNS)
     for record in charger.sessions:
         row = record.to_json()
+        if (token is not None and row["token_name"] != token) or (month and session_month(record, zone) != month):
+            continue
         writer.writerow([_csv_cell(row.get(column)) for column in SESSION_COLUMNS])
-    filename = "sessions-" + "".join(c if c.isalnum() else "_" for c in charger_id) + ".csv"
+    filename = "sessions-" + "".join(c if c.isalnum() else "_" for c in charger_id)
+    filename += "".join(f"-{part}" for part in (month, token) if part)
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in filename)[:120] + ".csv"
     disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
     return web.Response(
         text=buffer.getvalue(), content_type="text/csv", charset="utf-8", headers={"Content-Disposition": disposition}

@@ -3,11 +3,14 @@
 Messages, server to page (the page sends nothing but WebSocket pings):
 
 - ``hello``: ``chargers`` (see :func:`~bmw_wallbox.web.views.charger_detail`), ``unknown``, ``setup``,
-  ``trace`` (newest first), ``logs`` (newest first), ``version``;
+  ``trace`` (newest first), ``logs`` (newest first), ``tokens``, ``version``;
 - ``charger``: one charger's view after it changed, with the power points
   the page has not seen yet (and its sessions when they changed);
 - ``trace`` / ``logs``: the entries recorded since the last message, newest first;
-- ``unknown``: the ids that tried to connect without being configured.
+- ``unknown``: the ids that tried to connect without being configured;
+- ``tokens``: the token list and each charger's authorization
+  (:func:`~bmw_wallbox.web.token_views.tokens_view`), after the list changed
+  or a charger connected, disconnected or changed its authorization settings.
 
 Each client has its own writer task that sleeps until something changed, so
 a burst of changes while it is sending is coalesced into one message per
@@ -33,6 +36,7 @@ from bmw_wallbox.logbuffer import LogBuffer, LogLine
 from bmw_wallbox.state import ChargerState, Save, StateHub
 from bmw_wallbox.trace import Trace, TraceEntry
 from bmw_wallbox.web.history import PowerHistory
+from bmw_wallbox.web.token_views import tokens_view
 from bmw_wallbox.web.views import charger_detail
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class _Client:
     trace: deque[TraceEntry] = field(default_factory=lambda: deque(maxlen=TRACE_BACKLOG))
     logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_BACKLOG))
     unknown: bool = False
+    tokens: bool = False
     last_point_ms: dict[str, float] = field(default_factory=dict)
     sessions_sent: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
@@ -79,6 +84,8 @@ class LiveFeed:
         self._unsubscribe: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        #: Per charger, what the tokens view shows of it (pushed again when it changes).
+        self._auth_seen: dict[str, tuple[object, ...]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -92,6 +99,7 @@ class LiveFeed:
             self._hub.subscribe(self._on_change),
             self._trace.subscribe(self._on_trace),
             self._logs.subscribe(self._on_log),
+            self._hub.tokens.subscribe(self._on_tokens),
         ]
 
     async def close(self) -> None:
@@ -149,6 +157,7 @@ class LiveFeed:
             "setup": setup,
             "trace": [entry.to_json() for entry in self._trace.entries()[:TRACE_BACKLOG]],
             "logs": [line.to_json() for line in self._logs.lines(limit=LOG_BACKLOG)],
+            "tokens": tokens_view(self._hub),
         }
 
     def _view(self, client: _Client, state: ChargerState, *, sessions: bool) -> dict[str, Any]:
@@ -199,6 +208,9 @@ class LiveFeed:
         if client.unknown:
             client.unknown = False
             messages.append({"type": "unknown", "unknown": self._unknown()})
+        if client.tokens:
+            client.tokens = False
+            messages.append({"type": "tokens", "tokens": tokens_view(self._hub)})
         return messages
 
     # --- listeners (called by the hub, the trace and the log handler) ------------------------
@@ -207,8 +219,25 @@ class LiveFeed:
         state = self._hub.chargers.get(charger_id)
         if state is not None:
             self._history.observe(state)
+            caps = state.capabilities
+            seen = (
+                state.connected,
+                caps.auth_enabled,
+                caps.auth_writable,
+                caps.local_list_available,
+                caps.local_list_enabled,
+                caps.local_list_max_entries,
+            )
+            if self._auth_seen.get(charger_id) != seen:
+                self._auth_seen[charger_id] = seen
+                self._on_tokens(save)
         for client in self._clients:
             client.chargers.add(charger_id)
+            client.wake.set()
+
+    def _on_tokens(self, save: Save) -> None:
+        for client in self._clients:
+            client.tokens = True
             client.wake.set()
 
     def _on_trace(self, entry: TraceEntry) -> None:

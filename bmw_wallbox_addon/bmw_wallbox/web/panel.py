@@ -38,9 +38,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: The files the page may load, with their content types; nothing else is served.
 STATIC_FILES: dict[str, str] = {
     "app.js": "text/javascript",
+    "authorization.js": "text/javascript",
     "cards.js": "text/javascript",
     "chart.js": "text/javascript",
     "panes.js": "text/javascript",
+    "tokens.js": "text/javascript",
     "util.js": "text/javascript",
     "style.css": "text/css",
     "icon.svg": "image/svg+xml",

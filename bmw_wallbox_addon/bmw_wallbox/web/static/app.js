@@ -3,9 +3,10 @@
 
 import { ChargerCard } from "./cards.js";
 import { LiveList, renderFrame, renderLog, renderSessions, renderSetup } from "./panes.js";
+import { TokensView } from "./tokens.js";
 import { el } from "./util.js";
 
-const state = { chargers: new Map(), cards: new Map(), unknown: [], setup: null };
+const state = { chargers: new Map(), cards: new Map(), unknown: [], setup: null, tokens: null };
 const $ = (id) => document.getElementById(id);
 
 // --- tabs ------------------------------------------------------------------------------------
@@ -23,6 +24,7 @@ function selectTab(tab, focus = false) {
   const name = tab.id.replace("tab-", "");
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "setup") refreshSetup();
+  if (name === "tokens") tokens.refreshEnergy();
 }
 
 tabs.forEach((tab, index) => {
@@ -60,6 +62,15 @@ function confirmAction({ title, text, ok }) {
 }
 
 // --- views -----------------------------------------------------------------------------------
+
+const tokens = new TokensView(confirmAction);
+let energyTimer = null;
+/** Energy per token follows finished sessions; fetched at most once a second, and only while its tab is open. */
+function sessionsChanged() {
+  if ($("view-tokens").hidden) return;
+  clearTimeout(energyTimer);
+  energyTimer = setTimeout(() => tokens.refreshEnergy(), 1000);
+}
 
 const traceAction = $("trace-action");
 const traceSearch = $("trace-search");
@@ -141,6 +152,8 @@ function renderSetupView() {
 function renderAll() {
   renderOverview(true);
   renderSessions($("sessions"), [...state.chargers.values()]);
+  tokens.update(state.tokens, [...state.chargers.values()]);
+  sessionsChanged();
   renderSetupView();
   renderUnknown();
 }
@@ -165,6 +178,7 @@ const HANDLERS = {
     for (const id of state.cards.keys()) if (!state.chargers.has(id)) state.cards.delete(id);
     state.unknown = message.unknown;
     state.setup = message.setup;
+    state.tokens = message.tokens;
     updateActions(message.trace);
     trace.reset(message.trace);
     logs.reset(message.logs);
@@ -175,7 +189,10 @@ const HANDLERS = {
     state.chargers.set(charger.id, { ...previous, ...charger });
     state.cards.get(charger.id)?.update(charger);
     if (!state.cards.has(charger.id)) renderOverview();
-    if ("sessions" in charger) renderSessions($("sessions"), [...state.chargers.values()]);
+    if ("sessions" in charger) {
+      renderSessions($("sessions"), [...state.chargers.values()]);
+      sessionsChanged();
+    }
     if (setupKey() !== shownSetupKey) renderSetupView();
   },
   trace({ entries }) {
@@ -184,6 +201,10 @@ const HANDLERS = {
   },
   logs({ entries }) {
     logs.add(entries);
+  },
+  tokens(message) {
+    state.tokens = message.tokens;
+    tokens.update(state.tokens, [...state.chargers.values()]);
   },
   unknown({ unknown }) {
     state.unknown = unknown;

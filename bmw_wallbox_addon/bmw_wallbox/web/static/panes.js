@@ -32,7 +32,7 @@ export function renderSessions(container, chargers) {
               el(
                 "thead",
                 {},
-                el("tr", {}, ...["Started", "Ended", "Duration", "Energy", "Stop reason"].map((h) => el("th", { scope: "col", text: h }))),
+                el("tr", {}, ...["Started", "Ended", "Duration", "Energy", "Token", "Stop reason"].map((h) => el("th", { scope: "col", text: h }))),
               ),
               el(
                 "tbody",
@@ -45,6 +45,7 @@ export function renderSessions(container, chargers) {
                     el("td", { text: stamp(s.ended_at) }),
                     el("td", { class: "num", text: duration(s.duration_s) }),
                     el("td", { class: "num", text: s.energy_kwh === null ? "–" : `${num(s.energy_kwh, 2)} kWh` }),
+                    el("td", { text: s.token_masked && s.token_name === "unknown" ? `unknown ${s.token_masked}` : s.token_name || "–" }),
                     el("td", { text: s.stopped_reason || "–" }),
                   ),
                 ),

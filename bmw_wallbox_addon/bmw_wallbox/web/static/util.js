@@ -126,3 +126,23 @@ export async function command(id, name, body) {
     return { command: name, outcome: "no_answer", detail: "the add-on did not answer; is it running?", at: new Date().toISOString() };
   }
 }
+
+/** Send a JSON request; always resolves with {ok, status, data}, also when the add-on does not answer. */
+export async function send(method, path, body) {
+  try {
+    const response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    return { ok: response.ok, status: response.status, data };
+  } catch {
+    return { ok: false, status: 0, data: { detail: "the add-on did not answer; is it running?" } };
+  }
+}
+
+/** A text with its first letter in upper case (details come as sentence parts). */
+export function sentence(text) {
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+}

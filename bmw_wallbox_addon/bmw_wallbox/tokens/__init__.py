@@ -1,0 +1,12 @@
+"""Token management: the token list's store, its service, and the charger's local list kept in step with it.
+
+The list itself and the authorization rules are state (:mod:`bmw_wallbox.tokenbook`);
+this package persists them, edits them with honest results, and talks to chargers
+through :class:`~bmw_wallbox.controller.port.AuthPort` only.
+"""
+
+from bmw_wallbox.tokens.service import TokenService
+from bmw_wallbox.tokens.store import TokenStore
+from bmw_wallbox.tokens.sync import LocalListSync
+
+__all__ = ["LocalListSync", "TokenService", "TokenStore"]

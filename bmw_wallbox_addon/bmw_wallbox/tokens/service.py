@@ -1,0 +1,215 @@
+"""The token service: every way to change the token list and a charger's authorization settings.
+
+The JSON API (and through it the panel) calls these methods. List edits are
+checked by :class:`~bmw_wallbox.tokenbook.TokenBook` (a refused edit raises
+:class:`~bmw_wallbox.tokenbook.TokenError`), committed durably, and reach the
+chargers' local lists through :class:`~bmw_wallbox.tokens.sync.LocalListSync`,
+which follows the book. A rename also renames the token in every charger's
+running transaction and session history.
+
+Charger settings (whether the charger asks before charging,
+``AuthCtrlr.Enabled``, and whether it keeps a local list,
+``LocalAuthListCtrlr.Enabled``) are SetVariables calls sent as user commands
+(they go before background calls) with one deadline, ``deadline_s`` (35 s
+unless set otherwise), and answer with an honest
+:class:`~bmw_wallbox.controller.results.CommandResult`:
+
+============================================  =================
+The charger answered                          Outcome
+============================================  =================
+Accepted                                      accepted
+RebootRequired                                accepted, with a warning: it takes effect after a reboot
+Rejected                                      rejected
+UnknownComponent, UnknownVariable,            not_supported
+NotSupportedAttributeType, or CALLERROR
+NotImplemented / NotSupported
+any other CALLERROR                           rejected
+nothing within the deadline                   timeout
+============================================  =================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bmw_wallbox.controller.controller import COMMAND_DEADLINE_S
+from bmw_wallbox.controller.port import USER_COMMAND, AuthPort, VariableChange
+from bmw_wallbox.controller.results import CommandResult, Outcome
+from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.logsafe import mask_text
+from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.tokenbook import AuthPolicy, Token, TokenError
+from bmw_wallbox.tokens.sync import LocalListSync
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The two settings a user may switch, by the name the API uses: (component, variable).
+SETTINGS: dict[str, tuple[str, str]] = {
+    "charger_authorization": ("AuthCtrlr", "Enabled"),
+    "local_list": ("LocalAuthListCtrlr", "Enabled"),
+}
+_NOT_SUPPORTED = frozenset({"UnknownComponent", "UnknownVariable", "NotSupportedAttributeType"})
+
+PortLookup = Callable[[str], AuthPort | None]
+
+
+class TokenService:
+    """Edits the token list and switches authorization settings on chargers (see the module docstring)."""
+
+    def __init__(
+        self,
+        hub: StateHub,
+        *,
+        sync: LocalListSync,
+        ports: PortLookup,
+        deadline_s: float = COMMAND_DEADLINE_S,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.hub = hub
+        self.book = hub.tokens
+        self.sync = sync
+        self._ports = ports
+        self._deadline_s = deadline_s
+        self._clock = clock
+
+    # --- the list ------------------------------------------------------------------------------
+
+    def add(self, name: object, value: object, kind: object, *, allowed: bool = True) -> Token:
+        """Add a token; raises :class:`TokenError`."""
+        token = self.book.add(name, value, kind, at=self._clock(), allowed=allowed)
+        _LOGGER.info("Token %r added (%s, %s)", token.name, token.kind, "allowed" if token.allowed else "blocked")
+        self.book.commit(Save.NOW)
+        return token
+
+    def add_unknown(self, unknown_ref: str, name: object, *, allowed: bool = True) -> Token:
+        """Add a token a charger presented lately under ``name``; raises :class:`TokenError`."""
+        token = self.book.add_unknown(unknown_ref, name, at=self._clock(), allowed=allowed)
+        _LOGGER.info("Token %r added from a card presented at a charger", token.name)
+        self.book.commit(Save.NOW)
+        return token
+
+    def update(
+        self,
+        ref: str,
+        *,
+        name: object = None,
+        allowed: bool | None = None,
+        group: str | bool | None = False,
+        remote_start: bool | None = None,
+    ) -> Token:
+        """Rename, allow, block, regroup or choose for remote starts; raises :class:`TokenError`."""
+        before = self.book.tokens.get(ref)
+        token = self.book.update(ref, name=name, allowed=allowed, group=group, remote_start=remote_start)
+        if before is not None and before.name != token.name:
+            _LOGGER.info("Token %r renamed to %r", before.name, token.name)
+            for charger_id, state in self.hub.chargers.items():
+                if state.token_renamed(ref, token.name):
+                    self.hub.commit(charger_id, Save.SOON)
+        if before is not None and before.allowed != token.allowed:
+            _LOGGER.info("Token %r %s", token.name, "allowed" if token.allowed else "blocked")
+        self.book.commit(Save.NOW)
+        return token
+
+    def delete(self, ref: str) -> Token:
+        """Remove a token (its sessions keep its name); raises :class:`TokenError`."""
+        token = self.book.delete(ref)
+        _LOGGER.info("Token %r deleted", token.name)
+        self.book.commit(Save.NOW)
+        return token
+
+    def dismiss_unknown(self, ref: str) -> None:
+        """Forget a token a charger presented; raises :class:`TokenError`."""
+        self.book.dismiss_unknown(ref)
+        self.book.commit(Save.NOW)
+
+    def set_policy(self, charger_id: str, policy: object) -> AuthPolicy:
+        """Set which tokens a charger accepts; raises :class:`TokenError` (``not_found``, ``invalid``)."""
+        if charger_id not in self.hub.chargers:
+            raise TokenError("not_found", f"no charger with id {charger_id!r} is configured")
+        chosen = self.book.set_policy(charger_id, policy)
+        _LOGGER.info("[%s] Authorization policy: %s", charger_id, chosen)
+        self.book.commit(Save.NOW)
+        return chosen
+
+    # --- the charger -----------------------------------------------------------------------------
+
+    async def switch(self, charger_id: str, setting: str, enabled: bool) -> CommandResult:
+        """Switch ``charger_authorization`` or ``local_list`` on or off on the charger (SetVariables)."""
+        component, variable = SETTINGS[setting]
+        command = f"{setting}_{'on' if enabled else 'off'}"
+        state = self.hub.chargers.get(charger_id)
+        if state is None:
+            return CommandResult(
+                command=command,
+                outcome=Outcome.UNKNOWN_CHARGER,
+                detail=f"no charger with id {charger_id!r} is configured",
+            )
+        port = self._ports(charger_id)
+        if port is None:
+            return CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the charger is not connected")
+        caps = state.capabilities
+        writable = caps.auth_writable if setting == "charger_authorization" else caps.local_list_writable
+        if writable is False:
+            detail = f"{component}.{variable} is read-only on this charger"
+            return CommandResult(command=command, outcome=Outcome.NOT_SUPPORTED, detail=detail)
+        change = VariableChange(component=component, variable=variable, value="true" if enabled else "false")
+        result = await self._set_variable(port, change, command)
+        if result.ok:
+            state.setting_changed(component, variable, change.value)
+            self.hub.commit(charger_id, Save.NOW)
+            if setting == "local_list" and enabled:
+                self.sync.schedule(charger_id)
+        log = _LOGGER.info if result.ok else _LOGGER.warning
+        log("[%s] %s: %s (%s)", charger_id, command, result.outcome, result.detail)
+        return result
+
+    async def send_list(self, charger_id: str) -> CommandResult:
+        """Send the whole list to the charger again now (a full update) and return the outcome."""
+        if charger_id not in self.hub.chargers:
+            return CommandResult(
+                command="local_list",
+                outcome=Outcome.UNKNOWN_CHARGER,
+                detail=f"no charger with id {charger_id!r} is configured",
+            )
+        token = USER_COMMAND.set(True)
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return await self.sync.sync(charger_id, force_full=True)
+        except TimeoutError:
+            return CommandResult(
+                command="local_list",
+                outcome=Outcome.TIMEOUT,
+                detail=f"the update did not finish within {self._deadline_s:.0f} s; it goes on in the background",
+            )
+        finally:
+            USER_COMMAND.reset(token)
+
+    async def _set_variable(self, port: AuthPort, change: VariableChange, command: str) -> CommandResult:
+        name = f"{change.component}.{change.variable}"
+        token = USER_COMMAND.set(True)
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                answer = await port.set_variable(change)
+        except (TimeoutError, ChargerTimeoutError):
+            return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=f"no answer to SetVariables {name}")
+        except ChargerNotConnectedError:
+            return CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the connection closed")
+        except ChargerCallError as err:
+            outcome = Outcome.NOT_SUPPORTED if err.code in ("NotImplemented", "NotSupported") else Outcome.REJECTED
+            detail = f"the charger answered {mask_text(str(err), self.book.secret_values())}"
+            return CommandResult(command=command, outcome=outcome, detail=detail)
+        finally:
+            USER_COMMAND.reset(token)
+        said = answer.describe()
+        if answer.status == "Accepted":
+            return CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=f"{name} is now {change.value}")
+        if answer.status == "RebootRequired":
+            warning = "it takes effect after the charger reboots"
+            detail = f"{name} is set to {change.value}; {warning}"
+            return CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=detail, warning=warning)
+        if answer.status in _NOT_SUPPORTED:
+            return CommandResult(command=command, outcome=Outcome.NOT_SUPPORTED, detail=f"the charger answered {said}")
+        return CommandResult(command=command, outcome=Outcome.REJECTED, detail=f"the charger refused ({said})")
