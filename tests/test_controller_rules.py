@@ -16,6 +16,7 @@ from bmw_wallbox.controller.port import USER_COMMAND, Answer, LimitProfile, Rate
 from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_order
 from bmw_wallbox.controller.results import CommandResult
 from bmw_wallbox.csms.connection import CallQueue
+from bmw_wallbox.errors import ChargerNotConnectedError
 from bmw_wallbox.state import (
     Capabilities,
     ChargerState,
@@ -378,3 +379,10 @@ async def test_a_caller_that_gives_up_leaves_the_queue_usable() -> None:
     queue.release()
     await asyncio.wait_for(queue.acquire(user=False), 1.0)
     assert given_up.cancelled()
+
+
+async def test_a_disconnect_during_the_read_back_still_reports_the_accepted_limit() -> None:
+    """The charger accepted the limit and then went away before the read-back: accepted, sync unknown, no crash."""
+    port = FakePort(charger(), composite=ChargerNotConnectedError("GetCompositeSchedule: the connection closed"))
+    result = await apply_setpoint(port, command="pause")
+    assert (result.outcome, result.data["limit_in_sync"]) == (Outcome.ACCEPTED, None)

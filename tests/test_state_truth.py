@@ -339,3 +339,42 @@ async def test_a_status_notification_wins_over_an_older_device_model_answer(
         await charger.next_call("SetVariables")
         snapshot = await charger_snapshot(app)
     assert (snapshot["status"], snapshot["status_source"]) == ("Occupied", "live")
+
+
+class _ForgotIt(peer.LibraryCharger):
+    """Sends one more event for its old transaction after reconnecting, then says it no longer runs it."""
+
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, **kwargs: Any) -> Any:
+        return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=False)
+
+
+async def test_a_late_event_of_a_lost_transaction_does_not_hide_the_loss(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """An event of the old session arriving right after the reconnect still gets the session checked, and closed."""
+    app = await start_app()
+
+    def event(kind: str, seq_no: int) -> call.TransactionEvent:
+        return call.TransactionEvent(
+            event_type=kind,
+            timestamp="2026-11-30T08:00:00Z",
+            trigger_reason="CablePluggedIn" if kind == "Started" else "MeterValuePeriodic",
+            seq_no=seq_no,
+            transaction_info={"transaction_id": "tx-old", "charging_state": "Charging"},
+            evse={"id": 1, "connector_id": 1},
+        )
+
+    async with peer.library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as first:
+        await first.call(event("Started", 0), suppress=False)
+    async with peer.library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=_ForgotIt
+    ) as again:
+        await again.call(event("Updated", 1), suppress=False)
+        await again.next_call("SetVariables")
+        snapshot = await charger_snapshot(app)
+    assert snapshot["transaction_id"] is None
+    assert (snapshot["last_session"]["transaction_id"], snapshot["last_session"]["stopped_reason"]) == (
+        "tx-old",
+        "LostByCharger",
+    )

@@ -109,8 +109,8 @@ async def _confirm_transaction(port: ChargerPort, transaction_id: str) -> str | 
     """Check with the charger that the transaction still runs (a TxProfile for a dead one is refused)."""
     try:
         status = await port.transaction_status(transaction_id)
-    except (ChargerCallError, ChargerTimeoutError):
-        return None  # cannot confirm; let the charger decide
+    except (ChargerCallError, ChargerTimeoutError, ChargerNotConnectedError):
+        return None  # cannot confirm; let the charger decide (or the next connect)
     if status.ongoing is False:
         return f"transaction {transaction_id} is no longer running"
     return None
@@ -126,7 +126,7 @@ async def read_back(port: ChargerPort, target: float) -> bool | None:
     except ChargerCallError:
         state.learned(composite_schedule=False)  # not supported: do not ask again
         return None
-    except ChargerTimeoutError:
+    except (ChargerTimeoutError, ChargerNotConnectedError):
         return None
     state.learned(composite_schedule=True)
     if limit is None:

@@ -188,7 +188,8 @@ async def reconcile(link: ChargerConnection) -> None:
         try:
             if evse.status_source is not Source.LIVE:
                 await _confirm_status(link, evse_id)
-            if evse.transaction is not None and evse.transaction.source is not Source.LIVE:
+            # Asked even when an event made it look live: that event may have come from before the reconnect.
+            if evse.transaction is not None:
                 await _confirm_transaction(link, evse_id)
             else:
                 await trigger(link, MessageTriggerEnumType.transaction_event, evse_id)
