@@ -12,7 +12,8 @@ included, is told which charger changed.
 
 The state model is this module with :mod:`bmw_wallbox.records` (the values it
 holds: transactions, sessions, capabilities, the OCPP state names),
-:mod:`bmw_wallbox.energy` (the meter and its register rules),
+:mod:`bmw_wallbox.evse_state` (one EVSE), :mod:`bmw_wallbox.energy` (the meter and its
+register rules),
 :mod:`bmw_wallbox.unknown_ids` (the bounded list of unknown charger ids) and
 :mod:`bmw_wallbox.tokenbook` (the token list and the authorization rules); they
 import nothing else of ours and do no I/O. State values use the OCPP 2.0.1
@@ -28,7 +29,8 @@ from datetime import datetime
 from typing import Any
 
 from bmw_wallbox import unknown_ids
-from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
+from bmw_wallbox.energy import ENERGY_REGISTER, Meter, RegisterEvent, SampledValue
+from bmw_wallbox.evse_state import EvseState
 from bmw_wallbox.records import (
     CAR_PRESENT,
     SUSPENDED,
@@ -59,6 +61,7 @@ __all__ = [
     "ChargingState",
     "CommandRecord",
     "ConnectorStatus",
+    "EvseState",
     "Meter",
     "RegisterEvent",
     "SampledValue",
@@ -86,34 +89,6 @@ SUPERSEDED = "Superseded"
 #: Volts per phase assumed when bounding plausible energy, and phases when the charger did not say.
 _PLAUSIBLE_VOLTAGE_V = 250.0
 _PLAUSIBLE_CURRENT_A = 32.0
-
-
-@dataclass(kw_only=True)
-class EvseState:
-    """One EVSE: its connector status, transaction, meter and last finished session."""
-
-    evse_id: int
-    connector_status: ConnectorStatus | None = None
-    status_source: Source | None = None
-    transaction: Transaction | None = None
-    meter: Meter = field(default_factory=Meter)
-    last_session: SessionRecord | None = None
-
-    @property
-    def session_energy_wh(self) -> float | None:
-        """Energy of the running transaction: register now minus register at its start, or its interval sum."""
-        tx = self.transaction
-        if tx is None:
-            return None
-        register = self.meter.register_wh
-        if tx.start_register_wh is not None and register is not None:
-            return max(0.0, register - tx.start_register_wh) + tx.interval_wh
-        return tx.interval_wh if tx.metered else None
-
-    @property
-    def car_present(self) -> bool:
-        """A car is plugged in, as far as we know (a known transaction counts)."""
-        return self.transaction is not None or self.connector_status in CAR_PRESENT
 
 
 @dataclass(kw_only=True)
@@ -397,56 +372,16 @@ class ChargerState:
     def _take_readings(
         self, evse: EvseState, readings: list[SampledValue], *, at: datetime, now: datetime
     ) -> RegisterEvent | None:
-        evse.meter.take_live(readings, at=at)
-        tx = evse.transaction
-        event = None
-        register = [r for r in readings if r.measurand == ENERGY_REGISTER and r.phase is None]
-        if register:
-            reading = register[-1]
-            at_start = tx is not None and (not tx.metered or reading.context == TRANSACTION_BEGIN)
-            event = evse.meter.take_register(
-                reading.value,
-                at_start=at_start,
-                in_session=tx is not None,
-                read_at=at,
-                seen_at=now,
-                max_power_w=self.max_power_w,
-            )
-            if event is RegisterEvent.RESTARTED and tx is not None:
-                self.capabilities.register_per_transaction = True
-            if tx is not None and (at_start or tx.start_register_wh is None) and event is not RegisterEvent.IMPLAUSIBLE:
-                tx.start_register_wh = evse.meter.register_wh
-                tx.metered = True
-        elif evse.meter.register_wh is None:
-            interval_wh = sum(r.value for r in readings if r.measurand == ENERGY_INTERVAL and r.phase is None)
-            if any(r.measurand == ENERGY_INTERVAL for r in readings):
-                evse.meter.take_interval(interval_wh)
-                if tx is not None:
-                    tx.interval_wh += max(0.0, interval_wh)
-                    tx.metered = True
-        if tx is not None:
-            tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
+        event = evse.take_readings(readings, at=at, now=now, max_power_w=self.max_power_w)
+        if event is RegisterEvent.RESTARTED and evse.transaction is not None:
+            self.capabilities.register_per_transaction = True
         return event
 
     def _end(self, evse: EvseState, *, at: datetime, reason: str | None) -> SessionRecord | None:
-        tx = evse.transaction
-        if tx is None:
-            return None
-        record = SessionRecord(
-            evse_id=evse.evse_id,
-            transaction_id=tx.transaction_id,
-            started_at=tx.started_at,
-            ended_at=max(at, tx.started_at),
-            energy_wh=evse.session_energy_wh,
-            stopped_reason=reason,
-            start_register_wh=tx.start_register_wh,
-            token=tx.token,
-        )
-        evse.transaction = None
-        evse.meter.clear_live()
-        evse.last_session = record
-        self.sessions.insert(0, record)
-        del self.sessions[MAX_SESSIONS:]
+        record = evse.end(at=at, reason=reason)
+        if record is not None:
+            self.sessions.insert(0, record)
+            del self.sessions[MAX_SESSIONS:]
         return record
 
     def _late_update(

@@ -1,0 +1,102 @@
+"""One EVSE of a charger: its connector status, running transaction, meter and last session.
+
+Part of the state model (imports nothing of ours but the model's records and
+the meter, does no I/O). :class:`~bmw_wallbox.state.ChargerState` holds one per
+EVSE and decides across them; an :class:`EvseState` applies readings to its
+transaction and meter, and turns its transaction into a
+:class:`~bmw_wallbox.records.SessionRecord` when it ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
+from bmw_wallbox.records import CAR_PRESENT, ConnectorStatus, SessionRecord, Source, Transaction
+
+
+@dataclass(kw_only=True)
+class EvseState:
+    """One EVSE: its connector status, transaction, meter and last finished session."""
+
+    evse_id: int
+    connector_status: ConnectorStatus | None = None
+    status_source: Source | None = None
+    transaction: Transaction | None = None
+    meter: Meter = field(default_factory=Meter)
+    last_session: SessionRecord | None = None
+
+    @property
+    def session_energy_wh(self) -> float | None:
+        """Energy of the running transaction: register now minus register at its start, or its interval sum."""
+        tx = self.transaction
+        if tx is None:
+            return None
+        register = self.meter.register_wh
+        if tx.start_register_wh is not None and register is not None:
+            return max(0.0, register - tx.start_register_wh) + tx.interval_wh
+        return tx.interval_wh if tx.metered else None
+
+    @property
+    def car_present(self) -> bool:
+        """A car is plugged in, as far as we know (a known transaction counts)."""
+        return self.transaction is not None or self.connector_status in CAR_PRESENT
+
+    def take_readings(
+        self, readings: list[SampledValue], *, at: datetime, now: datetime, max_power_w: float
+    ) -> RegisterEvent | None:
+        """Apply readings (charger time ``at``, add-on time ``now``) to the meter and the running transaction.
+
+        The first energy reading of a transaction (or one with context
+        ``Transaction.Begin``) is its start; returns what the register reading
+        did, None without one.
+        """
+        self.meter.take_live(readings, at=at)
+        tx = self.transaction
+        event = None
+        register = [r for r in readings if r.measurand == ENERGY_REGISTER and r.phase is None]
+        if register:
+            reading = register[-1]
+            at_start = tx is not None and (not tx.metered or reading.context == TRANSACTION_BEGIN)
+            event = self.meter.take_register(
+                reading.value,
+                at_start=at_start,
+                in_session=tx is not None,
+                read_at=at,
+                seen_at=now,
+                max_power_w=max_power_w,
+            )
+            if tx is not None and (at_start or tx.start_register_wh is None) and event is not RegisterEvent.IMPLAUSIBLE:
+                tx.start_register_wh = self.meter.register_wh
+                tx.metered = True
+        elif self.meter.register_wh is None:
+            interval_wh = sum(r.value for r in readings if r.measurand == ENERGY_INTERVAL and r.phase is None)
+            if any(r.measurand == ENERGY_INTERVAL for r in readings):
+                self.meter.take_interval(interval_wh)
+                if tx is not None:
+                    tx.interval_wh += max(0.0, interval_wh)
+                    tx.metered = True
+        if tx is not None:
+            tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
+        return event
+
+    def end(self, *, at: datetime, reason: str | None) -> SessionRecord | None:
+        """End the running transaction at ``at`` (never before its start); its record, None without one."""
+        tx = self.transaction
+        if tx is None:
+            return None
+        record = SessionRecord(
+            evse_id=self.evse_id,
+            transaction_id=tx.transaction_id,
+            started_at=tx.started_at,
+            ended_at=max(at, tx.started_at),
+            energy_wh=self.session_energy_wh,
+            stopped_reason=reason,
+            start_register_wh=tx.start_register_wh,
+            token=tx.token,
+        )
+        self.transaction = None
+        self.meter.clear_live()
+        self.last_session = record
+        return record
