@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import on
 from ocpp.v201 import call, call_result
 
@@ -378,3 +379,38 @@ async def test_a_late_event_of_a_lost_transaction_does_not_hide_the_loss(
         "tx-old",
         "LostByCharger",
     )
+
+
+class _NoTransactionStatus(peer.LibraryCharger):
+    """Knows no GetTransactionStatus (CALLERROR NotImplemented) and refuses triggers without a reason."""
+
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, **kwargs: Any) -> Any:
+        raise OcppNotImplementedError("GetTransactionStatus is not implemented")
+
+
+async def test_a_free_connector_tells_a_session_is_lost_without_get_transaction_status(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """No GetTransactionStatus, a refused trigger and the connector reported Available: the old session is closed."""
+    app = await start_app()
+    started = call.TransactionEvent(
+        event_type="Started",
+        timestamp="2026-11-30T08:00:00Z",
+        trigger_reason="CablePluggedIn",
+        seq_no=0,
+        transaction_info={"transaction_id": "tx-gone", "charging_state": "Charging"},
+        evse={"id": 1, "connector_id": 1},
+    )
+    async with peer.library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as first:
+        await first.call(started, suppress=False)
+    async with peer.library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=_NoTransactionStatus
+    ) as again:
+        available = call.StatusNotification(
+            timestamp="2026-11-30T08:30:00Z", connector_status="Available", evse_id=1, connector_id=1
+        )
+        await again.call(available, suppress=False)
+        await again.next_call("SetVariables")
+        snapshot = await charger_snapshot(app)
+    assert (snapshot["transaction_id"], snapshot["last_session"]["stopped_reason"]) == (None, "LostByCharger")

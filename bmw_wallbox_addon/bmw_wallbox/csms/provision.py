@@ -8,8 +8,9 @@
    Connector and EVSE components; a known transaction by GetTransactionStatus
    (not ongoing and nothing queued: it is closed as lost, with the last energy
    and time known); the charging state by TriggerMessage(TransactionEvent),
-   whose refusal with ``TxNotFound`` also tells a transaction is lost when
-   GetTransactionStatus could not.
+   whose refusal also tells a transaction is lost when GetTransactionStatus
+   could not, if the charger said ``TxNotFound``, had accepted that trigger
+   before, or reports the connector Available.
 2. GetBaseReport(FullInventory) and a stored capability record built from it.
 3. SetVariables for the meter interval and every available measurand (the
    wallbox's defaults push almost nothing during a link); where the charger
@@ -35,7 +36,7 @@ from bmw_wallbox.csms.convert import KNOWN_MEASURANDS, capabilities_from_report,
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.port import answer_of
 from bmw_wallbox.errors import ChargerCallError, ChargerTimeoutError
-from bmw_wallbox.state import Save, Source, utcnow
+from bmw_wallbox.state import ConnectorStatus, Save, Source, utcnow
 
 #: How long to wait for the first frame of a new connection before provisioning anyway
 #: (a booting charger sends BootNotification at once; one that only reconnects may say nothing).
@@ -247,10 +248,16 @@ async def _confirm_transaction(link: ChargerConnection, evse_id: int) -> None:
         queued = bool(result.messages_in_queue)
     if ongoing:
         state.confirm_transaction(evse_id)
+    accepted_before = state.capabilities.triggers.get(str(MessageTriggerEnumType.transaction_event)) is True
     answer = await trigger(link, MessageTriggerEnumType.transaction_event, evse_id)
     if ongoing or queued:
         return  # running, or its queued events are on their way and will tell
-    lost = ongoing is False or (ongoing is None and not answer.accepted and answer.reason_code == "TxNotFound")
+    # Without GetTransactionStatus, a refused trigger tells only from a charger that said TxNotFound, that has
+    # accepted this trigger before (the Delta, during a session), or that reports its connector free.
+    evse = state.evse(evse_id)
+    free = evse.connector_status is ConnectorStatus.AVAILABLE and evse.status_source is Source.LIVE
+    refused = not answer.accepted and (answer.reason_code == "TxNotFound" or accepted_before or free)
+    lost = ongoing is False or (ongoing is None and refused)
     if lost and state.evse(evse_id).transaction is tx:
         record = state.close_lost(evse_id, now=utcnow())
         link.log.warning(
