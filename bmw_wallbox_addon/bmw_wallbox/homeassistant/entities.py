@@ -208,7 +208,8 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="last_seen", name="Last seen", device_class="timestamp", icon="mdi:clock-check-outline",
-        needs_connection=False, category="diagnostic", value_fn=lambda c: c.last_seen.replace(microsecond=0) if c.last_seen else None,
+        needs_connection=False, category="diagnostic",
+        value_fn=lambda c: c.last_seen.replace(microsecond=0) if c.last_seen else None,
     ),
     EntityDescription(
         key="firmware", name="Firmware", icon="mdi:chip", needs_connection=False, category="diagnostic",

@@ -39,6 +39,16 @@ class SetupFacts:
     """What could not be loaded from the state files at start (see :attr:`bmw_wallbox.store.Store.problems`)."""
     data_dir_problem: str | None = None
     """Why the data dir cannot be written, when it cannot (checked at start)."""
+    entities_via: str = "none"
+    """How entities reach Home Assistant: ``mqtt`` (discovery), ``rest`` (the REST API) or ``none`` (no token)."""
+    mqtt_broker: str | None = None
+    """The broker in use and where it came from (``mqtt`` only), without credentials."""
+    mqtt_state: str | None = None
+    """The connection to the broker now: ``connected``, ``connecting``, ``unreachable``, ``refused the login``."""
+    mqtt_note: str | None = None
+    """Why no broker is used (``rest`` and ``none``), when there is something to say."""
+    entity_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(charger id, its entity ids in Home Assistant) per charger; MQTT: as Home Assistant's registry has them."""
 
     @property
     def public_port(self) -> int:
@@ -189,6 +199,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "Add your wallbox's charging station id under the option chargers.",
             )
         )
+    items.append(_entities_item(facts))
     for problem in facts.state_problems:
         items.append(
             _item(
@@ -198,6 +209,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 f"{problem}. A copy of the damaged file is kept next to it in the data folder.",
             )
         )
+    entity_ids = dict(facts.entity_ids)
     host = connect_host(cert) if facts.ssl else HOST_PLACEHOLDER
     base_url = f"{'wss' if facts.ssl else 'ws'}://{host}:{facts.public_port}"
     return {
@@ -208,10 +220,50 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
         "ssl": facts.ssl,
         "certificate": cert.to_json() if cert is not None else None,
         "chargers": [
-            {"id": charger_id, "name": name, "password": has_password, "url": f"{base_url}/{charger_id}"}
+            {
+                "id": charger_id,
+                "name": name,
+                "password": has_password,
+                "url": f"{base_url}/{charger_id}",
+                "entity_ids": list(entity_ids.get(charger_id, ())),
+            }
             for charger_id, name, has_password in facts.chargers
         ],
+        "entities_via": facts.entities_via,
     }
+
+
+def _entities_item(facts: SetupFacts) -> dict[str, str]:
+    """The checklist line about how entities reach Home Assistant: MQTT discovery and the broker, or the REST API."""
+    if facts.entities_via == "mqtt":
+        if facts.mqtt_state == "connected":
+            return _item(
+                "entities",
+                "ok",
+                f"Entities through MQTT: broker {facts.mqtt_broker} connected",
+                "One device per charger with its switch, number and buttons (Settings > Devices & services > MQTT).",
+            )
+        return _item(
+            "entities",
+            "fail",
+            f"Entities through MQTT: broker {facts.mqtt_broker} {facts.mqtt_state or 'not connected'}",
+            "Home Assistant shows the entities unavailable until the broker is back; check the broker app's log.",
+        )
+    detail = (facts.mqtt_note + ". ") if facts.mqtt_note else ""
+    if facts.entities_via == "rest":
+        return _item(
+            "entities",
+            "info",
+            "Entities through Home Assistant's REST API",
+            f"{detail}Install the Mosquitto broker app (Settings > Apps) and restart this app for a device "
+            "with unique ids, its own switch, number and buttons, and evcc's topics.",
+        )
+    return _item(
+        "entities",
+        "info",
+        "No Home Assistant entities",
+        f"{detail}Running outside Home Assistant without a token or a broker.",
+    )
 
 
 def _port_item(facts: SetupFacts) -> dict[str, str]:
