@@ -20,7 +20,7 @@ from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.homeassistant import HomeAssistantBridge
-from bmw_wallbox.homeassistant.broker import BrokerSettings, BrokerUrlError, choose_broker
+from bmw_wallbox.homeassistant.broker import BrokerSettings, BrokerUrlError, choose_broker, parse_url
 from bmw_wallbox.homeassistant.discovery import EVENT_KEY, Topics
 from bmw_wallbox.homeassistant.entities import ENTITIES, REST_ENTITIES, entity_id
 from bmw_wallbox.homeassistant.mqtt_bridge import MqttBridge
@@ -65,6 +65,14 @@ class Settings:
     """How long the first discovery waits for the REST mode's states to be removed (Home Assistant unreachable)."""
 
 
+def _url_password(url: str | None) -> str:
+    """The password in a broker URL (kept out of every log), or ""."""
+    try:
+        return (parse_url(url)[4] or "") if url else ""
+    except BrokerUrlError:
+        return ""
+
+
 class Application:
     """The running add-on: OCPP server, store and JSON API."""
 
@@ -78,6 +86,7 @@ class Application:
         self.store.attach()
         passwords = [c.password for c in options.chargers if c.password]
         secrets = [*passwords, options.id_token or "", settings.ha_token or "", options.mqtt.password or ""]
+        secrets.append(_url_password(settings.mqtt_url))
         self.trace = Trace(secrets=secrets)
         self.logs = LogBuffer(secrets=secrets)
         self._log_safety = LogSafety(secrets)
