@@ -17,6 +17,9 @@ from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
+#: The real MQTT broker harness: its ``mosquitto`` fixture starts only when a test asks for it.
+pytest_plugins = ["mosquitto"]
+
 CHARGER_ID = "DE*BMW*ETEST0001"
 AUTH_CHARGER_ID = "DE*BMW*EAUTH0002"
 PASSWORD = "s3cret-pass-123"

@@ -1,4 +1,4 @@
-# ruff: noqa: S603, S607 - a test harness: runs Debian's mosquitto on 127.0.0.1
+# ruff: noqa: S103, S607 - a test harness: runs Debian's mosquitto on 127.0.0.1
 """A real Mosquitto broker for tests: Debian's ``mosquitto``, on 127.0.0.1 and a free port, with a password.
 
 :class:`Mosquitto` writes its config and password file (``mosquitto_passwd``)
@@ -158,7 +158,8 @@ class Watcher:
                     await self._changed.wait()
                 return self.latest[topic]
         except TimeoutError:
-            raise AssertionError(f"{topic} did not reach the expected payload; last: {self.latest.get(topic)!r}") from None
+            last = self.latest.get(topic)
+            raise AssertionError(f"{topic} did not reach the expected payload; last: {last!r}") from None
 
     def json(self, topic: str) -> Any:
         """The latest payload of ``topic``, decoded."""

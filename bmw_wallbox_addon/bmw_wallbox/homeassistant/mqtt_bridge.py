@@ -49,7 +49,7 @@ from bmw_wallbox.homeassistant.entities import charger_slugs
 from bmw_wallbox.homeassistant.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
 from bmw_wallbox.homeassistant.events import SessionTracker
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS, CommandRequest
-from bmw_wallbox.homeassistant.mqtt_link import MqttError, MqttLink
+from bmw_wallbox.homeassistant.mqtt_link import MqttError, MqttLink, stopping
 from bmw_wallbox.state import Save, StateHub
 
 _LOGGER = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ class MqttBridge:
             try:
                 await loop()
             except Exception:
+                if stopping():
+                    raise asyncio.CancelledError from None  # a library swallowed our cancellation
                 _LOGGER.exception("The MQTT %s loop failed; restarting it in %.0f s", name, RESTART_DELAY_S)
                 await asyncio.sleep(RESTART_DELAY_S)
 
@@ -200,6 +202,8 @@ class MqttBridge:
 
     async def _publish_loop(self) -> None:
         while True:
+            if stopping():  # Python 3.11's wait_for (inside aiomqtt) can swallow a cancellation
+                raise asyncio.CancelledError
             timeout = max(0.0, self._refresh_at - self._clock())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -209,7 +213,10 @@ class MqttBridge:
                 self._refresh_at = self._clock() + self._refresh_s
                 self._dirty.update(self.topics)
             if self.link.connected.is_set():
-                await self.publish_dirty()
+                try:
+                    await self.publish_dirty()
+                except MqttError as err:  # what is left stays dirty; the reconnect publishes everything
+                    _LOGGER.debug("Publishing states paused: %s", err)
 
     async def publish_dirty(self) -> None:
         """Publish what changed for every charger marked dirty (they stay dirty when the broker is gone)."""

@@ -51,6 +51,12 @@ class MqttAuthError(MqttError):
     """The broker refused the user name or password."""
 
 
+def stopping() -> bool:
+    """True when the current task is being cancelled (aiomqtt may turn a cancellation into an MqttError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def _translate(err: Exception, broker: BrokerSettings) -> MqttError:
     rc = getattr(err, "rc", None)
     if getattr(rc, "value", rc) in _LOGIN_REFUSED:
@@ -139,6 +145,8 @@ class MqttLink:
         delay = self._backoff_min_s
         failing = False
         while True:
+            if stopping():
+                raise asyncio.CancelledError
             client = self._make_client()
             try:
                 async with client:
@@ -156,6 +164,8 @@ class MqttLink:
                         self._dispatch(message)
                 _LOGGER.info("The connection to the MQTT broker %s closed; reconnecting", self.broker.url)
             except (aiomqtt.MqttError, OSError) as err:
+                if stopping():
+                    raise asyncio.CancelledError from None
                 error = _translate(err, self.broker)
                 if isinstance(error, MqttAuthError):
                     self.state = "refused the login"
