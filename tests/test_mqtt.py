@@ -143,7 +143,7 @@ async def test_every_description_is_a_component_with_a_unique_id(
         ("current_l2", {"dev_cla": "current", "stat_cla": "measurement", "unit_of_meas": "A"}),
         ("charge_status", {"dev_cla": "enum", "ops": ["disconnected", "connected", "charging"]}),
         ("firmware", {"ent_cat": "diagnostic"}),
-        ("current_limit", {"p": "number", "min": 0.0, "max": 16.0, "step": 1.0, "unit_of_meas": "A"}),
+        ("limit", {"p": "number", "min": 0.0, "max": 16.0, "step": 1.0, "unit_of_meas": "A"}),
         ("charging_enabled", {"p": "switch", "cmd_t": "{base}/" + NODE + "/charging_enabled/set"}),
         ("reboot", {"p": "button", "dev_cla": "restart", "ent_cat": "config"}),
         ("events", {"p": "event", "evt_typ": ["session_started", "session_ended", "command_result"]}),
@@ -159,7 +159,7 @@ async def test_component_carries_its_classes(
     assert {k: component.get(k) for k in wanted} == wanted
 
 
-@pytest.mark.parametrize(("key", "needs_charger"), [("power", True), ("current_limit", False), ("last_seen", False)])
+@pytest.mark.parametrize(("key", "needs_charger"), [("power", True), ("limit", False), ("last_seen", False)])
 async def test_availability_lists_the_charger_only_where_it_matters(
     charging: tuple[Application, WallboxSimulator, Watcher], names: Names, key: str, needs_charger: bool
 ) -> None:
@@ -207,8 +207,8 @@ async def test_number_sets_the_limit(charging: tuple[Application, WallboxSimulat
     """A value on the number's command topic reaches the wallbox as that limit, and the number shows it."""
     _, sim, watcher = charging
     after = len(sim.received)
-    await watcher.publish(names.set("current_limit"), "10")
-    await watcher.wait_for(names.state("current_limit"), lambda p: p == "10")
+    await watcher.publish(names.set("limit"), "10")
+    await watcher.wait_for(names.state("limit"), lambda p: p == "10")
     await eventually(lambda: 10.0 in profile_limits(sim, after))
 
 
@@ -244,7 +244,7 @@ async def test_command_outcome_is_an_event(
 ) -> None:
     """A command through MQTT is answered on the event entity with its honest outcome."""
     _, _, watcher = charging
-    await watcher.publish(names.set("current_limit"), "12")
+    await watcher.publish(names.set("limit"), "12")
     event = json.loads(await watcher.wait_for(names.event, lambda p: '"set_current_limit"' in p))
     assert (event["event_type"], event["outcome"], event["applied_limit_a"]) == ("command_result", "accepted", 12)
 
@@ -255,7 +255,7 @@ async def test_invalid_number_payload_is_answered_invalid(
     """A number payload that is no number sends nothing and is answered as invalid on the event entity."""
     _, sim, watcher = charging
     after = len(sim.received)
-    await watcher.publish(names.set("current_limit"), "lots")
+    await watcher.publish(names.set("limit"), "lots")
     event = json.loads(await watcher.wait_for(names.event, lambda p: '"invalid"' in p))
     assert (event["command"], profile_limits(sim, after)) == ("set_current_limit", [])
 

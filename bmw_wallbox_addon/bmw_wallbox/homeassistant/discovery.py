@@ -20,8 +20,10 @@ Entities that need the charger list both availability topics with
 ``availability_mode: all``, so they are unavailable while it is offline or the
 add-on is stopped; the others only follow the add-on. Unique ids are
 ``<node>_<key>``; entity names follow ``has_entity_name`` (the device name
-comes first), and ``default_entity_id`` asks Home Assistant 2025.10 or newer
-for the ids the REST API used (``sensor.<slug>_<key>``).
+comes first), and ``default_entity_id`` pins the id Home Assistant derives from
+the names (``sensor.<slug>_<entity name>``), which are the ids the REST API used,
+except ``sensor.<slug>_applied_current_limit`` (REST: ``sensor.<slug>_current_limit``).
+Component keys are unique across sensors and controls (a check in the tests).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from bmw_wallbox import __version__
-from bmw_wallbox.homeassistant.entities import ENTITIES, EntityDescription, StateValue
+from bmw_wallbox.homeassistant.entities import ENTITIES, EntityDescription, StateValue, slugify
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS, EVENT_TYPES, OFF, ON, ControlDescription
 from bmw_wallbox.state import ChargerState
 
@@ -130,7 +132,7 @@ def _common(key: str, name: str, platform: str, topics: Topics, slug: str) -> di
         "p": platform,
         "name": name,
         "uniq_id": f"{topics.node}_{key}",
-        "default_entity_id": f"{platform}.{slug}_{key}",
+        "default_entity_id": f"{platform}.{slug}_{slugify(name)}",
     }
 
 

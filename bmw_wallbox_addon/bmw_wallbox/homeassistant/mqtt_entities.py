@@ -74,7 +74,7 @@ def _button(command: Command) -> Callable[[ChargerState, str], CommandRequest | 
 #: Every control of a charger.
 CONTROLS: tuple[ControlDescription, ...] = (
     ControlDescription(
-        key="current_limit", name="Current limit", platform="number", icon="mdi:current-ac", unit="A",
+        key="limit", name="Current limit", platform="number", icon="mdi:current-ac", unit="A",
         device_class="current", value_fn=lambda c: c.desired.target_a,
         range_fn=lambda c: (0.0, float(c.max_current_a), 1.0),
         command_fn=lambda c, payload: (Command.SET_CURRENT_LIMIT, payload),
