@@ -22,7 +22,7 @@ HOST_PLACEHOLDER = "<your-hostname>"
 
 @dataclass(frozen=True, kw_only=True)
 class SetupFacts:
-    """What the setup checklist needs to know about the add-on's settings."""
+    """What the setup checklist needs to know about the app's settings."""
 
     ssl: bool
     ssl_dir: Path
@@ -78,7 +78,7 @@ def _certificate_items(cert: CertInfo, *, now: datetime) -> list[dict[str, str]]
                 "cert_file",
                 "fail",
                 f"Certificate file {cert.cert_path} not found",
-                "Put the certificate chain there (for example with the Let's Encrypt add-on, DNS-01) "
+                "Put the certificate chain there (for example with the Let's Encrypt app, DNS-01) "
                 "or set the option certfile to its name in /ssl.",
             )
         ]
@@ -147,10 +147,10 @@ def _expiry_item(cert: CertInfo, *, now: datetime) -> dict[str, str]:
     if cert.not_before is not None and now < cert.not_before:
         return _item("expiry", "fail", f"Not valid before {cert.not_before.date().isoformat()}")
     if now >= cert.not_after:
-        return _item("expiry", "fail", f"Expired on {date}", "Renew the certificate and restart the add-on.")
+        return _item("expiry", "fail", f"Expired on {date}", "Renew the certificate and restart the app.")
     days = (cert.not_after - now).days
     if cert.not_after - now < EXPIRY_WARNING:
-        return _item("expiry", "warn", f"Expires on {date} (in {days} days)", "Renew it soon, then restart the add-on.")
+        return _item("expiry", "warn", f"Expires on {date} (in {days} days)", "Renew it soon, then restart the app.")
     return _item("expiry", "ok", f"Valid until {date} ({days} days)")
 
 
@@ -185,7 +185,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "data_dir",
                 "fail",
                 facts.data_dir_problem.split(":", 1)[0],
-                "Make the add-on's data folder writable (free disk space, a read-only file system), then restart it.",
+                "Make the app's data folder writable (free disk space, a read-only file system), then restart it.",
             )
         )
     if facts.chargers:
@@ -273,15 +273,15 @@ def _port_item(facts: SetupFacts) -> dict[str, str]:
             "port",
             "info",
             f"OCPP port {facts.ocpp_port}",
-            "If you mapped another host port under Network in the add-on's configuration, use that one.",
+            "If you mapped another host port under Network in the app's configuration, use that one.",
         )
     if facts.host_port is None:
         return _item(
             "port",
             "fail",
             "The OCPP port is disabled",
-            "Set a host port for 9000/tcp under Network in the add-on's configuration, then restart the add-on.",
+            "Set a host port for 9000/tcp under Network in the app's configuration, then restart the app.",
         )
     return _item(
-        "port", "ok", f"OCPP port {facts.host_port} on the host", "Mapped under Network in the add-on's configuration."
+        "port", "ok", f"OCPP port {facts.host_port} on the host", "Mapped under Network in the app's configuration."
     )
