@@ -287,6 +287,17 @@ async def test_energy_sensor_is_a_statistic(setup: Setup) -> None:
     assert (item["has_sum"], item["statistics_unit_of_measurement"]) == (True, "kWh")
 
 
+async def test_panel_shows_the_entity_ids_home_assistant_gave(setup: Setup) -> None:
+    """The setup report lists the charger's entity ids as Home Assistant's entity registry has them."""
+    registered = sorted(e["entity_id"] for e in await registry_complete(setup))
+
+    def shown() -> list[str]:
+        return sorted(dict(setup.app.setup_facts().entity_ids).get(CHARGER_ID, ()))
+
+    await eventually(lambda: shown() == registered, timeout=15)
+    assert "switch.bmw_wallbox_charging_enabled" in shown()
+
+
 async def test_switch_off_sends_a_zero_amp_profile(setup: Setup) -> None:
     """Turning the charging switch off in Home Assistant pauses the wallbox with a 0 A profile."""
     switch = await setup.entity_id("charging_enabled")

@@ -141,7 +141,7 @@ class Application:
         self._host_port, self._addon_slug = info.host_port, info.slug
         self._host_port_known = True
         if self._host_port is None:
-            _LOGGER.warning("The OCPP port 9000/tcp is disabled under Network: the wallbox cannot reach the add-on")
+            _LOGGER.warning("The OCPP port 9000/tcp is disabled under Network: the wallbox cannot reach the app")
         else:
             _LOGGER.info("The wallbox reaches the OCPP server on host port %s", self._host_port)
 
