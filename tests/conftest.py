@@ -26,6 +26,9 @@ from bmw_wallbox.trace import Trace
 
 from arena import Arena, open_arena
 
+#: The real MQTT broker harness: its ``mosquitto`` fixture starts only when a test asks for it.
+pytest_plugins = ["mosquitto"]
+
 CHARGER_ID = "DE*BMW*ETEST0001"
 AUTH_CHARGER_ID = "DE*BMW*EAUTH0002"
 PASSWORD = "s3cret-pass-123"

@@ -59,7 +59,8 @@ class OnboardedCore:
     baseline: frozenset[str]
 
 
-async def _start_and_onboard(core: HomeAssistantCore) -> OnboardedCore:
+async def start_and_onboard(core: HomeAssistantCore) -> OnboardedCore:
+    """Start Core, onboard it (its token set), and note the entity ids it has then."""
     await core.start()
     async with aiohttp.ClientSession() as http:
         core.token = await onboard(http, core.url)
@@ -71,7 +72,7 @@ async def _start_and_onboard(core: HomeAssistantCore) -> OnboardedCore:
 def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnboardedCore]:
     """Home Assistant Core on 127.0.0.1, onboarded, with a long-lived token (installed on first use)."""
     core = HomeAssistantCore(ensure_installed(), tmp_path_factory.mktemp("home-assistant"))
-    onboarded = run_sync(_start_and_onboard(core))
+    onboarded = run_sync(start_and_onboard(core))
     try:
         yield onboarded
     finally:

@@ -38,7 +38,7 @@ ALWAYS = (
     "homeassistant", "persistent_notification", "isal", "logger", "network", "system_log", "frontend",
     "analytics", "application_credentials", "backup", "hardware", "system_health", "automation", "person",
     "scene", "script", "tag", "zone", "counter", "input_boolean", "input_button", "input_datetime",
-    "input_number", "input_select", "input_text", "schedule", "timer",
+    "input_number", "input_select", "input_text", "schedule", "timer", "mqtt",
 )  # fmt: skip
 
 #: Collects the pip requirements of the integrations above and their dependencies, run inside the HA venv.
@@ -121,3 +121,20 @@ def ensure_installed() -> Path:
         shutil.rmtree(HA_DIR / "warmup", ignore_errors=True)
         MARKER.write_text(f"Home Assistant {HA_VERSION}\n")
     return hass
+
+
+#: The requirement of Home Assistant 2025.4.4's MQTT integration (its manifest), installed into the cached venv.
+PAHO = "paho-mqtt==2.1.0"
+
+
+def ensure_mqtt_requirement() -> None:
+    """Install the MQTT integration's requirement into Home Assistant's venv once (test runs never need PyPI later)."""
+    python = str(VENV / "bin" / "python")
+    if subprocess.run([python, "-c", "import paho.mqtt"], env=clean_env(), check=False).returncode == 0:
+        return
+    constraints = next(VENV.glob("lib/python3*/site-packages/homeassistant/package_constraints.txt"))
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(constraints), PAHO],
+        check=True,
+        env=clean_env(),
+    )

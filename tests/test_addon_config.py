@@ -38,6 +38,9 @@ PACKAGE_VERSION: str = importlib.import_module("bmw_wallbox").__version__
 _options_module = importlib.import_module("bmw_wallbox.options")
 Options: Any = _options_module.Options
 ChargerOptions: Any = _options_module.ChargerOptions
+MqttOptions: Any = _options_module.MqttOptions
+#: Top-level options whose schema is a nested block rather than one type.
+NESTED = ("chargers", "mqtt")
 
 # supervisor/addons/options.py: RE_SCHEMA_ELEMENT (one option's type)
 RE_SCHEMA_ELEMENT = re.compile(
@@ -150,6 +153,13 @@ def charger_schema(config: dict[str, Any]) -> dict[str, str]:
     return chargers[0]
 
 
+@pytest.fixture(scope="module")
+def mqtt_schema(config: dict[str, Any]) -> dict[str, str]:
+    mqtt = config["schema"]["mqtt"]
+    assert isinstance(mqtt, dict)
+    return mqtt
+
+
 def _base_type(entry: str) -> str:
     return re.split(r"[(?]", entry, maxsplit=1)[0]
 
@@ -255,7 +265,7 @@ def test_schema_types_valid(config: dict[str, Any]) -> None:
     invalid = [
         f"{key}: {entry!r}"
         for key, entry in config["schema"].items()
-        if key != "chargers" and not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry))
+        if key not in NESTED and not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry))
     ]
     assert invalid == []
 
@@ -268,6 +278,35 @@ def test_charger_schema_types_valid(charger_schema: dict[str, str]) -> None:
         if not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry))
     ]
     assert invalid == []
+
+
+def test_mqtt_schema_is_optional_and_valid(mqtt_schema: dict[str, str]) -> None:
+    """Every field of the mqtt block is a valid Supervisor type and optional (the block may stay empty)."""
+    invalid = [
+        f"{key}: {entry!r}"
+        for key, entry in mqtt_schema.items()
+        if not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry) and entry.endswith("?"))
+    ]
+    assert invalid == []
+
+
+def test_mqtt_schema_names_match_model(mqtt_schema: dict[str, str]) -> None:
+    """The mqtt sub-fields are exactly the pydantic MqttOptions fields, and the password is masked in the UI."""
+    assert set(mqtt_schema) == set(MqttOptions.model_fields)
+    assert _base_type(mqtt_schema["password"]) == "password"
+
+
+def test_mqtt_fields_translated_and_documented(mqtt_schema: dict[str, str], translations: dict[str, Any]) -> None:
+    """Every mqtt sub-field has a translation and a '#### MQTT option: `name`' section in DOCS.md."""
+    fields = translations["configuration"]["mqtt"]["fields"]
+    missing = [key for key in mqtt_schema if not (fields.get(key, {}).get("name") and fields[key].get("description"))]
+    headings = set(re.findall(r"^#### MQTT option: `([^`]+)`$", DOCS.read_text(encoding="utf-8"), re.MULTILINE))
+    assert (missing, headings) == ([], set(mqtt_schema))
+
+
+def test_mqtt_service_is_wanted(config: dict[str, Any]) -> None:
+    """The add-on asks the Supervisor for the MQTT service, without requiring a broker."""
+    assert config["services"] == ["mqtt:want"]
 
 
 def test_schema_names_match_model(config: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from bmw_wallbox.controller import Command, CommandResult, Outcome
-from bmw_wallbox.homeassistant.entities import ENTITIES, charger_slugs, render, render_offline, slugify
+from bmw_wallbox.homeassistant.entities import REST_ENTITIES, charger_slugs, render, render_offline, slugify
 from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventInterface, SessionTracker, parse_event
 from bmw_wallbox.homeassistant.publisher import PublishQueue, StatePublisher
 from bmw_wallbox.homeassistant.rest import CoreRestClient
@@ -81,7 +81,7 @@ def test_two_chargers_with_one_name_get_numbered_slugs() -> None:
 def test_every_entity_id_is_unique_and_valid() -> None:
     """Each description gives one ``<domain>.bmw_wallbox_<key>`` id."""
     ids = list(render(charger(), "bmw_wallbox"))
-    assert len(ids) == len(set(ids)) == len(ENTITIES)
+    assert len(ids) == len(set(ids)) == len(REST_ENTITIES)
     assert all(eid.split(".")[1].startswith("bmw_wallbox_") for eid in ids)
 
 
@@ -213,7 +213,7 @@ def test_the_queue_holds_at_most_one_state_per_entity() -> None:
     queue = PublishQueue()
     for watts in range(1000):
         queue.offer(render(charger(power_w=watts), "bmw_wallbox"))
-    assert queue.waiting == len(ENTITIES)
+    assert queue.waiting == len(REST_ENTITIES)
 
 
 def test_forgetting_posted_states_posts_everything_again() -> None:
@@ -224,7 +224,7 @@ def test_forgetting_posted_states_posts_everything_again() -> None:
         queue.posted(eid, state, 0.0)
     queue.forget_posted()
     queue.offer(render(charger(), "bmw_wallbox"))
-    assert len(queue.due(0.1)) == len(ENTITIES)
+    assert len(queue.due(0.1)) == len(REST_ENTITIES)
 
 
 # --- command events --------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
         publisher.attach()
         task = asyncio.create_task(publisher.run())
         try:
-            await eventually(lambda: len(core.posted) == len(ENTITIES), what="every entity posted once")
+            await eventually(lambda: len(core.posted) == len(REST_ENTITIES), what="every entity posted once")
             core.down = True
             for watts in range(100, 200):
                 state.meter_values(

@@ -157,7 +157,9 @@ async def test_after_a_restart_a_charger_in_step_gets_nothing(
     add_cards(first, 3)
     async with running(delta(first, client_ssl)) as sim:
         await eventually(
-            lambda: sim.local_list.version, until=lambda value: value == 1, what="local list version 1 on the charger"
+            lambda: first.hub.tokens.charger(CHARGER_ID).local_list.version,
+            until=lambda value: value == 1 and sim.local_list.version == 1,
+            what="local list version 1 on the charger and recorded by the add-on",
         )
         await first.stop()
         after = len(sim.received)

@@ -269,7 +269,13 @@ def test_checklist_url_uses_the_certificate_hostname(ca: trustme.CA, tmp_path: P
     f = facts(tmp_path)
     setup = build_setup(f, read_cert_info(f.cert_path, f.key_path), now=NOW)
     assert setup["chargers"] == [
-        {"id": "DE*BMW*E1", "name": "Garage", "password": True, "url": "wss://wallbox.example.com:9000/DE*BMW*E1"}
+        {
+            "id": "DE*BMW*E1",
+            "name": "Garage",
+            "password": True,
+            "url": "wss://wallbox.example.com:9000/DE*BMW*E1",
+            "entity_ids": [],
+        }
     ]
     assert statuses(setup) == {
         "tls": "ok",
@@ -281,6 +287,7 @@ def test_checklist_url_uses_the_certificate_hostname(ca: trustme.CA, tmp_path: P
         "expiry": "ok",
         "port": "info",
         "chargers": "ok",
+        "entities": "info",
     }
 
 
@@ -391,3 +398,34 @@ def test_history_forgets_points_older_than_an_hour() -> None:
         history.observe(state)
         clock.now += 1000
     assert [t for t, _ in history.points("c")] == [1_002_000_000.0, 1_003_000_000.0, 1_004_000_000.0]
+
+
+def test_checklist_names_the_mqtt_broker_and_its_state(tmp_path: Path) -> None:
+    """With MQTT the checklist says which broker carries the entities and whether it is connected."""
+    connected = build_setup(
+        facts(
+            tmp_path,
+            ssl=False,
+            entities_via="mqtt",
+            mqtt_broker="mqtt://core-mosquitto:1883 (x)",
+            mqtt_state="connected",
+        ),
+        None,
+        now=NOW,
+    )
+    lost = build_setup(facts(tmp_path, ssl=False, entities_via="mqtt", mqtt_state="unreachable"), None, now=NOW)
+    item = next(i for i in connected["items"] if i["key"] == "entities")
+    assert (item["status"], item["title"]) == (
+        "ok",
+        "Entities through MQTT: broker mqtt://core-mosquitto:1883 (x) connected",
+    )
+    assert statuses(lost)["entities"] == "fail"
+
+
+def test_setup_lists_each_chargers_entity_ids(tmp_path: Path) -> None:
+    """The setup report carries each charger's entity ids, for the panel to show."""
+    f = facts(
+        tmp_path, ssl=False, entity_ids=(("DE*BMW*E1", ("sensor.garage_power", "switch.garage_charging_enabled")),)
+    )
+    setup = build_setup(f, None, now=NOW)
+    assert setup["chargers"][0]["entity_ids"] == ["sensor.garage_power", "switch.garage_charging_enabled"]

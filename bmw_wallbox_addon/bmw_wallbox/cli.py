@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SUPERVISOR_TOKEN"),
         help="Home Assistant token (default: $SUPERVISOR_TOKEN)",
     )
+    parser.add_argument(
+        "--mqtt-url",
+        default=os.environ.get("BMW_WALLBOX_MQTT_URL"),
+        help="MQTT broker mqtt(s)://[user:password@]host[:port]; overrides option mqtt.server and the Supervisor's "
+        "broker (default: $BMW_WALLBOX_MQTT_URL)",
+    )
     parser.add_argument("--ssl", action=argparse.BooleanOptionalAction, default=None, help="override option ssl")
     parser.add_argument("--log-level", choices=sorted(LOG_LEVELS), default=None, help="override option log_level")
     parser.add_argument("--demo", action="store_true", help="run with a built-in simulated wallbox that charges a car")
@@ -85,6 +91,7 @@ def make_settings(args: argparse.Namespace) -> Settings:
         panel_port=args.panel_port,
         ha_url=args.ha_url,
         ha_token=args.ha_token,
+        mqtt_url=args.mqtt_url,
         container=bool(os.environ.get("SUPERVISOR_TOKEN")) and not args.demo,
     )
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 LogLevel = Literal["trace", "debug", "info", "notice", "warning", "error", "fatal"]
 
@@ -72,6 +82,48 @@ class ChargerOptions(BaseModel):
         return self.name or "BMW Wallbox"
 
 
+#: A topic level or a path of levels: letters, digits, ``_`` and ``-``, separated by single ``/``.
+_TOPIC_PATH = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+
+
+class MqttOptions(BaseModel):
+    """The optional MQTT broker settings; unset ones come from the Supervisor's MQTT service.
+
+    Unset fields are left out of :meth:`model_dump`, as the Supervisor leaves them out of the options.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: Annotated[str, Field(max_length=255)] | None = None
+    """Broker URL ``mqtt://host[:port]`` (default port 1883) or ``mqtts://host[:port]`` (TLS, default 8883)."""
+    user: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """User name at the broker."""
+    password: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """Password at the broker."""
+    discovery_prefix: Annotated[str, Field(pattern=_TOPIC_PATH, max_length=64)] = "homeassistant"
+    """Home Assistant's MQTT discovery prefix."""
+    base_topic: Annotated[str, Field(pattern=_TOPIC_PATH, max_length=64)] = "bmw_wallbox"
+    """First topic level of the add-on's own topics (states, commands, evcc)."""
+
+    @field_validator("server", "user", "password", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return _none_if_empty(value)
+
+    @field_validator("server")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"mqtts?://[^\s/@]+/?", value):
+            raise ValueError(
+                "must be mqtt://host[:port] or mqtts://host[:port]; user and password go into their own options"
+            )
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
 class Options(BaseModel):
     """All add-on options, with the defaults the add-on ships with."""
 
@@ -93,6 +145,8 @@ class Options(BaseModel):
     """idToken (type ``Central``) for remote starts; none means the built-in ``HomeAssistant``."""
     reset_recovery: bool = True
     """Allow an automatic reboot of the charger as the last resort when it stops obeying limits."""
+    mqtt: MqttOptions = Field(default_factory=MqttOptions)
+    """MQTT broker overrides; without ``server`` the Supervisor's MQTT service is used, if there is one."""
 
     @field_validator("id_token", mode="before")
     @classmethod
@@ -114,7 +168,7 @@ class Options(BaseModel):
 
 
 #: Options whose values never appear in messages.
-_SECRET_OPTIONS = frozenset({"password", "id_token"})
+_SECRET_OPTIONS = frozenset({"password", "id_token"})  # also mqtt.password: the last part of its path
 #: Longest value quoted in a message, and most problems listed in one.
 _MAX_SHOWN_CHARS = 60
 _MAX_PROBLEMS = 10
@@ -147,7 +201,7 @@ def _describe(error: ValidationError) -> str:
         if not item["loc"]:  # a rule across options (e.g. an id listed twice): its message says it all
             lines.append(lowered.removeprefix("value error, "))
             continue
-        if item["loc"][-1] in _SECRET_OPTIONS:
+        if item["loc"][-1] in _SECRET_OPTIONS or "@" in str(item.get("input", "")):
             item = {**item, "input": "***"}
         if item["type"] == "extra_forbidden":
             message = "is not an option of this add-on; remove it"

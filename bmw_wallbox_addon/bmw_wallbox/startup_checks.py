@@ -39,7 +39,7 @@ def certificate_problem(cert_path: Path, *, now: datetime) -> str | None:
     if now >= not_after:
         return (
             f"The certificate {cert_path} expired on {not_after.date().isoformat()}: the wallbox refuses to connect. "
-            "Renew it and restart the add-on"
+            "Renew it and restart the app"
         )
     if now < not_before:
         return (

@@ -187,7 +187,7 @@ class Store:
             if isinstance(version, int) and version > SCHEMA_VERSION:
                 self._read_only.add(charger.charger_id)
                 self._problem(
-                    f"{path.name} was written by a newer version of the add-on (schema {version}); "
+                    f"{path.name} was written by a newer version of the app (schema {version}); "
                     "it is loaded as far as possible and not overwritten: install the newer version again"
                 )
             if not self._restore(charger, data):

@@ -70,9 +70,7 @@ class ChargerConnection(Connection):
         now = utcnow()
         at, replaced = plausible_time(parse_time(value), now)
         if replaced:
-            self._once(
-                "time", "The charger's timestamp %s is far from the add-on's clock; using the add-on's", shown(value)
-            )
+            self._once("time", "The charger's timestamp %s is far from the app's clock; using the app's", shown(value))
         return at
 
     # --- provisioning and availability -------------------------------------------------

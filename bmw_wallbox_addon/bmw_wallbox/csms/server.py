@@ -109,7 +109,7 @@ def tls_context(ssl_dir: Path, certfile: str, keyfile: str) -> ssl.SSLContext:
         if not path.is_file():
             raise StartupError(
                 f"option {option}: {path} not found. Put the file in the ssl folder "
-                f"(for example with the Let's Encrypt add-on) or set option ssl to false"
+                f"(for example with the Let's Encrypt app) or set option ssl to false"
             )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -9,6 +9,12 @@ At every (re)connect of the WebSocket: every entity is posted again, the
 helpers are found or created, and waiting events are fired. On
 ``homeassistant_started`` every entity is posted again too (Core forgets
 states posted through the REST API when it restarts).
+
+With ``rest_entities=False`` (entities go through MQTT discovery instead) there
+is no state publisher and there are no helpers: at the first connect the states
+and helpers an earlier REST mode left behind are removed
+(:mod:`~bmw_wallbox.homeassistant.cleanup`) and :attr:`HomeAssistantBridge.rest_cleared`
+is set; the event interface works as in REST mode.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from typing import Any
 import aiohttp
 
 from bmw_wallbox.controller import Controller
+from bmw_wallbox.homeassistant.cleanup import remove_rest_entities
 from bmw_wallbox.homeassistant.controls import HelperControls
 from bmw_wallbox.homeassistant.entities import charger_slugs
 from bmw_wallbox.homeassistant.events import EventInterface
 from bmw_wallbox.homeassistant.publisher import StatePublisher
-from bmw_wallbox.homeassistant.rest import CoreRestClient
+from bmw_wallbox.homeassistant.registry import RegistryIds
+from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
 from bmw_wallbox.state import StateHub
 
@@ -54,24 +62,34 @@ class HomeAssistantBridge:
         token: str,
         min_interval_s: float = 1.0,
         backoff_max_s: float = 3.0,
+        rest_entities: bool = True,
     ) -> None:
         slugs = charger_slugs(hub.chargers.values())
         self.slugs = slugs
+        self._hub = hub
         self.rest = CoreRestClient(http, base_url=base_url, token=token)
         self.connection = CoreConnection(http, base_url=base_url, token=token, backoff_max_s=backoff_max_s)
-        self.publisher = StatePublisher(hub, self.rest, slugs=slugs, min_interval_s=min_interval_s)
-        self.controls = HelperControls(hub, controller, self.connection, self.rest, slugs=slugs, spawn=self._spawn)
+        self.publisher: StatePublisher | None = None
+        self.controls: HelperControls | None = None
+        if rest_entities:
+            self.publisher = StatePublisher(hub, self.rest, slugs=slugs, min_interval_s=min_interval_s)
+            self.controls = HelperControls(hub, controller, self.connection, self.rest, slugs=slugs, spawn=self._spawn)
+            self.connection.on_event("homeassistant_started", self._on_started)
         self.events = EventInterface(hub, controller, self.connection, slugs=slugs, spawn=self._spawn)
+        #: The ids of the MQTT entities in Home Assistant's registry (MQTT mode only).
+        self.registry: RegistryIds | None = None if rest_entities else RegistryIds(self.connection)
+        #: Set once the REST mode's states and helpers are gone (or Core could not be asked); MQTT mode only.
+        self.rest_cleared = asyncio.Event()
         self.connection.on_connected(self._on_connected)
-        self.connection.on_event("homeassistant_started", self._on_started)
         self._group: asyncio.TaskGroup | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
         """Start the background work (returns at once; Home Assistant need not be up)."""
-        self.publisher.attach()
-        self.controls.attach()
+        if self.publisher is not None and self.controls is not None:
+            self.publisher.attach()
+            self.controls.attach()
         self.events.attach()
         self._task = asyncio.create_task(self._run(), name="home assistant")
 
@@ -80,10 +98,11 @@ class HomeAssistantBridge:
         if self._task is None or self._stopping:
             return
         self._stopping = True
-        self.publisher.detach()
-        self.controls.detach()
         self.events.detach()
-        await self.publisher.publish_offline()
+        if self.publisher is not None and self.controls is not None:
+            self.publisher.detach()
+            self.controls.detach()
+            await self.publisher.publish_offline()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -92,8 +111,11 @@ class HomeAssistantBridge:
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self._supervise("connection", self.connection.run))
-            group.create_task(self._supervise("publisher", self.publisher.run))
-            group.create_task(self._supervise("controls", self.controls.run))
+            if self.publisher is not None and self.controls is not None:
+                group.create_task(self._supervise("publisher", self.publisher.run))
+                group.create_task(self._supervise("controls", self.controls.run))
+            if self.registry is not None:
+                group.create_task(self._supervise("registry", self.registry.run))
             group.create_task(self._supervise("events", self.events.run))
 
     @staticmethod
@@ -121,10 +143,22 @@ class HomeAssistantBridge:
             _LOGGER.exception("The Home Assistant command %s failed", name)
 
     async def _on_connected(self) -> None:
-        self.publisher.repost_all()
         self.events.wake()
-        await self.controls.setup()
+        if self.publisher is not None and self.controls is not None:
+            self.publisher.repost_all()
+            await self.controls.setup()
+        elif not self.rest_cleared.is_set():
+            try:
+                await remove_rest_entities(self._hub.chargers, self.slugs, self.rest, self.connection)
+            except HomeAssistantConnectionError:
+                raise
+            except HomeAssistantError as err:
+                _LOGGER.warning("Could not remove the entities of the REST API mode: %s", err)
+            self.rest_cleared.set()
+        if self.registry is not None:
+            self.registry.refresh_soon()
 
     def _on_started(self, event: dict[str, Any]) -> None:
-        _LOGGER.info("Home Assistant started: posting every entity again")
-        self.publisher.repost_all()
+        if self.publisher is not None:
+            _LOGGER.info("Home Assistant started: posting every entity again")
+            self.publisher.repost_all()

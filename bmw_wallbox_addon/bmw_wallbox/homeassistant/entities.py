@@ -3,7 +3,10 @@
 Every entity is one :class:`EntityDescription` in :data:`ENTITIES`; adding a
 sensor means adding a description. :func:`render` turns a charger's state into
 the ``{"state": ..., "attributes": ...}`` documents the Core REST API takes,
-with no I/O, so the publisher only has to compare and post them.
+with no I/O, so the publisher only has to compare and post them; the MQTT
+discovery (:mod:`bmw_wallbox.homeassistant.discovery`) is generated from the
+same descriptions. Descriptions with ``rest=False`` came with MQTT and are not
+posted through the REST API (:data:`REST_ENTITIES`), which shows what it always did.
 
 Entity ids are ``<domain>.<slug>_<key>``, the slug being the charger's display
 name made into an id (``BMW Wallbox`` -> ``bmw_wallbox``).
@@ -23,6 +26,7 @@ from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh,
 
 StateValue = str | int | float | bool | datetime | None
 Domain = Literal["sensor", "binary_sensor"]
+Category = Literal["diagnostic", "config"]
 
 #: The options of the status sensor (``ConnectorStatusEnumType`` of OCPP 2.0.1).
 CONNECTOR_STATUSES = tuple(status.value for status in ConnectorStatus)
@@ -30,6 +34,8 @@ CONNECTOR_STATUSES = tuple(status.value for status in ConnectorStatus)
 CHARGING_STATES = tuple(state.value for state in ChargingState)
 #: The options of the last command sensor.
 COMMAND_OUTCOMES = tuple(outcome.value for outcome in Outcome)
+#: The options of the charge status sensor: what evcc's Home Assistant charger maps to A, B and C.
+CAR_STATES = ("disconnected", "connected", "charging")
 
 UNAVAILABLE = "unavailable"
 UNKNOWN = "unknown"
@@ -56,6 +62,9 @@ class EntityDescription:
     ``needs_connection`` (the default) the entity is ``unavailable`` while the
     charger is offline. ``immediate`` entities skip the publisher's
     coalescing, and a change of one sends the charger's other changes at once too.
+    ``category`` is Home Assistant's entity category (``diagnostic`` for
+    technical details), used by MQTT discovery; ``rest=False`` keeps an entity
+    out of the REST API's set.
     """
 
     key: str
@@ -69,6 +78,8 @@ class EntityDescription:
     precision: int | None = None
     needs_connection: bool = True
     immediate: bool = False
+    category: Category | None = None
+    rest: bool = True
     value_fn: Callable[[ChargerState], StateValue]
     attributes_fn: Callable[[ChargerState], Mapping[str, Any]] | None = None
 
@@ -129,6 +140,28 @@ def _charging_state(charger: ChargerState) -> ChargingState:
     return tx.charging_state or ChargingState.EV_CONNECTED
 
 
+def car_state(charger: ChargerState) -> str:
+    """``charging`` while energy flows, ``connected`` with a car plugged in, else ``disconnected`` (evcc's A/B/C)."""
+    if _charging_state(charger) == ChargingState.CHARGING:
+        return "charging"
+    return "connected" if charger.main_evse.car_present else "disconnected"
+
+
+def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> EntityDescription:
+    """The per-phase current or voltage sensor of one phase (``L1``, ``L2``, ``L3``)."""
+    current = measurand == "current"
+
+    def value(charger: ChargerState) -> float | None:
+        meter = charger.main_evse.meter
+        return (meter.current_phases_a if current else meter.voltage_phases_v).get(phase)
+
+    return EntityDescription(
+        key=f"{measurand}_{phase.lower()}", name=f"{measurand.title()} {phase}", unit="A" if current else "V",
+        device_class=measurand, state_class="measurement", icon="mdi:current-ac" if current else "mdi:sine-wave",
+        precision=2 if current else 1, rest=False, value_fn=value,
+    )  # fmt: skip
+
+
 def _phases(values: Mapping[str, float], unit: str) -> dict[str, float]:
     return {f"{phase.lower()}_{unit}": round(value, 2) for phase, value in sorted(values.items())}
 
@@ -186,7 +219,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="current_limit", name="Applied current limit", unit="A", device_class="current", icon="mdi:speedometer",
-        precision=1, value_fn=lambda c: c.applied_limit_a, attributes_fn=_limit_attributes,
+        precision=1, category="diagnostic", value_fn=lambda c: c.applied_limit_a, attributes_fn=_limit_attributes,
     ),
     EntityDescription(
         key="session_duration", name="Session duration", unit="s", device_class="duration", icon="mdi:timer-outline",
@@ -194,15 +227,18 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="last_seen", name="Last seen", device_class="timestamp", icon="mdi:clock-check-outline",
-        needs_connection=False, value_fn=lambda c: c.last_seen.replace(microsecond=0) if c.last_seen else None,
+        needs_connection=False, category="diagnostic",
+        value_fn=lambda c: c.last_seen.replace(microsecond=0) if c.last_seen else None,
     ),
     EntityDescription(
-        key="firmware", name="Firmware", icon="mdi:chip", needs_connection=False, value_fn=lambda c: c.boot.firmware,
+        key="firmware", name="Firmware", icon="mdi:chip", needs_connection=False, category="diagnostic",
+        value_fn=lambda c: c.boot.firmware,
         attributes_fn=lambda c: {"vendor": c.boot.vendor, "model": c.boot.model, "serial": c.boot.serial},
     ),
     EntityDescription(
         key="last_command", name="Last command", device_class="enum", options=COMMAND_OUTCOMES, icon="mdi:console",
-        needs_connection=False, value_fn=lambda c: c.last_command.outcome if c.last_command else None,
+        needs_connection=False, category="diagnostic",
+        value_fn=lambda c: c.last_command.outcome if c.last_command else None,
         attributes_fn=_command_attributes,
     ),
     EntityDescription(
@@ -211,7 +247,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="connected", name="Connected", domain="binary_sensor", device_class="connectivity",
-        needs_connection=False, immediate=True, value_fn=lambda c: c.connected,
+        needs_connection=False, immediate=True, category="diagnostic", value_fn=lambda c: c.connected,
         attributes_fn=lambda c: {"remote_address": c.remote_address, "tls": c.tls, "charger_id": c.charger_id},
     ),
     EntityDescription(
@@ -220,9 +256,16 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="limit_in_sync", name="Limit in sync", domain="binary_sensor", icon="mdi:check-decagram",
-        value_fn=lambda c: c.limit_in_sync, attributes_fn=_limit_attributes,
+        category="diagnostic", value_fn=lambda c: c.limit_in_sync, attributes_fn=_limit_attributes,
     ),
+    EntityDescription(
+        key="charge_status", name="Charge status", device_class="enum", options=CAR_STATES, icon="mdi:ev-plug-type2",
+        immediate=True, rest=False, value_fn=car_state,
+    ),
+    *(_phase_description(measurand, phase) for measurand in ("current", "voltage") for phase in ("L1", "L2", "L3")),
 )  # fmt: skip
+#: The entities posted through the Core REST API (when no MQTT broker is used).
+REST_ENTITIES: tuple[EntityDescription, ...] = tuple(d for d in ENTITIES if d.rest)
 
 
 def slugify(text: str) -> str:
@@ -285,7 +328,7 @@ def attributes(description: EntityDescription, charger: ChargerState) -> dict[st
 
 
 def render(
-    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = ENTITIES
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
 ) -> dict[str, tuple[EntityDescription, EntityState]]:
     """Every entity of one charger, by entity id, as it should be in Home Assistant now."""
     rendered: dict[str, tuple[EntityDescription, EntityState]] = {}
@@ -302,7 +345,7 @@ def render(
 
 
 def render_offline(
-    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = ENTITIES
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
 ) -> dict[str, EntityState]:
     """Every entity ``unavailable``: what Home Assistant should show once the add-on has stopped."""
     return {

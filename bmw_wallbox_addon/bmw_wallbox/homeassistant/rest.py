@@ -56,6 +56,16 @@ class CoreRestClient:
         """Create or replace the state of ``entity_id`` (``{"state": ..., "attributes": {...}}``)."""
         await self._request("POST", f"/api/states/{quote(entity_id)}", body)
 
+    async def delete_state(self, entity_id: str) -> bool:
+        """Remove the state of ``entity_id``; False when Core had none."""
+        try:
+            await self._request("DELETE", f"/api/states/{quote(entity_id)}", None)
+        except HomeAssistantRequestError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
     async def get_state(self, entity_id: str) -> dict[str, Any] | None:
         """The state document of ``entity_id``, or None when Core has no such entity."""
         try:

@@ -138,7 +138,7 @@ class CoreConnection:
                 failing = True
             except HomeAssistantAuthError as err:
                 if not failing:
-                    _LOGGER.error("%s; check the add-on's access to the Home Assistant API", err)
+                    _LOGGER.error("%s; check the app's access to the Home Assistant API", err)
                 failing = True
                 delay = self._backoff_max_s
             except (aiohttp.ClientError, HomeAssistantConnectionError, TimeoutError, ConnectionError) as err:

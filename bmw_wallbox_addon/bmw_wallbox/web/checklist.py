@@ -22,7 +22,7 @@ HOST_PLACEHOLDER = "<your-hostname>"
 
 @dataclass(frozen=True, kw_only=True)
 class SetupFacts:
-    """What the setup checklist needs to know about the add-on's settings."""
+    """What the setup checklist needs to know about the app's settings."""
 
     ssl: bool
     ssl_dir: Path
@@ -39,6 +39,16 @@ class SetupFacts:
     """What could not be loaded from the state files at start (see :attr:`bmw_wallbox.store.Store.problems`)."""
     data_dir_problem: str | None = None
     """Why the data dir cannot be written, when it cannot (checked at start)."""
+    entities_via: str = "none"
+    """How entities reach Home Assistant: ``mqtt`` (discovery), ``rest`` (the REST API) or ``none`` (no token)."""
+    mqtt_broker: str | None = None
+    """The broker in use and where it came from (``mqtt`` only), without credentials."""
+    mqtt_state: str | None = None
+    """The connection to the broker now: ``connected``, ``connecting``, ``unreachable``, ``refused the login``."""
+    mqtt_note: str | None = None
+    """Why no broker is used (``rest`` and ``none``), when there is something to say."""
+    entity_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(charger id, its entity ids in Home Assistant) per charger; MQTT: as Home Assistant's registry has them."""
 
     @property
     def public_port(self) -> int:
@@ -68,7 +78,7 @@ def _certificate_items(cert: CertInfo, *, now: datetime) -> list[dict[str, str]]
                 "cert_file",
                 "fail",
                 f"Certificate file {cert.cert_path} not found",
-                "Put the certificate chain there (for example with the Let's Encrypt add-on, DNS-01) "
+                "Put the certificate chain there (for example with the Let's Encrypt app, DNS-01) "
                 "or set the option certfile to its name in /ssl.",
             )
         ]
@@ -137,10 +147,10 @@ def _expiry_item(cert: CertInfo, *, now: datetime) -> dict[str, str]:
     if cert.not_before is not None and now < cert.not_before:
         return _item("expiry", "fail", f"Not valid before {cert.not_before.date().isoformat()}")
     if now >= cert.not_after:
-        return _item("expiry", "fail", f"Expired on {date}", "Renew the certificate and restart the add-on.")
+        return _item("expiry", "fail", f"Expired on {date}", "Renew the certificate and restart the app.")
     days = (cert.not_after - now).days
     if cert.not_after - now < EXPIRY_WARNING:
-        return _item("expiry", "warn", f"Expires on {date} (in {days} days)", "Renew it soon, then restart the add-on.")
+        return _item("expiry", "warn", f"Expires on {date} (in {days} days)", "Renew it soon, then restart the app.")
     return _item("expiry", "ok", f"Valid until {date} ({days} days)")
 
 
@@ -175,7 +185,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "data_dir",
                 "fail",
                 facts.data_dir_problem.split(":", 1)[0],
-                "Make the add-on's data folder writable (free disk space, a read-only file system), then restart it.",
+                "Make the app's data folder writable (free disk space, a read-only file system), then restart it.",
             )
         )
     if facts.chargers:
@@ -189,6 +199,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 "Add your wallbox's charging station id under the option chargers.",
             )
         )
+    items.append(_entities_item(facts))
     for problem in facts.state_problems:
         items.append(
             _item(
@@ -198,6 +209,7 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
                 f"{problem}. A copy of the damaged file is kept next to it in the data folder.",
             )
         )
+    entity_ids = dict(facts.entity_ids)
     host = connect_host(cert) if facts.ssl else HOST_PLACEHOLDER
     base_url = f"{'wss' if facts.ssl else 'ws'}://{host}:{facts.public_port}"
     return {
@@ -208,10 +220,50 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
         "ssl": facts.ssl,
         "certificate": cert.to_json() if cert is not None else None,
         "chargers": [
-            {"id": charger_id, "name": name, "password": has_password, "url": f"{base_url}/{charger_id}"}
+            {
+                "id": charger_id,
+                "name": name,
+                "password": has_password,
+                "url": f"{base_url}/{charger_id}",
+                "entity_ids": list(entity_ids.get(charger_id, ())),
+            }
             for charger_id, name, has_password in facts.chargers
         ],
+        "entities_via": facts.entities_via,
     }
+
+
+def _entities_item(facts: SetupFacts) -> dict[str, str]:
+    """The checklist line about how entities reach Home Assistant: MQTT discovery and the broker, or the REST API."""
+    if facts.entities_via == "mqtt":
+        if facts.mqtt_state == "connected":
+            return _item(
+                "entities",
+                "ok",
+                f"Entities through MQTT: broker {facts.mqtt_broker} connected",
+                "One device per charger with its switch, number and buttons (Settings > Devices & services > MQTT).",
+            )
+        return _item(
+            "entities",
+            "fail",
+            f"Entities through MQTT: broker {facts.mqtt_broker} {facts.mqtt_state or 'not connected'}",
+            "Home Assistant shows the entities unavailable until the broker is back; check the broker app's log.",
+        )
+    detail = (facts.mqtt_note + ". ") if facts.mqtt_note else ""
+    if facts.entities_via == "rest":
+        return _item(
+            "entities",
+            "info",
+            "Entities through Home Assistant's REST API",
+            f"{detail}Install the Mosquitto broker app (Settings > Apps) and restart this app for a device "
+            "with unique ids, its own switch, number and buttons, and evcc's topics.",
+        )
+    return _item(
+        "entities",
+        "info",
+        "No Home Assistant entities",
+        f"{detail}Running outside Home Assistant without a token or a broker.",
+    )
 
 
 def _port_item(facts: SetupFacts) -> dict[str, str]:
@@ -221,15 +273,15 @@ def _port_item(facts: SetupFacts) -> dict[str, str]:
             "port",
             "info",
             f"OCPP port {facts.ocpp_port}",
-            "If you mapped another host port under Network in the add-on's configuration, use that one.",
+            "If you mapped another host port under Network in the app's configuration, use that one.",
         )
     if facts.host_port is None:
         return _item(
             "port",
             "fail",
             "The OCPP port is disabled",
-            "Set a host port for 9000/tcp under Network in the add-on's configuration, then restart the add-on.",
+            "Set a host port for 9000/tcp under Network in the app's configuration, then restart the app.",
         )
     return _item(
-        "port", "ok", f"OCPP port {facts.host_port} on the host", "Mapped under Network in the add-on's configuration."
+        "port", "ok", f"OCPP port {facts.host_port} on the host", "Mapped under Network in the app's configuration."
     )

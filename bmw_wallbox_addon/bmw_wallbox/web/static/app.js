@@ -108,7 +108,7 @@ function updateActions(entries) {
 function renderOverview(fresh = false) {
   const container = $("chargers");
   if (!state.chargers.size) {
-    container.replaceChildren(el("div", { class: "card empty-card" }, el("h2", { text: "No charger configured yet" }), el("p", { text: "Add your wallbox under the option chargers in the add-on's Configuration tab; the Setup tab shows the address to enter in the wallbox." })));
+    container.replaceChildren(el("div", { class: "card empty-card" }, el("h2", { text: "No charger configured yet" }), el("p", { text: "Add your wallbox under the option chargers in the app's Configuration tab; the Setup tab shows the address to enter in the wallbox." })));
     return;
   }
   const nodes = [];

@@ -23,7 +23,7 @@ const OUTCOMES = {
   not_supported: ["warn", "not supported by this wallbox"],
   invalid: ["bad", "invalid value"],
   unknown_charger: ["bad", "unknown charger"],
-  no_answer: ["bad", "no answer from the add-on"],
+  no_answer: ["bad", "no answer from the app"],
 };
 
 const CONFIRM = {
@@ -306,7 +306,7 @@ export class ChargerCard {
     if (!c.connected) return `${target} is applied when the wallbox connects.`;
     if (c.limit_in_sync) return c.paused ? "Paused: the wallbox confirmed 0 A. Resume or move the slider to charge." : `The wallbox confirmed ${target}.`;
     if (c.limit_in_sync === false) {
-      const actual = c.applied_limit_a === null || c.applied_limit_a === undefined ? "no limit from the add-on" : `${num(c.applied_limit_a, 0)} A`;
+      const actual = c.applied_limit_a === null || c.applied_limit_a === undefined ? "no limit from the app" : `${num(c.applied_limit_a, 0)} A`;
       return `Not confirmed: asked for ${target}, the wallbox has ${actual}.`;
     }
     return `Waiting for the wallbox to confirm ${target}.`;

@@ -123,11 +123,14 @@ export function renderSetup(setup, chargers, unknown) {
         el("dd", {}, el("div", { class: "url-row" }, el("code", { class: "url", text: c.url }), copyButton(c.url))),
         el("dt", { text: "Station id" }),
         el("dd", {}, el("code", { text: c.id }), el("span", { class: "muted", text: " (exactly, with the asterisks)" })),
+        ...(c.entity_ids?.length
+          ? [el("dt", { text: "Entities" }), el("dd", {}, el("ul", { class: "entity-ids" }, ...c.entity_ids.map((id) => el("li", {}, el("code", { text: id })))))]
+          : []),
         el("dt", { text: "Password" }),
         el(
           "dd",
           { class: "muted" },
-          c.password ? "the one set for this charger in the add-on's options (security profile 2)" : "none set in the add-on's options: any password is accepted",
+          c.password ? "the one set for this charger in the app's options (security profile 2)" : "none set in the app's options: any password is accepted",
         ),
       ),
     ),
@@ -151,7 +154,7 @@ export function renderSetup(setup, chargers, unknown) {
         el("li", {}, el("code", { text: u.id }), el("span", { class: "muted", text: ` from ${u.remote_address || "?"}, ${u.attempts} attempt(s), last ${ago(u.last_seen)}` })),
       ),
     ),
-    el("p", {}, "To let it connect, add it in the add-on's ", el("strong", { text: "Configuration" }), " tab under chargers, save and restart the add-on:"),
+    el("p", {}, "To let it connect, add it in the app's ", el("strong", { text: "Configuration" }), " tab under chargers, save and restart the app:"),
     el("div", { class: "url-row" }, el("pre", { class: "yaml", text: yaml }), copyButton(yaml)),
   );
 }

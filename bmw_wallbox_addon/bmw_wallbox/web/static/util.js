@@ -123,7 +123,7 @@ export async function command(id, name, body) {
     const data = await response.json().catch(() => ({}));
     return { outcome: data.outcome || `HTTP ${response.status}`, detail: data.detail || "", at: data.at, command: name, ...data };
   } catch (error) {
-    return { command: name, outcome: "no_answer", detail: "the add-on did not answer; is it running?", at: new Date().toISOString() };
+    return { command: name, outcome: "no_answer", detail: "the app did not answer; is it running?", at: new Date().toISOString() };
   }
 }
 

@@ -3,7 +3,7 @@
 
 Run from the repository root with the package and the test requirements installed::
 
-    python tests/bench_idle_handshakes.py [--connections 1000] [--no-tls] [--pythonpath DIR]
+    python tests/benchmarks/bench_idle_handshakes.py [--connections 1000] [--no-tls] [--pythonpath DIR]
 
 It starts the add-on in its own process (``python -m bmw_wallbox``, TLS with a
 throw-away CA, one charger configured), reads its ``VmRSS``, then opens

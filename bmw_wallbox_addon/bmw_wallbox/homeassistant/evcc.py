@@ -1,0 +1,86 @@
+"""Plain MQTT topics for evcc's custom charger, decided without I/O.
+
+Under ``<base>/<node>/evcc/`` (retained, updated when they change):
+
+- ``status``: ``A`` no car, ``B`` car connected, not charging, ``C`` charging,
+  ``F`` the charger is offline or reports a fault (evcc then shows an error);
+- ``enabled``: ``true`` unless charging is paused;
+- ``power``: active power in W (``0`` when unknown);
+- ``energy``: the lifetime energy register in kWh (``0`` when unknown);
+- ``currents``: ``[L1, L2, L3]`` in A as JSON (``0`` for a phase without a reading).
+
+Commands in: ``.../evcc/enable/set`` (``true``/``false``, also ``1``/``0``,
+``on``/``off``): pause or resume, the session stays open (start when a car
+waits without a session); ``.../evcc/maxcurrent/set`` (A): the limit, through
+the same command as everywhere (0 pauses, 1 to 5 A become 6 A, and a limit
+also resumes, as evcc sends ``enable`` right after it anyway). Quick toggles
+are coalesced by the controller like any other command.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bmw_wallbox.controller import Command
+from bmw_wallbox.homeassistant.discovery import Topics
+from bmw_wallbox.homeassistant.entities import car_state
+from bmw_wallbox.homeassistant.mqtt_entities import CommandRequest, enable_command
+from bmw_wallbox.state import ChargerState, ConnectorStatus, kwh
+
+#: evcc's status letters for the charge status sensor's states.
+STATUS_LETTERS = {"disconnected": "A", "connected": "B", "charging": "C"}
+#: The commands evcc sends, by the name in ``.../evcc/<name>/set``.
+COMMANDS = ("enable", "maxcurrent")
+_TRUE = frozenset({"true", "1", "on"})
+_FALSE = frozenset({"false", "0", "off"})
+
+
+def evcc_topic(topics: Topics, name: str) -> str:
+    """``<base>/<node>/evcc/<name>``."""
+    return f"{topics.base}/{topics.node}/evcc/{name}"
+
+
+def status_letter(charger: ChargerState) -> str:
+    """evcc's charger status: A, B, C, or F while the charger is offline or faulted."""
+    if not charger.connected or charger.main_evse.connector_status is ConnectorStatus.FAULTED:
+        return "F"
+    return STATUS_LETTERS[car_state(charger)]
+
+
+def _number(value: float | None) -> str:
+    return "0" if value is None else str(round(value, 3))
+
+
+def render_evcc(charger: ChargerState, topics: Topics) -> dict[str, str]:
+    """Every evcc topic of one charger and its payload now."""
+    meter = charger.main_evse.meter
+    phases = meter.current_phases_a
+    currents = [round(phases.get(phase, 0.0), 2) for phase in ("L1", "L2", "L3")]
+    if not phases and meter.current_a is not None:
+        currents = [round(meter.current_a, 2), 0.0, 0.0]
+    return {
+        evcc_topic(topics, "status"): status_letter(charger),
+        evcc_topic(topics, "enabled"): "false" if charger.desired.paused else "true",
+        evcc_topic(topics, "power"): _number(meter.power_w if charger.connected else 0.0),
+        evcc_topic(topics, "energy"): _number(kwh(meter.energy_wh)),
+        evcc_topic(topics, "currents"): json.dumps(currents if charger.connected else [0.0, 0.0, 0.0]),
+    }
+
+
+def evcc_command(topic: str, topics: Topics) -> str | None:
+    """The evcc command name of a ``.../evcc/<name>/set`` topic of this charger, or None."""
+    prefix = evcc_topic(topics, "")
+    if not (topic.startswith(prefix) and topic.endswith("/set")):
+        return None
+    name = topic[len(prefix) : -len("/set")]
+    return name if name in COMMANDS else None
+
+
+def parse_evcc(name: str, payload: str, charger: ChargerState) -> CommandRequest | None:
+    """The command an evcc message asks for, or None when its payload means nothing."""
+    text = payload.strip().lower()
+    if name == "enable":
+        if text in _TRUE:
+            return enable_command(charger), None
+        return (Command.PAUSE, None) if text in _FALSE else None
+    return (Command.SET_CURRENT_LIMIT, text) if text else None

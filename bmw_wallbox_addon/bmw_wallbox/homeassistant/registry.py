@@ -1,0 +1,63 @@
+"""The entity ids Home Assistant gave the add-on's MQTT entities, read from its entity registry.
+
+Read at every connect of the Core WebSocket and again about a second after
+each ``entity_registry_updated`` event (new entities, renames), so the panel
+shows the ids a user really has, also after renaming one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from bmw_wallbox.homeassistant.discovery import NODE_PREFIX
+from bmw_wallbox.homeassistant.rest import HomeAssistantConnectionError, HomeAssistantError
+from bmw_wallbox.homeassistant.websocket import CoreConnection
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Seconds to wait after a registry event before reading the registry (a discovery adds many entities at once).
+SETTLE_S = 1.0
+
+
+class RegistryIds:
+    """Unique id -> entity id of the add-on's MQTT entities (empty until Core was asked)."""
+
+    def __init__(self, connection: CoreConnection, *, settle_s: float = SETTLE_S) -> None:
+        self._connection = connection
+        self._settle_s = settle_s
+        self.entity_ids: dict[str, str] = {}
+        self._wanted = asyncio.Event()
+        connection.on_event("entity_registry_updated", self._on_updated)
+
+    def _on_updated(self, event: dict[str, Any]) -> None:
+        self._wanted.set()
+
+    def refresh_soon(self) -> None:
+        """Read the registry again shortly (after a connect)."""
+        self._wanted.set()
+
+    async def refresh(self) -> None:
+        """Read the registry now; raises :class:`HomeAssistantError` when Core cannot be asked."""
+        entries: list[dict[str, Any]] = await self._connection.command({"type": "config/entity_registry/list"})
+        self.entity_ids = {
+            str(entry["unique_id"]): str(entry["entity_id"])
+            for entry in entries
+            if entry.get("platform") == "mqtt" and str(entry.get("unique_id", "")).startswith(NODE_PREFIX)
+        }
+
+    async def run(self) -> None:
+        """Read the registry whenever asked to, until cancelled."""
+        while True:
+            await self._wanted.wait()
+            await asyncio.sleep(self._settle_s)
+            self._wanted.clear()
+            if not self._connection.connected.is_set():
+                continue
+            try:
+                await self.refresh()
+            except HomeAssistantConnectionError:
+                continue  # the reconnect asks again
+            except HomeAssistantError as err:
+                _LOGGER.debug("The entity registry is not readable: %s", err)

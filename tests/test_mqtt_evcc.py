@@ -1,0 +1,162 @@
+"""evcc's custom charger driving the add-on through plain MQTT topics, as evcc's MQTT plugins do.
+
+An evcc-like client reads ``<base>/<node>/evcc/{status,enabled,power,energy,currents}``
+and writes ``.../evcc/enable/set`` and ``.../evcc/maxcurrent/set`` on a real
+broker, with the add-on and a simulated wallbox charging a car.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from bmw_wallbox.app import Application
+from bmw_wallbox.options import Options
+from bmw_wallbox.simulator import WallboxSimulator
+
+from conftest import StartApp, running
+from helpers import eventually
+from mosquitto import Mosquitto, Watcher, watching
+
+CHARGER_ID = "DE*BMW*EEVCC0001"
+NODE = "bmw_wallbox_DE_BMW_EEVCC0001"
+MAX_CURRENT_A = 16
+TIME_SCALE = 10.0
+
+
+@dataclass
+class Evcc:
+    """What evcc sees and sends: the topics under ``<base>/<node>/evcc/``."""
+
+    watcher: Watcher
+    base: str
+    sim: WallboxSimulator
+    app: Application
+
+    def topic(self, name: str) -> str:
+        return f"{self.base}/{NODE}/evcc/{name}"
+
+    async def read(self, name: str, check: object = lambda p: True) -> str:
+        return await self.watcher.wait_for(self.topic(name), check)
+
+    async def enable(self, on: bool) -> None:
+        await self.watcher.publish(self.topic("enable/set"), "true" if on else "false")
+
+    async def max_current(self, amps: int) -> None:
+        await self.watcher.publish(self.topic("maxcurrent/set"), str(amps))
+
+    def limits(self, after: int = 0) -> list[float]:
+        """The limits of the SetChargingProfile frames the wallbox received after ``received[after]``."""
+        return [
+            float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
+            for action, p in self.sim.received[after:]
+            if action == "SetChargingProfile"
+        ]
+
+
+async def evcc_client(start_app: StartApp, mosquitto: Mosquitto, **settings: object) -> AsyncIterator[Evcc]:
+    base = f"evcc{uuid.uuid4().hex[:8]}"
+    options = Options.model_validate(
+        {
+            "ssl": False,
+            "chargers": [{"id": CHARGER_ID, "max_current": MAX_CURRENT_A}],
+            "mqtt": {"base_topic": base, "discovery_prefix": f"{base}_ha"},
+        }
+    )
+    app = await start_app(options=options, mqtt_url=mosquitto.url, **settings)
+    sim = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE)
+    async with watching(mosquitto, f"{base}/{NODE}/evcc/#") as watcher, running(sim):
+        await sim.plug_in()
+        evcc = Evcc(watcher, base, sim, app)
+        await evcc.read("status", lambda p: p == "C")
+        yield evcc
+
+
+@pytest.fixture
+async def evcc(start_app: StartApp, mosquitto: Mosquitto) -> AsyncIterator[Evcc]:
+    """An evcc-like client, the add-on (limits applied at once) and a wallbox charging a car."""
+    async for client in evcc_client(start_app, mosquitto):
+        yield client
+
+
+@pytest.fixture
+async def coalescing_evcc(start_app: StartApp, mosquitto: Mosquitto) -> AsyncIterator[Evcc]:
+    """The same, with the add-on's default spacing of at most one limit every 2 s."""
+    async for client in evcc_client(start_app, mosquitto, min_apply_interval_s=2.0):
+        yield client
+
+
+async def test_status_power_energy_and_currents_read_back(evcc: Evcc) -> None:
+    """While the car charges evcc reads status C, enabled, the power in W, the energy in kWh and three currents."""
+    power = await evcc.read("power", lambda p: float(p) > 0)
+    energy = await evcc.read("energy", lambda p: float(p) > 0)
+    currents = json.loads(await evcc.read("currents", lambda p: json.loads(p)[0] > 0))
+    assert (await evcc.read("status"), await evcc.read("enabled")) == ("C", "true")
+    assert (10_000 < float(power) < 12_000, float(energy) >= 1234.5, currents) == (True, True, [16.0, 16.0, 16.0])
+
+
+async def test_disable_pauses_and_enable_resumes_in_the_same_session(evcc: Evcc) -> None:
+    """Disable sends 0 A (status B, enabled false); enable sends the limit again (status C); the session stays."""
+    session = evcc.sim.transaction_id
+    after = len(evcc.sim.received)
+    await evcc.enable(False)
+    await evcc.read("enabled", lambda p: p == "false")
+    await evcc.read("status", lambda p: p == "B")
+    await evcc.enable(True)
+    await evcc.read("enabled", lambda p: p == "true")
+    await evcc.read("status", lambda p: p == "C")
+    limits = evcc.limits(after)  # back to Charging, the add-on sends the limit once more, by design
+    assert (limits[0], set(limits[1:]), evcc.sim.transaction_id) == (0.0, {float(MAX_CURRENT_A)}, session)
+
+
+async def test_maxcurrent_sets_the_limit(evcc: Evcc) -> None:
+    """maxcurrent/set reaches the wallbox as that limit, and the power follows it."""
+    after = len(evcc.sim.received)
+    await evcc.max_current(8)
+    await eventually(lambda: evcc.limits(after)[-1:] == [8.0], what="an 8 A profile at the charger")
+    power = await evcc.read("power", lambda p: 5000 < float(p) < 6000)
+    assert (evcc.limits(after)[-1], 5000 < float(power) < 6000) == (8.0, True)
+
+
+async def test_enable_disable_maxcurrent_cycles(evcc: Evcc) -> None:
+    """Three solar-surplus cycles (current, enable, disable) each end in the state evcc asked for."""
+    for amps in (6, 10, 13):
+        after = len(evcc.sim.received)
+        await evcc.max_current(amps)
+        await evcc.enable(True)
+        await evcc.read("status", lambda p: p == "C")
+        await eventually(
+            lambda amps=amps, after=after: evcc.limits(after)[-1:] == [float(amps)], what="the new limit at the charger"
+        )
+        await evcc.enable(False)
+        await evcc.read("status", lambda p: p == "B")
+        await eventually(lambda after=after: evcc.limits(after)[-1:] == [0.0], what="a 0 A profile at the charger")
+    assert evcc.sim.received_count("RequestStopTransaction") == 0
+
+
+async def test_quick_toggles_are_coalesced(coalescing_evcc: Evcc) -> None:
+    """Ten quick enable/disable toggles reach the wallbox as far fewer profiles, and the last one wins."""
+    evcc = coalescing_evcc
+    after = len(evcc.sim.received)
+    for number in range(10):
+        await evcc.enable(number % 2 == 1)
+    await evcc.read("enabled", lambda p: p == "true")
+    await eventually(
+        lambda: evcc.limits(after)[-1:] == [float(MAX_CURRENT_A)],
+        timeout=15,
+        what="the last toggle's limit at the charger",
+    )
+    assert len(evcc.limits(after)) <= 3
+
+
+async def test_payload_evcc_cannot_mean_is_ignored(evcc: Evcc) -> None:
+    """An enable payload that is neither true nor false changes nothing."""
+    after = len(evcc.sim.received)
+    await evcc.watcher.publish(evcc.topic("enable/set"), "maybe")
+    await evcc.max_current(12)  # a marker: once it arrived, the payload before it was handled too
+    await eventually(lambda: evcc.limits(after)[-1:] == [12.0], what="a 12 A profile at the charger")
+    assert (evcc.limits(after), await evcc.read("enabled")) == ([12.0], "true")

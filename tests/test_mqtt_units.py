@@ -1,0 +1,140 @@
+"""The MQTT side's decisions without I/O: which broker, node ids, component keys, payloads, evcc's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from bmw_wallbox.controller import Command
+from bmw_wallbox.homeassistant.broker import BrokerUrlError, choose_broker, parse_url
+from bmw_wallbox.homeassistant.discovery import Topics, discovery_config, node_ids, render_states
+from bmw_wallbox.homeassistant.entities import ENTITIES
+from bmw_wallbox.homeassistant.evcc import parse_evcc, render_evcc, status_letter
+from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.options import MqttOptions
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, Transaction, utcnow
+from bmw_wallbox.supervisor import MqttService
+
+SERVICE = MqttService(host="core-mosquitto", port=1883, username="addons", password="svc")
+TOPICS = Topics(prefix="homeassistant", base="bmw_wallbox", node="bmw_wallbox_DE_BMW_E1")
+
+
+def charger(*, connected: bool = True, status: ConnectorStatus | None = None, charging: bool = False) -> ChargerState:
+    state = ChargerState(charger_id="DE*BMW*E1", name="BMW Wallbox", max_current_a=16)
+    state.connected = connected
+    evse = state.evse(1)
+    evse.connector_status = status
+    if charging:
+        evse.transaction = Transaction(transaction_id="t1", started_at=utcnow(), charging_state=ChargingState.CHARGING)
+    return state
+
+
+def test_component_keys_are_unique_across_sensors_and_controls() -> None:
+    """No control shares a key with a sensor (a shared key would drop one component and clash unique ids)."""
+    keys = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + ["events"]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(
+    ("flag", "options", "service", "expected"),
+    [
+        (None, {}, SERVICE, ("core-mosquitto", 1883, False, "addons", "the Supervisor's MQTT service")),
+        (None, {"server": "mqtts://broker.lan"}, SERVICE, ("broker.lan", 8883, True, None, "option mqtt.server")),
+        (
+            None,
+            {"user": "me", "password": "pw"},
+            SERVICE,
+            ("core-mosquitto", 1883, False, "me", "the Supervisor's MQTT service"),
+        ),
+        ("mqtt://u:p@127.0.0.1:1884", {"server": "mqtt://x"}, SERVICE, ("127.0.0.1", 1884, False, "u", "--mqtt-url")),
+    ],
+)
+def test_broker_comes_from_flag_then_option_then_supervisor(
+    flag: str | None, options: dict[str, str], service: MqttService, expected: tuple[object, ...]
+) -> None:
+    """The flag beats option mqtt.server, which beats the Supervisor; mqtt.user and mqtt.password override logins."""
+    broker = choose_broker(options=MqttOptions(**options), flag_url=flag, service=service)
+    assert broker is not None
+    assert (broker.host, broker.port, broker.tls, broker.username, broker.source) == expected
+
+
+def test_no_broker_anywhere_means_rest() -> None:
+    """Without a flag, an option or a Supervisor service there is no broker."""
+    assert choose_broker(options=MqttOptions(), flag_url=None, service=None) is None
+
+
+@pytest.mark.parametrize("url", ["http://host", "mqtt://", "mqtt://host/path", "mqtt://host:99999"])
+def test_bad_broker_url_is_refused(url: str) -> None:
+    """A URL that is not mqtt(s)://host[:port] is refused with a message that quotes no password."""
+    with pytest.raises(BrokerUrlError, match="broker URL"):
+        parse_url(url)
+
+
+def test_broker_url_without_the_password() -> None:
+    """The broker's printable URL carries no credentials."""
+    broker = choose_broker(options=MqttOptions(), flag_url="mqtt://u:secret@[::1]:1884", service=None)
+    assert (broker.url if broker else None, "secret" in repr(broker)) == ("mqtt://[::1]:1884", False)
+
+
+def test_node_ids_are_topic_safe_and_unique() -> None:
+    """Characters MQTT and discovery cannot take become ``_``; a clash gets a number."""
+    assert node_ids(["DE*BMW*E1", "DE_BMW_E1", "a+b#c"]) == {
+        "DE*BMW*E1": "bmw_wallbox_DE_BMW_E1",
+        "DE_BMW_E1": "bmw_wallbox_DE_BMW_E1_2",
+        "a+b#c": "bmw_wallbox_a_b_c",
+    }
+
+
+def test_unknown_values_are_the_none_payload_and_booleans_on_off() -> None:
+    """A value the charger has not reported is ``None`` (unknown in Home Assistant); booleans are ON/OFF."""
+    states = render_states(charger(), TOPICS)
+    assert (states[TOPICS.state("power")], states[TOPICS.state("connected")]) == ("None", "ON")
+
+
+def test_device_leaves_out_what_the_charger_has_not_said() -> None:
+    """Before a BootNotification the device has no manufacturer, model or firmware."""
+    config = discovery_config(charger(), TOPICS, "bmw_wallbox")
+    assert config["dev"] == {"ids": ["bmw_wallbox_DE*BMW*E1"], "name": "BMW Wallbox"}
+
+
+@pytest.mark.parametrize(
+    ("state", "letter"),
+    [
+        (charger(), "A"),
+        (charger(status=ConnectorStatus.OCCUPIED), "B"),
+        (charger(status=ConnectorStatus.OCCUPIED, charging=True), "C"),
+        (charger(status=ConnectorStatus.FAULTED), "F"),
+        (charger(connected=False), "F"),
+    ],
+)
+def test_evcc_status_letters(state: ChargerState, letter: str) -> None:
+    """No car A, car B, charging C, offline or faulted F."""
+    assert (status_letter(state), render_evcc(state, TOPICS)["bmw_wallbox/bmw_wallbox_DE_BMW_E1/evcc/status"]) == (
+        letter,
+        letter,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "request_"),
+    [
+        ("enable", "false", (Command.PAUSE, None)),
+        ("enable", "0", (Command.PAUSE, None)),
+        ("enable", "TRUE", (Command.RESUME, None)),
+        ("enable", "maybe", None),
+        ("maxcurrent", "10", (Command.SET_CURRENT_LIMIT, "10")),
+        ("maxcurrent", " ", None),
+    ],
+)
+def test_evcc_payloads(name: str, payload: str, request_: tuple[Command, object] | None) -> None:
+    """evcc's enable takes true/false, 1/0, on/off; maxcurrent passes the number on to the command's own check."""
+    assert parse_evcc(name, payload, charger()) == request_
+
+
+def test_enable_starts_when_a_car_waits_without_a_session() -> None:
+    """With a car plugged in and no session, enabling starts one; with a session it resumes."""
+    waiting = charger(status=ConnectorStatus.OCCUPIED)
+    running = charger(status=ConnectorStatus.OCCUPIED, charging=True)
+    assert (parse_evcc("enable", "true", waiting), parse_evcc("enable", "true", running)) == (
+        (Command.START, None),
+        (Command.RESUME, None),
+    )
