@@ -122,6 +122,21 @@ async def test_maxcurrent_sets_the_limit(evcc: Evcc) -> None:
     assert (evcc.limits(after)[-1], 5000 < float(power) < 6000) == (8.0, True)
 
 
+async def test_maxcurrent_while_disabled_does_not_resume(evcc: Evcc) -> None:
+    """A new maxcurrent while evcc keeps charging disabled stays paused; enable then charges at that current."""
+    await evcc.enable(False)
+    await evcc.read("status", lambda p: p == "B")
+    after = len(evcc.sim.received)
+    await evcc.max_current(10)
+    await eventually(
+        lambda: evcc.app.hub.chargers[CHARGER_ID].desired.limit_a, until=lambda a: a == 10.0, what="the 10 A limit"
+    )
+    assert (await evcc.read("enabled"), evcc.sim.offered_current_a, set(evcc.limits(after))) == ("false", 0.0, {0.0})
+    await evcc.enable(True)
+    await eventually(lambda: evcc.sim.current_a == 10.0, what="the car charging at 10 A")
+    assert evcc.limits(after)[-1] == 10.0
+
+
 async def test_enable_disable_maxcurrent_cycles(evcc: Evcc) -> None:
     """Three solar-surplus cycles (current, enable, disable) each end in the state evcc asked for."""
     for amps in (6, 10, 13):

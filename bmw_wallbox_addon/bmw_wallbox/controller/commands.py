@@ -32,6 +32,8 @@ class Command(StrEnum):
     STOP = "stop"
     RESET = "reset"
     SET_CURRENT_LIMIT = "set_current_limit"
+    SET_MAX_CURRENT = "set_max_current"
+    """The limit without resuming a pause (what evcc's ``maxcurrent`` means)."""
 
 
 #: Commands that take no argument, as the JSON API routes and the Home Assistant buttons offer them.
@@ -44,6 +46,9 @@ _HANDLERS: dict[Command, Callable[[Controller, str], Awaitable[CommandResult]]] 
     Command.STOP: Controller.stop,
     Command.RESET: Controller.reset,
 }
+
+
+_WITH_AMPS = frozenset({Command.SET_CURRENT_LIMIT, Command.SET_MAX_CURRENT})
 
 
 class InvalidAmpsError(ValueError):
@@ -92,7 +97,7 @@ async def run(
     state = controller.state(charger_id)
     if state is None:
         return unknown_charger(command, charger_id)
-    if command is Command.SET_CURRENT_LIMIT:
+    if command in _WITH_AMPS:
         try:
             limit = parse_amps(amps)
         except InvalidAmpsError as err:
@@ -104,8 +109,10 @@ async def run(
     token = USER_COMMAND.set(True)
     try:
         async with asyncio.timeout(deadline_s):
-            if command is Command.SET_CURRENT_LIMIT:
-                return await controller.set_current_limit(charger_id, limit)
+            if command in _WITH_AMPS:
+                return await controller.set_current_limit(
+                    charger_id, limit, resume=command is Command.SET_CURRENT_LIMIT, command=command
+                )
             return await _HANDLERS[command](controller, charger_id)
     except TimeoutError:
         return controller.record(

@@ -200,15 +200,22 @@ class Controller:
         """Resume with the desired limit."""
         return await self._change("resume", charger_id, paused=False)
 
-    async def set_current_limit(self, charger_id: str, amps: float) -> CommandResult:
-        """Set the limit in A (a checked number >= 0): clamped to 6 A .. max_current; 0 pauses, more resumes."""
+    async def set_current_limit(
+        self, charger_id: str, amps: float, *, resume: bool = True, command: str = "set_current_limit"
+    ) -> CommandResult:
+        """Set the limit in A (a checked number >= 0): clamped to 6 A .. max_current; 0 pauses.
+
+        A positive value also resumes a pause, unless ``resume`` is false (evcc's
+        ``maxcurrent``, which only sets the current for when charging is enabled).
+        """
         state = self.state(charger_id)
         if state is None:
-            return unknown_charger("set_current_limit", charger_id)
+            return unknown_charger(command, charger_id)
         if amps == 0:
-            return await self._change("set_current_limit", charger_id, paused=True)
+            return await self._change(command, charger_id, paused=True)
         limit = float(min(max(amps, MIN_CURRENT_A), state.max_current_a))
-        return await self._change("set_current_limit", charger_id, paused=False, limit_a=limit)
+        paused = False if resume else state.desired.paused
+        return await self._change(command, charger_id, paused=paused, limit_a=limit)
 
     async def stop(self, charger_id: str) -> CommandResult:
         """End the transaction for real (RequestStopTransaction)."""

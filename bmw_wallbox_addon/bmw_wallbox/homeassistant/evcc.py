@@ -11,10 +11,10 @@ Under ``<base>/<node>/evcc/`` (retained, updated when they change):
 
 Commands in: ``.../evcc/enable/set`` (``true``/``false``, also ``1``/``0``,
 ``on``/``off``): pause or resume, the session stays open (start when a car
-waits without a session); ``.../evcc/maxcurrent/set`` (A): the limit, through
-the same command as everywhere (0 pauses, 1 to 5 A become 6 A, and a limit
-also resumes, as evcc sends ``enable`` right after it anyway). Quick toggles
-are coalesced by the controller like any other command.
+waits without a session); ``.../evcc/maxcurrent/set`` (A): the limit for
+when charging is enabled, through the command table's ``set_max_current``
+(0 pauses, 1 to 5 A become 6 A; it never resumes a pause: only ``enable``
+does). Quick toggles are coalesced by the controller like any other command.
 """
 
 from __future__ import annotations
@@ -83,4 +83,4 @@ def parse_evcc(name: str, payload: str, charger: ChargerState) -> CommandRequest
         if text in _TRUE:
             return enable_command(charger), None
         return (Command.PAUSE, None) if text in _FALSE else None
-    return (Command.SET_CURRENT_LIMIT, text) if text else None
+    return (Command.SET_MAX_CURRENT, text) if text else None
