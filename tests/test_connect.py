@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ocpp.routing import on
 from ocpp.v201 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -26,7 +29,7 @@ from conftest import (
     ocpp_url,
 )
 from helpers import eventually
-from peer import basic_auth, library_charger
+from peer import LibraryCharger, basic_auth, library_charger
 
 BOOT = call.BootNotification(
     charging_station={
@@ -233,3 +236,24 @@ def test_tls_context_requires_tls_1_2(ssl_dir: Path) -> None:
     """The server's TLS context refuses protocol versions below TLS 1.2."""
     context = tls_context(ssl_dir, "fullchain.pem", "privkey.pem")
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+class _Unanswering(LibraryCharger):
+    """Takes SetChargingProfile and never answers it (as a charger that is going away)."""
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any) -> Any:
+        self._got("SetChargingProfile", {"evse_id": evse_id, "charging_profile": charging_profile})
+        await asyncio.Event().wait()
+
+
+async def test_a_charger_back_at_once_gets_its_limit_without_waiting_for_the_old_call(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """The link drops while the add-on waits for an answer: the next connection gets the limit at once, not in 30 s."""
+    app = await start_app()
+    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=_Unanswering) as silent:
+        await silent.next_call("SetChargingProfile")
+    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as again:
+        limit = await again.next_call("SetChargingProfile", timeout=5.0)
+    assert limit["charging_profile"]["charging_profile_purpose"] == "TxDefaultProfile"

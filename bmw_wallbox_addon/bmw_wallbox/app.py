@@ -205,6 +205,7 @@ class Application:
                 "entities_via": "mqtt",
                 "mqtt_broker": f"{link.broker.url} ({link.broker.source})",
                 "mqtt_state": link.state,
+                "mqtt_integration": self.home_assistant.mqtt_integration if self.home_assistant is not None else None,
                 "entity_ids": tuple(ids.items()),
             }
         if self.home_assistant is not None:

@@ -122,6 +122,7 @@ class Connection(ChargePoint):
         self._abandoned: set[str] = set()
         self._logged_drops: set[tuple[str, str]] = set()
         self._queue = CallQueue()
+        self._gone = asyncio.Event()
         self.bad_frames = LogBudget(self.log)
 
     @property
@@ -267,8 +268,10 @@ class Connection(ChargePoint):
         token = _SENDING.set(action)
         answered = False
         try:
+            if self._gone.is_set():
+                raise ChargerNotConnectedError(f"{action}: the connection closed")
             self._remember(unique_id, action)
-            result = await self.call(payload, suppress=False, unique_id=unique_id)
+            result = await self._call_while_open(payload, unique_id)
             answered = True
             return result
         except TimeoutError as err:
@@ -290,6 +293,26 @@ class Connection(ChargePoint):
                 if len(self._abandoned) > MAX_PENDING:
                     self._abandoned.pop()
             self._queue.release()
+
+    async def _call_while_open(self, payload: Any, unique_id: str) -> Any:
+        """The library's call, given up at once when the connection closes (else it would wait its full timeout)."""
+        call = asyncio.ensure_future(self.call(payload, suppress=False, unique_id=unique_id))
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not call.done():
+                call.cancel()
+                # asyncio.wait, not "await call": a cancellation of this task must not be taken for the call's.
+                await asyncio.wait({call})
+        if call.cancelled():
+            raise ConnectionClosed(None, None)
+        return call.result()
+
+    def connection_gone(self) -> None:
+        """The WebSocket closed: calls still waiting for an answer end now, with ChargerNotConnectedError."""
+        self._gone.set()
 
     def _remember(self, unique_id: str, action: str) -> None:
         if len(self._pending_actions) >= MAX_PENDING:  # answers that never came

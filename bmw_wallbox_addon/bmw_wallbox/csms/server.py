@@ -351,7 +351,10 @@ class CsmsServer:
 
     @staticmethod
     async def _receive(link: ChargerConnection) -> None:
-        await link.start()
+        try:
+            await link.start()
+        finally:
+            link.connection_gone()
 
     async def _guarded(self, link: ChargerConnection) -> None:
         """Run the per-connection work; a bug there is logged and must not drop the charger."""

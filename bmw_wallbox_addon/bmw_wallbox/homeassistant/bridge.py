@@ -76,10 +76,14 @@ class HomeAssistantBridge:
             self.controls = HelperControls(hub, controller, self.connection, self.rest, slugs=slugs, spawn=self._spawn)
             self.connection.on_event("homeassistant_started", self._on_started)
         self.events = EventInterface(hub, controller, self.connection, slugs=slugs, spawn=self._spawn)
+        if not rest_entities:
+            self.connection.on_event("component_loaded", self._on_component_loaded)
         #: The ids of the MQTT entities in Home Assistant's registry (MQTT mode only).
         self.registry: RegistryIds | None = None if rest_entities else RegistryIds(self.connection)
         #: Set once the REST mode's states and helpers are gone (or Core could not be asked); MQTT mode only.
         self.rest_cleared = asyncio.Event()
+        #: Whether Home Assistant's MQTT integration is set up and loaded (MQTT mode; None until asked).
+        self.mqtt_integration: bool | None = None
         self.connection.on_connected(self._on_connected)
         self._group: asyncio.TaskGroup | None = None
         self._task: asyncio.Task[None] | None = None
@@ -156,7 +160,33 @@ class HomeAssistantBridge:
                 _LOGGER.warning("Could not remove the entities of the REST API mode: %s", err)
             self.rest_cleared.set()
         if self.registry is not None:
+            await self._check_mqtt_integration()
             self.registry.refresh_soon()
+
+    async def _check_mqtt_integration(self) -> None:
+        """Ask Core whether its MQTT integration is loaded; without it the device cannot appear (warned once)."""
+        try:
+            entries: list[dict[str, Any]] = await self.connection.command(
+                {"type": "config_entries/get", "domain": "mqtt"}
+            )
+        except HomeAssistantConnectionError:
+            raise
+        except HomeAssistantError as err:
+            _LOGGER.debug("Cannot ask Home Assistant for its MQTT integration: %s", err)
+            return
+        loaded = any(entry.get("state") == "loaded" for entry in entries)
+        if not loaded and self.mqtt_integration is not False:
+            _LOGGER.warning(
+                "Home Assistant's MQTT integration is not set up: the wallbox's device appears once you add it "
+                "(Settings > Devices & services > MQTT, usually shown as discovered)"
+            )
+        elif loaded and self.mqtt_integration is False:
+            _LOGGER.info("Home Assistant's MQTT integration is set up now")
+        self.mqtt_integration = loaded
+
+    def _on_component_loaded(self, event: dict[str, Any]) -> None:
+        if (event.get("data") or {}).get("component") == "mqtt" and self._group is not None:
+            self._spawn(self._check_mqtt_integration(), "check mqtt integration")
 
     def _on_started(self, event: dict[str, Any]) -> None:
         if self.publisher is not None:

@@ -45,6 +45,8 @@ class SetupFacts:
     """The broker in use and where it came from (``mqtt`` only), without credentials."""
     mqtt_state: str | None = None
     """The connection to the broker now: ``connected``, ``connecting``, ``unreachable``, ``refused the login``."""
+    mqtt_integration: bool | None = None
+    """Whether Home Assistant's MQTT integration is set up (``mqtt`` only; None when not known)."""
     mqtt_note: str | None = None
     """Why no broker is used (``rest`` and ``none``), when there is something to say."""
     entity_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -236,6 +238,14 @@ def build_setup(facts: SetupFacts, cert: CertInfo | None, *, now: datetime) -> d
 def _entities_item(facts: SetupFacts) -> dict[str, str]:
     """The checklist line about how entities reach Home Assistant: MQTT discovery and the broker, or the REST API."""
     if facts.entities_via == "mqtt":
+        if facts.mqtt_state == "connected" and facts.mqtt_integration is False:
+            return _item(
+                "entities",
+                "warn",
+                "Home Assistant's MQTT integration is not set up",
+                f"The broker {facts.mqtt_broker} is connected, but Home Assistant shows the wallbox's device only "
+                "once the MQTT integration is added: Settings > Devices & services (usually shown as discovered).",
+            )
         if facts.mqtt_state == "connected":
             return _item(
                 "entities",
