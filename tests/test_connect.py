@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v201 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -24,6 +24,7 @@ from conftest import (
     PASSWORD,
     StartApp,
     api_get,
+    api_send,
     charger_snapshot,
     default_options,
     ocpp_url,
@@ -257,3 +258,22 @@ async def test_a_charger_back_at_once_gets_its_limit_without_waiting_for_the_old
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as again:
         limit = await again.next_call("SetChargingProfile", timeout=5.0)
     assert limit["charging_profile"]["charging_profile_purpose"] == "TxDefaultProfile"
+
+
+class _ResetAndGone(LibraryCharger):
+    """Answers Reset Accepted and closes the connection right after, as a charger that reboots at once."""
+
+    @after("Reset")
+    async def close_after_reset(self, **kwargs: Any) -> None:
+        await self._connection.close()
+
+
+async def test_an_answer_just_before_the_connection_closes_counts(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """Reset answered Accepted by a charger that drops the link at once: the reboot is reported accepted."""
+    app = await start_app()
+    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=_ResetAndGone) as box:
+        await box.next_call("SetVariables")
+        status, body = await api_send(app, "POST", "/api/chargers/DE*BMW*ETEST0001/reset")
+    assert (status, body["outcome"]) == (200, "accepted")

@@ -46,6 +46,8 @@ MAX_RESPONSE_TIMEOUT_S = 120.0
 _BAD_FRAMES = "malformed or refused frames"
 #: Distinct (action, field) pairs whose schema repairs are logged once each, per connection.
 MAX_LOGGED_DROPS = 100
+#: Seconds a call may still take an answer that arrived just before its connection closed.
+ANSWER_GRACE_S = 1.0
 #: Calls of ours whose answer is still awaited, or was given up on, remembered at most.
 MAX_PENDING = 64
 
@@ -300,6 +302,10 @@ class Connection(ChargePoint):
         gone = asyncio.ensure_future(self._gone.wait())
         try:
             await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not call.done() and unique_id not in self._pending_actions:
+                # Its answer came in just before the connection closed (a charger that reboots right after
+                # answering Reset): let the call finish reading it.
+                await asyncio.wait({call}, timeout=ANSWER_GRACE_S)
         finally:
             gone.cancel()
             if not call.done():
