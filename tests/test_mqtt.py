@@ -188,7 +188,8 @@ async def test_charger_availability_follows_its_connection(
     """While the wallbox is disconnected its availability topic says offline, and online again after."""
     _, sim, watcher = charging
     since = len(watcher.messages)
-    await sim.drop_connection(offline_s=2 * TIME_SCALE)
+    await sim.drop_connection(offline_s=5 * TIME_SCALE)  # 5 s: long enough to be seen under load
+    await watcher.wait_for_sequence(names.availability, ["offline"], since=since)
     await sim.wait_connected(30)
     await watcher.wait_for_sequence(names.availability, ["offline", "online"], since=since)
     assert watcher.latest[names.availability] == "online"

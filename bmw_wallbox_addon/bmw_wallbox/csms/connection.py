@@ -310,8 +310,9 @@ class Connection(ChargePoint):
             gone.cancel()
             if not call.done():
                 call.cancel()
-                # asyncio.wait, not "await call": a cancellation of this task must not be taken for the call's.
-                await asyncio.wait({call})
+                # asyncio.wait, not "await call": a cancellation of this task must not be taken for the call's;
+                # bounded, so a send stuck on a dead socket cannot hold this caller.
+                await asyncio.wait({call}, timeout=ANSWER_GRACE_S)
         if call.cancelled():
             raise ConnectionClosed(None, None)
         return call.result()
