@@ -33,14 +33,10 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from helpers import free_port
+
 USER = "addon"
 PASSWORD = "broker-pass-4321"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MosquittoMissingError(RuntimeError):
@@ -53,7 +49,7 @@ class Mosquitto:
     def __init__(self, *, port: int | None = None) -> None:
         if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
             raise MosquittoMissingError("mosquitto is not installed: apt-get install mosquitto (make test does)")
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="bmw-wallbox-mosquitto-"))
         self.config = self.folder / "mosquitto.conf"
         self.log = self.folder / "mosquitto.log"

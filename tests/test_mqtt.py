@@ -30,7 +30,7 @@ from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import StartApp, running
-from helpers import eventually, free_port
+from helpers import eventually, refused_port
 from mosquitto import PASSWORD, Mosquitto, Watcher, watching
 
 CHARGER_ID = "DE*BMW*EMQTT0001"
@@ -334,7 +334,7 @@ async def test_removed_charger_loses_its_device(start_app: StartApp, names: Name
     ("url", "log"),
     [
         ("mqtt://addon:wrong-password@127.0.0.1:{port}", "refused user 'addon'"),
-        ("mqtt://127.0.0.1:{free}", "is unreachable"),
+        ("mqtt://127.0.0.1:{refused}", "is unreachable"),
     ],
 )
 async def test_unusable_broker_falls_back_to_rest(
@@ -347,13 +347,14 @@ async def test_unusable_broker_falls_back_to_rest(
 ) -> None:
     """A broker that refuses the login or cannot be reached is logged, and the REST API carries the entities."""
     caplog.set_level(logging.INFO)
-    app = await start_app(
-        options=names.options(),
-        mqtt_url=url.format(port=mosquitto.port, free=free_port()),
-        ha_token="token",
-        ha_url="http://127.0.0.1:9",
-        mqtt_probe_timeout_s=3.0,
-    )
+    with refused_port() as refusing:
+        app = await start_app(
+            options=names.options(),
+            mqtt_url=url.format(port=mosquitto.port, refused=refusing),
+            ha_token="token",
+            ha_url="http://127.0.0.1:9",
+            mqtt_probe_timeout_s=3.0,
+        )
     assert app.home_assistant is not None
     assert (app.mqtt, app.home_assistant.publisher is not None) == (None, True)
     assert any(log in r.getMessage() and "Using the REST API instead" in r.getMessage() for r in caplog.records)

@@ -7,7 +7,6 @@ Each test runs the real add-on against the simulator with a charger personality
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,16 +31,10 @@ from bmw_wallbox.simulator.personality import (
 
 import peer
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, ocpp_url, running
-from helpers import eventually
+from helpers import eventually, free_port
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -76,7 +69,7 @@ async def test_a_restart_while_paused_is_known_within_ten_seconds_and_resume_wor
     start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path, personality: Personality
 ) -> None:
     """Add-on restarted with a paused car: status and transaction are confirmed live within 10 s; Resume charges."""
-    port, data_dir = _free_port(), tmp_path / "data"
+    port, data_dir = free_port(), tmp_path / "data"
     app = await start_app(data_dir=data_dir, ocpp_port=port)
     async with charger(app, client_ssl, personality) as sim:
         await sim.plug_in()
@@ -114,7 +107,7 @@ async def test_start_after_a_restart_with_the_car_plugged_in_is_sent(
     start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
 ) -> None:
     """Car plugged in, no session, add-on restarted: Start is sent to the charger instead of 409 'connector unknown'."""
-    port, data_dir = _free_port(), tmp_path / "data"
+    port, data_dir = free_port(), tmp_path / "data"
     app = await start_app(data_dir=data_dir, ocpp_port=port)
     async with charger(app, client_ssl, SILENT_RECONNECT) as sim:
         await sim.plug_in()

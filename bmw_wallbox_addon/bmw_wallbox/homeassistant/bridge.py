@@ -20,13 +20,13 @@ is set; the event interface works as in REST mode.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 
+from bmw_wallbox.aio import cancel_and_wait
 from bmw_wallbox.controller import Controller
 from bmw_wallbox.homeassistant.cleanup import remove_rest_entities
 from bmw_wallbox.homeassistant.controls import HelperControls
@@ -107,9 +107,7 @@ class HomeAssistantBridge:
             self.publisher.detach()
             self.controls.detach()
             await self.publisher.publish_offline()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:

@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+from bmw_wallbox.aio import cancel_and_wait
 from bmw_wallbox.controller import CommandResult, Controller, Outcome, run
 from bmw_wallbox.homeassistant.broker import BrokerSettings
 from bmw_wallbox.homeassistant.discovery import (
@@ -106,12 +107,14 @@ class MqttBridge:
         )
         self._published: dict[str, str] = {}
         self._dirty: set[str] = set()
+        self._publishing = asyncio.Lock()
         self._wake = asyncio.Event()
         self._refresh_at = clock() + refresh_s
         self._sessions = SessionTracker()
         self._unsubscribe: list[Callable[[], None]] = []
-        self._group: asyncio.TaskGroup | None = None
-        self._task: asyncio.Task[None] | None = None
+        #: The two loops and every event or command in flight; all are cancelled by :meth:`stop`.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
         self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -123,25 +126,24 @@ class MqttBridge:
             self._hub.subscribe(self._on_hub_changed),
             self._controller.subscribe_results(self._on_result),
         ]
-        self._task = asyncio.create_task(self._run(), name="mqtt")
+        self._started = True
+        self._start_task(self._supervise("connection", self.link.run), "mqtt connection")
+        self._start_task(self._supervise("publisher", self._publish_loop), "mqtt publisher")
 
     async def stop(self) -> None:
         """Say ``offline`` (every entity becomes unavailable), stop every task and stop following the state."""
-        if self._task is None or self._stopping:
+        if not self._started or self._stopping:
             return
         self._stopping = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.link.say_goodbye()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(*self._tasks)
 
-    async def _run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            group.create_task(self._supervise("connection", self.link.run))
-            group.create_task(self._supervise("publisher", self._publish_loop))
+    def _start_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     async def _supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
@@ -154,12 +156,14 @@ class MqttBridge:
                     raise asyncio.CancelledError from None  # a library swallowed our cancellation
                 _LOGGER.exception("The MQTT %s loop failed; restarting it in %.0f s", name, RESTART_DELAY_S)
                 await asyncio.sleep(RESTART_DELAY_S)
+            if stopping():  # the loop returned: a library swallowed our cancellation
+                raise asyncio.CancelledError
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
-        if self._group is None or self._stopping:
+        if not self._started or self._stopping:
             coroutine.close()
             return
-        self._group.create_task(self._guard(coroutine, name), name=name)
+        self._start_task(self._guard(coroutine, name), name)
 
     @staticmethod
     async def _guard(coroutine: Coroutine[Any, Any, object], name: str) -> None:
@@ -219,14 +223,24 @@ class MqttBridge:
                     _LOGGER.debug("Publishing states paused: %s", err)
 
     async def publish_dirty(self) -> None:
-        """Publish what changed for every charger marked dirty (they stay dirty when the broker is gone)."""
-        while self._dirty:
-            charger_id = next(iter(self._dirty))
-            for topic, payload in self.render(charger_id).items():
-                if self._published.get(topic) != payload:
-                    await self.link.publish(topic, payload, qos=1 if topic.endswith("/config") else 0)
-                    self._published[topic] = payload
-            self._dirty.discard(charger_id)
+        """Publish what changed for every charger marked dirty (they stay dirty when the broker is gone).
+
+        A charger is taken off the dirty set before it is rendered: a change that
+        comes in while its topics are being published marks it again, so it is
+        published next (never lost). One publisher at a time, so an older
+        rendering can never overtake a newer one on the wire.
+        """
+        async with self._publishing:
+            while self._dirty:
+                charger_id = self._dirty.pop()
+                try:
+                    for topic, payload in self.render(charger_id).items():
+                        if self._published.get(topic) != payload:
+                            await self.link.publish(topic, payload, qos=1 if topic.endswith("/config") else 0)
+                            self._published[topic] = payload
+                except BaseException:
+                    self._dirty.add(charger_id)
+                    raise
 
     def publish_all(self) -> None:
         """Publish the discovery and every state again, soon (Home Assistant or the broker restarted)."""
