@@ -85,6 +85,17 @@ class LibraryCharger(ChargePoint):
             ]
         )
 
+    @on("GetVariables")
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kwargs: Any) -> call_result.GetVariables:
+        """A plain charger without a device model: every variable asked for is unknown."""
+        self._got("GetVariables", {"get_variable_data": get_variable_data})
+        return call_result.GetVariables(
+            get_variable_result=[
+                {"attribute_status": "UnknownVariable", "component": item["component"], "variable": item["variable"]}
+                for item in get_variable_data
+            ]
+        )
+
     @on("TriggerMessage")
     def on_trigger_message(self, requested_message: str, **kwargs: Any) -> call_result.TriggerMessage:
         self._got("TriggerMessage", {"requested_message": requested_message, **kwargs})
