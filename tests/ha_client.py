@@ -43,6 +43,21 @@ async def onboard(http: aiohttp.ClientSession, url: str) -> str:
     return str(token)
 
 
+async def add_mqtt_integration(
+    http: aiohttp.ClientSession, url: str, token: str, *, port: int, username: str, password: str
+) -> None:
+    """Add Home Assistant's MQTT integration (broker 127.0.0.1:``port``) through the config flow, as the UI does."""
+    headers = {"Authorization": f"Bearer {token}"}
+    flows = f"{url}/api/config/config_entries/flow"
+    async with http.post(flows, json={"handler": "mqtt"}, headers=headers) as response:
+        flow = await response.json()
+    assert flow.get("step_id") == "broker", flow
+    body = {"broker": "127.0.0.1", "port": port, "username": username, "password": password}
+    async with http.post(f"{flows}/{flow['flow_id']}", json=body, headers=headers) as response:
+        result = await response.json()
+    assert result.get("type") == "create_entry", result
+
+
 class HaClient:
     """What a test does to Home Assistant: read states, call services, fire and follow events, WS commands."""
 

@@ -27,7 +27,7 @@ from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
-from ha_client import HaClient
+from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
 from ha_install import ensure_installed, ensure_mqtt_requirement
 from ha_process import HomeAssistantCore, run_sync
@@ -132,19 +132,6 @@ class Setup:
         await self.app.start()
 
 
-async def set_up_mqtt_integration(http: aiohttp.ClientSession, core: HomeAssistantCore, broker: Mosquitto) -> None:
-    """Add Home Assistant's MQTT integration through the config-flow API, as the UI does."""
-    headers = {"Authorization": f"Bearer {core.token}"}
-    flows = f"{core.url}/api/config/config_entries/flow"
-    async with http.post(flows, json={"handler": "mqtt"}, headers=headers) as response:
-        flow = await response.json()
-    assert flow.get("step_id") == "broker", flow
-    body = {"broker": "127.0.0.1", "port": broker.port, "username": USER, "password": PASSWORD}
-    async with http.post(f"{flows}/{flow['flow_id']}", json=body, headers=headers) as response:
-        result = await response.json()
-    assert result.get("type") == "create_entry", result
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def setup(
     core: HomeAssistantCore, broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
@@ -153,7 +140,7 @@ async def setup(
     assert core.token is not None
     async with aiohttp.ClientSession() as http:
         ha = HaClient(http, core.url, core.token)
-        await set_up_mqtt_integration(http, core, broker)
+        await add_mqtt_integration(http, core.url, core.token, port=broker.port, username=USER, password=PASSWORD)
         data_dir = tmp_path_factory.mktemp("addon-data")
         ocpp_port = free_port()  # fixed, so the wallbox finds the add-on again after a restart
         placeholder = Setup(core, broker, ha, http, data_dir, ocpp_port, None, None, None, [])  # type: ignore[arg-type]

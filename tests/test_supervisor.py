@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bmw_wallbox.app import Application
 from bmw_wallbox.supervisor import MqttService, SupervisorError, mqtt_service, ocpp_host_port
 from bmw_wallbox.web.checklist import SetupFacts, build_setup
 
@@ -144,18 +145,20 @@ def test_disabled_host_port_fails_the_checklist() -> None:
     assert "under Network" in port["detail"]
 
 
+async def start_in_container(start_app: StartApp, supervisor_url: str, **kwargs: Any) -> Application:
+    """The add-on as in the container: the Supervisor at ``supervisor_url``, its token, no TLS by default."""
+    kwargs.setdefault("options", default_options(ssl=False))
+    return await start_app(
+        container=True, ha_token=TOKEN, ha_url="http://127.0.0.1:9", supervisor_url=supervisor_url, **kwargs
+    )
+
+
 async def test_addon_in_container_learns_its_host_port(
     start_app: StartApp, supervisor: tuple[str, dict[str, Any]]
 ) -> None:
     """In the container the add-on asks the Supervisor at start-up and the setup facts carry the host port."""
     url, _ = supervisor
-    app = await start_app(
-        options=default_options(ssl=False),
-        container=True,
-        ha_token=TOKEN,
-        ha_url="http://127.0.0.1:9",
-        supervisor_url=url,
-    )
+    app = await start_in_container(start_app, url)
     facts = app.setup_facts()
     assert (facts.host_port_known, facts.host_port, facts.public_port) == (True, 19000, 19000)
 
@@ -202,12 +205,10 @@ async def test_addon_in_container_uses_the_supervisors_broker(
     """In the container the add-on takes the broker from /services/mqtt and publishes its entities there."""
     url, answer = supervisor
     answer.update(mqtt_status=200, mqtt_body=_mqtt(mosquitto.port, password=PASSWORD))
-    app = await start_app(
+    app = await start_in_container(
+        start_app,
+        url,
         options=default_options(ssl=False, mqtt={"base_topic": "svc_test", "discovery_prefix": "svc_ha"}),
-        container=True,
-        ha_token=TOKEN,
-        ha_url="http://127.0.0.1:9",
-        supervisor_url=url,
         mqtt_ready_timeout_s=0.1,
     )
     assert app.mqtt is not None
@@ -226,13 +227,7 @@ async def test_addon_in_container_without_broker_uses_rest(
 ) -> None:
     """With no broker app the add-on keeps the REST entities, and the checklist says how to get the device."""
     url, _ = supervisor
-    app = await start_app(
-        options=default_options(ssl=False),
-        container=True,
-        ha_token=TOKEN,
-        ha_url="http://127.0.0.1:9",
-        supervisor_url=url,
-    )
+    app = await start_in_container(start_app, url)
     setup = build_setup(app.setup_facts(), None, now=datetime.now(UTC))
     entities = next(item for item in setup["items"] if item["key"] == "entities")
     assert (app.mqtt, entities["status"], entities["title"]) == (

@@ -4,8 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Pause before a background loop that failed with a bug is started again.
+RESTART_DELAY_S = 5.0
+
+
+def stopping() -> bool:
+    """True when the current task is being cancelled (a library may have turned the cancellation into an error)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def supervise(what: str, loop: Callable[[], Awaitable[None]], *, logger: logging.Logger) -> None:
+    """Run a loop forever; a bug in it is logged on ``logger`` and the loop started again after a pause.
+
+    A cancellation ends it, also one a library swallowed or turned into an error
+    (see :func:`stopping`).
+    """
+    while True:
+        try:
+            await loop()
+        except Exception:
+            if stopping():
+                raise asyncio.CancelledError from None  # a library swallowed our cancellation
+            logger.exception("The %s loop failed; restarting it in %.0f s", what, RESTART_DELAY_S)
+            await asyncio.sleep(RESTART_DELAY_S)
+        if stopping():  # the loop returned: a library swallowed our cancellation
+            raise asyncio.CancelledError
 
 
 async def cancel_and_wait(*tasks: asyncio.Task[None], timeout_s: float = 5.0, every_s: float = 0.5) -> bool:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,14 +55,15 @@ ENTITY_ID = "sensor.bmw_wallbox_power"
 
 
 @contextlib.contextmanager
-def addon(workdir: Path, *, ha_url: str, token: str) -> Iterator[int]:
-    """Run the add-on in its own process; yield its OCPP port."""
+def addon(workdir: Path, *, ha_url: str, token: str, extra_args: Sequence[str] = ()) -> Iterator[int]:
+    """Run the add-on in its own process (with ``extra_args`` on its command line); yield its OCPP port."""
     options = workdir / "options.json"
     options.write_text(json.dumps({"ssl": False, "chargers": [{"id": CHARGER_ID}], "log_level": "warning"}))
     ocpp_port = free_port()
     argv = [
         sys.executable, "-m", "bmw_wallbox", "--options", str(options), "--data-dir", str(workdir / "data"),
         "--host", "127.0.0.1", "--ocpp-port", str(ocpp_port), "--panel-port", str(free_port()), "--ha-url", ha_url,
+        *extra_args,
     ]  # fmt: skip
     env = {**os.environ, "SUPERVISOR_TOKEN": token}  # how the container hands the token over
     with (workdir / "addon.log").open("w") as log:
@@ -157,9 +158,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the figures; returns the exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0] if __doc__ else None)
+def cli(
+    argv: list[str] | None,
+    run_fn: Callable[[argparse.Namespace, Path], Awaitable[dict[str, Any]]],
+    *,
+    description: str | None,
+    title: str,
+    prefix: str,
+) -> int:
+    """The benchmarks' command line: parse, run ``run_fn`` in a temporary folder, print the figures."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n", 1)[0] if description else None)
     parser.add_argument("--samples", type=int, default=50, help="meter values to time (default: %(default)s)")
     parser.add_argument(
         "--interval", type=float, default=1.5, help="seconds between meter values (default: %(default)s)"
@@ -168,16 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.samples <= 1000 or not 0.05 <= args.interval <= 60:
         parser.error("--samples must be 1..1000 and --interval 0.05..60")
-    with tempfile.TemporaryDirectory(prefix="bench-ha-") as tmp:
-        report = asyncio.run(run(args, Path(tmp)))
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        report = asyncio.run(run_fn(args, Path(tmp)))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     e2e, rtt = report["end_to_end_ms"], report["ocpp_round_trip_ms"]
-    print(f"Meter value -> Home Assistant state, {args.samples} samples, one every {args.interval:g} s:")
+    print(f"{title}, {args.samples} samples, one every {args.interval:g} s:")
     print(f"  end to end     median {e2e['median']:.1f} ms, p90 {e2e['p90']:.1f} ms, worst {e2e['worst']:.1f} ms")
     print(f"  OCPP reply     median {rtt['median']:.1f} ms, p90 {rtt['p90']:.1f} ms, worst {rtt['worst']:.1f} ms")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the figures; returns the exit code."""
+    return cli(argv, run, description=__doc__, title="Meter value -> Home Assistant state", prefix="bench-ha-")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from bmw_wallbox.aio import cancel_and_wait
+from bmw_wallbox.aio import cancel_and_wait, supervise
 from bmw_wallbox.controller import Controller
 from bmw_wallbox.homeassistant.cleanup import remove_rest_entities
 from bmw_wallbox.homeassistant.controls import HelperControls
@@ -39,9 +39,6 @@ from bmw_wallbox.homeassistant.websocket import CoreConnection
 from bmw_wallbox.state import StateHub
 
 _LOGGER = logging.getLogger(__name__)
-
-#: Pause before a background loop that failed with a bug is started again.
-RESTART_DELAY_S = 5.0
 
 
 class HomeAssistantBridge:
@@ -121,14 +118,9 @@ class HomeAssistantBridge:
             group.create_task(self._supervise("events", self.events.run))
 
     @staticmethod
-    async def _supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    def _supervise(name: str, loop: Callable[[], Awaitable[None]]) -> Coroutine[Any, Any, None]:
         """Run a loop forever; a bug in it is logged and the loop started again, the rest keeps running."""
-        while True:
-            try:
-                await loop()
-            except Exception:
-                _LOGGER.exception("The Home Assistant %s loop failed; restarting it in %.0f s", name, RESTART_DELAY_S)
-                await asyncio.sleep(RESTART_DELAY_S)
+        return supervise(f"Home Assistant {name}", loop, logger=_LOGGER)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
         """Run a command from Home Assistant in the task group, so the WebSocket reader never waits for a charger."""

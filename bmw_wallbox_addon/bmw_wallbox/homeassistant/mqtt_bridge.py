@@ -29,10 +29,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from bmw_wallbox.aio import cancel_and_wait
+from bmw_wallbox.aio import cancel_and_wait, stopping, supervise
 from bmw_wallbox.controller import CommandResult, Controller, Outcome, run
 from bmw_wallbox.homeassistant.broker import BrokerSettings
 from bmw_wallbox.homeassistant.discovery import (
@@ -50,13 +50,11 @@ from bmw_wallbox.homeassistant.entities import charger_slugs
 from bmw_wallbox.homeassistant.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
 from bmw_wallbox.homeassistant.events import SessionTracker
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS, CommandRequest
-from bmw_wallbox.homeassistant.mqtt_link import MqttError, MqttLink, stopping
+from bmw_wallbox.homeassistant.mqtt_link import MqttError, MqttLink
 from bmw_wallbox.state import Save, StateHub
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Pause before a background loop that failed with a bug is started again.
-RESTART_DELAY_S = 5.0
 _CONTROLS = {control.key: control for control in CONTROLS}
 
 
@@ -127,8 +125,8 @@ class MqttBridge:
             self._controller.subscribe_results(self._on_result),
         ]
         self._started = True
-        self._start_task(self._supervise("connection", self.link.run), "mqtt connection")
-        self._start_task(self._supervise("publisher", self._publish_loop), "mqtt publisher")
+        self._start_task(supervise("MQTT connection", self.link.run, logger=_LOGGER), "mqtt connection")
+        self._start_task(supervise("MQTT publisher", self._publish_loop, logger=_LOGGER), "mqtt publisher")
 
     async def stop(self) -> None:
         """Say ``offline`` (every entity becomes unavailable), stop every task and stop following the state."""
@@ -144,20 +142,6 @@ class MqttBridge:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _supervise(name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run a loop forever; a bug in it is logged and the loop started again."""
-        while True:
-            try:
-                await loop()
-            except Exception:
-                if stopping():
-                    raise asyncio.CancelledError from None  # a library swallowed our cancellation
-                _LOGGER.exception("The MQTT %s loop failed; restarting it in %.0f s", name, RESTART_DELAY_S)
-                await asyncio.sleep(RESTART_DELAY_S)
-            if stopping():  # the loop returned: a library swallowed our cancellation
-                raise asyncio.CancelledError
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
         if not self._started or self._stopping:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
 
+from bmw_wallbox.aio import stopping
 from bmw_wallbox.errors import WallboxError
 from bmw_wallbox.homeassistant.broker import BrokerSettings
 
@@ -49,12 +50,6 @@ class MqttConnectionError(MqttError):
 
 class MqttAuthError(MqttError):
     """The broker refused the user name or password."""
-
-
-def stopping() -> bool:
-    """True when the current task is being cancelled (aiomqtt may turn a cancellation into an MqttError)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _translate(err: Exception, broker: BrokerSettings) -> MqttError:
