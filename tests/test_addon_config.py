@@ -329,7 +329,7 @@ def test_site_schema_is_optional_and_valid(site_schema: dict[str, Any]) -> None:
 
 
 def test_site_schema_matches_model_and_defaults(site_schema: dict[str, Any], config: dict[str, Any]) -> None:
-    """The site sub-fields are exactly SiteOptions' fields, with its bounds, and the shipped defaults are its defaults."""
+    """The site sub-fields are SiteOptions' fields with its bounds; the shipped defaults are its defaults."""
     assert set(site_schema) == set(SiteOptions.model_fields)
     for key, entry in site_schema.items():
         if isinstance(entry, str) and entry.startswith("int("):
