@@ -118,6 +118,9 @@ class ChargerState:
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
     sessions: list[SessionRecord] = field(default_factory=list)
+    #: The site budget's cap in force in A (``inf``: no cap; None without a site budget) and the lowest cap's name.
+    budget_limit_a: float | None = None
+    limited_by: str | None = None
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))
@@ -328,6 +331,18 @@ class ChargerState:
     def auto_reset_sent(self, at: datetime) -> None:
         """An automatic reboot was asked for (no second one within the cooldown)."""
         self.last_auto_reset_at = at
+
+    @property
+    def enforced_a(self) -> float:
+        """The limit to put on the charger now: the desired target under the site budget's cap."""
+        cap = self.budget_limit_a
+        return self.desired.target_a if cap is None else min(self.desired.target_a, cap)
+
+    def budget_set(self, cap_a: float, limited_by: str) -> bool:
+        """The site budget's cap and the lowest cap's name; True when either changed."""
+        changed = (self.budget_limit_a, self.limited_by) != (cap_a, limited_by)
+        self.budget_limit_a, self.limited_by = cap_a, limited_by
+        return changed
 
     def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:
         """The charger accepted ``limit_a`` through ``strategy``."""

@@ -26,7 +26,7 @@ def not_supported(command: str, code: str | None = None) -> CommandResult:
 
 
 async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
-    """Apply ``state.desired`` to the charger; the result says which way worked or why none did.
+    """Apply ``state.enforced_a`` (the desired target under the site budget) to the charger; say which way worked.
 
     The strategy that worked is remembered in the state and tried first next
     time. ClearChargingProfile is never sent, so the charger always keeps the
@@ -35,7 +35,7 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
     status Rejected on every way are ``curable_by_reset``.
     """
     state = port.state
-    target = state.desired.target_a
+    target = state.enforced_a
     evse = state.main_evse
     tx = evse.transaction
     order = strategy_order(state)

@@ -80,10 +80,10 @@ class Coalescer:
         entry.dirty.set()
         return await future
 
-    def schedule(self, charger_id: str) -> None:
-        """Queue an urgent apply nobody waits for (a new transaction, back to Charging)."""
+    def schedule(self, charger_id: str, *, urgent: bool = True) -> None:
+        """Queue an apply nobody waits for: urgent for a new transaction, back to Charging, a budget cut."""
         entry = self._entry(charger_id)
-        entry.urgent = True
+        entry.urgent = entry.urgent or urgent
         entry.dirty.set()
 
     async def close(self) -> None:

@@ -264,6 +264,12 @@ class Controller:
             self.record(charger_id, result.renamed(f"{recovering} (after automatic reboot)"))
         return result
 
+    def limit_moved(self, charger_id: str, *, lower: bool) -> None:
+        """The limit to enforce moved without a command (the site budget): a cut goes out at once, a rise coalesced."""
+        state = self.state(charger_id)
+        if state is not None and state.limits_supported and self._ports(charger_id) is not None:
+            self._coalescer.schedule(charger_id, urgent=lower)
+
     def record(self, charger_id: str, result: CommandResult) -> CommandResult:
         """Remember a command's outcome, commit the charger's state once (durably), and tell the listeners."""
         state = self.state(charger_id)

@@ -139,6 +139,6 @@ def allocate(rules: SiteRules | None, grid_a: Sequence[float] | None, loads: Seq
     headroom = tuple(round(rules.main_fuse_a - rules.safety_margin_a - used, 2) for used in household)
     budget = _shares(max(0.0, min(headroom)), loads)
     shares = {load.charger_id: effective_share(load, budget[load.charger_id], LimitedBy.BUDGET) for load in loads}
-    limited = any(share.limited_by is LimitedBy.BUDGET for share in shares.values())
+    limited = any(shares[load.charger_id].limited_by is LimitedBy.BUDGET for load in loads if load.session)
     state = SiteState.LIMITED if limited else SiteState.OK
     return Budget(state=state, household_a=household, headroom_a=headroom, shares=shares)
