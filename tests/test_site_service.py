@@ -117,7 +117,7 @@ async def test_start_is_failsafe_until_the_first_reading(site: Site) -> None:
 
 
 async def test_a_household_jump_cuts_at_once_pauses_below_6_a_and_comes_back_after_the_wait(site: Site) -> None:
-    """Asked 16 A, 25 A fuse: household 17 A gives 7 A at once, 19 A pauses (session kept), 3 A gives 16 A after 60 s."""
+    """Asked 16 A, 25 A fuse: household 17 A gives 7 A at once, 19 A pauses (session kept), 3 A: 16 A after 60 s."""
     site.draw("A", 16.0)
     site.meter(16.0)  # household 0 A
     site.budget.attach()
