@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bmw_wallbox.aio import cancel_and_wait, supervise
 from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller
 from bmw_wallbox.controller.port import IdToken
 from bmw_wallbox.csms.handlers import ChargerConnection
@@ -29,6 +30,7 @@ from bmw_wallbox.homeassistant.mqtt_link import MqttAuthError, MqttConnectionErr
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
+from bmw_wallbox.site.service import SiteBudget
 from bmw_wallbox.startup_checks import report_at_start
 from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
 from bmw_wallbox.store import Store
@@ -39,6 +41,7 @@ from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
 from bmw_wallbox.web.checklist import SetupFacts
 from bmw_wallbox.web.panel import Panel
+from bmw_wallbox.web.site_api import install_site_api
 from bmw_wallbox.web.token_api import install_token_api
 
 _LOGGER = logging.getLogger(__name__)
@@ -115,6 +118,10 @@ class Application:
             min_interval_s=settings.min_apply_interval_s,
             command_deadline_s=settings.command_deadline_s,
         )
+        self.site = SiteBudget(
+            options.site, self.hub, enforce=lambda cid, lower: self.controller.limit_moved(cid, lower=lower)
+        )
+        self._site_task: asyncio.Task[None] | None = None
         remote = self.controller.id_token
         self.hub.tokens.remote_start_default = Presented(value=remote.value, kind=remote.kind)
         self.local_lists = LocalListSync(self.hub, ports=self.csms.port)
@@ -285,9 +292,12 @@ class Application:
         self._on_tokens(Save.NO)
         self.token_store.attach()
         self.controller.attach()
+        self.site.attach()
+        self._site_task = asyncio.create_task(supervise("site budget", self.site.run, logger=_LOGGER), name="site")
         self.local_lists.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
+        install_site_api(app, self.site)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -339,6 +349,9 @@ class Application:
             await self.home_assistant.stop()
         if self._http is not None:
             await self._http.close()
+        if self._site_task is not None:
+            await cancel_and_wait(self._site_task)
+        self.site.detach()
         await self.controller.close()
         await self.local_lists.close()
         self.token_store.detach()

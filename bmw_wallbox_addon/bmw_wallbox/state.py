@@ -338,7 +338,7 @@ class ChargerState:
         cap = self.budget_limit_a
         return self.desired.target_a if cap is None else min(self.desired.target_a, cap)
 
-    def budget_set(self, cap_a: float, limited_by: str) -> bool:
+    def budget_set(self, cap_a: float | None, limited_by: str) -> bool:
         """The site budget's cap and the lowest cap's name; True when either changed."""
         changed = (self.budget_limit_a, self.limited_by) != (cap_a, limited_by)
         self.budget_limit_a, self.limited_by = cap_a, limited_by

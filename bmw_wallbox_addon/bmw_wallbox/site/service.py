@@ -85,8 +85,15 @@ def own_phase_currents(charger: ChargerState, *, now: datetime, stale_after_s: f
     return tuple(max(0.0, phases.get(phase, 0.0)) for phase in ("L1", "L2", "L3"))
 
 
+_NO_METER = GridView(phase_currents_a=None, age_s=None)
+
+
 class SiteBudget:
-    """Keeps every charger within its share of the main fuse (see the module docstring)."""
+    """Keeps every charger within its share of the main fuse (see the module docstring).
+
+    Without ``main_fuse_a`` the budget is off: nothing is capped or enforced, and
+    each charger's ``limited_by`` still names its lowest cap (the user's or its own maximum).
+    """
 
     def __init__(
         self,
@@ -98,16 +105,22 @@ class SiteBudget:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        if options.main_fuse_a is None:
-            raise ValueError("the site budget needs main_fuse_a")
         self.options = options
-        self.rules = SiteRules(
-            main_fuse_a=options.main_fuse_a, safety_margin_a=options.safety_margin_a, failsafe_a=options.failsafe_a
+        self.rules = (
+            None
+            if options.main_fuse_a is None
+            else SiteRules(
+                main_fuse_a=options.main_fuse_a, safety_margin_a=options.safety_margin_a, failsafe_a=options.failsafe_a
+            )
         )
-        self.meter = GridMeter(
-            phase_entities=options.phase_current_entities,
-            power_entity=options.grid_power_entity,
-            stale_after_s=options.stale_after_s,
+        self.meter = (
+            None
+            if self.rules is None
+            else GridMeter(
+                phase_entities=options.phase_current_entities,
+                power_entity=options.grid_power_entity,
+                stale_after_s=options.stale_after_s,
+            )
         )
         self._hub = hub
         self._enforce = enforce
@@ -124,8 +137,8 @@ class SiteBudget:
 
     @property
     def entities(self) -> tuple[str, ...]:
-        """The Home Assistant entities to follow."""
-        return self.meter.entities
+        """The Home Assistant entities to follow (none while the budget is off)."""
+        return self.meter.entities if self.meter is not None else ()
 
     def attach(self) -> None:
         """Follow the chargers and decide once (failsafe until the first reading)."""
@@ -140,6 +153,8 @@ class SiteBudget:
 
     def observe(self, entity_id: str, state: Mapping[str, Any] | None) -> None:
         """A Home Assistant state of a meter entity (from get_states, state_changed or state_reported)."""
+        if self.meter is None:
+            return
         parsed = self.meter.observe(entity_id, state)
         if isinstance(parsed, Refused) and parsed.reason != self._reported_problem:
             _LOGGER.warning("Site meter %s gives no usable reading: %s", entity_id, parsed.reason)
@@ -153,9 +168,9 @@ class SiteBudget:
     def evaluate(self) -> None:
         """Decide now and put changed limits in force."""
         now = self._now()
-        grid = self.meter.view(now)
+        grid = self.meter.view(now) if self.meter is not None else _NO_METER
         usable, was_usable = grid.phase_currents_a is not None, self._grid.phase_currents_a is not None
-        if not usable and (was_usable or self._budget is None):
+        if self.rules is not None and not usable and (was_usable or self._budget is None):
             _LOGGER.warning("Site budget in failsafe (%s A per charger): %s", self.rules.failsafe_a, grid.problem)
         elif usable and not was_usable:
             _LOGGER.info("Site meter readings are in: the budget follows the meter")
@@ -169,7 +184,7 @@ class SiteBudget:
                 session=c.main_evse.transaction is not None,
                 phase_currents_a=own_phase_currents(c, now=now, stale_after_s=stale),
                 asked_a=c.desired.target_a,
-                max_current_a=float(c.max_current_a),
+                max_current_a=min(float(c.max_current_a), c.capabilities.max_current_a or math.inf),
             )
             for c in chargers
         ]
@@ -178,7 +193,8 @@ class SiteBudget:
         for charger in chargers:
             share = shares[charger.charger_id]
             before = charger.enforced_a
-            if charger.budget_set(share.budget_a, str(share.limited_by)):
+            cap = None if math.isinf(share.budget_a) else share.budget_a
+            if charger.budget_set(cap, str(share.limited_by)):
                 self._hub.commit(charger.charger_id, Save.NO)
             after = charger.enforced_a
             if after != before and charger.connected and charger.limits_supported:
@@ -198,11 +214,8 @@ class SiteBudget:
     def view(self) -> SiteView:
         """What ``GET /api/site`` shows."""
         budget = self._budget
-        state = budget.state if budget is not None else SiteState.FAILSAFE
-        allocations = {
-            cid: (None if c.budget_limit_a is None or math.isinf(c.budget_limit_a) else c.budget_limit_a)
-            for cid, c in self._hub.chargers.items()
-        }
+        state = budget.state if budget is not None else SiteState.OFF if self.rules is None else SiteState.FAILSAFE
+        allocations = {cid: c.budget_limit_a for cid, c in self._hub.chargers.items()}
         return SiteView(
             main_fuse_a=self.options.main_fuse_a,
             phase_currents_a=self._grid.phase_currents_a,
@@ -224,6 +237,8 @@ class SiteBudget:
             self.evaluate()
 
     def _sleep_s(self) -> float:
+        if self.meter is None:
+            return math.inf  # off: only a change of a charger wakes the loop
         due = [TICK_S]
         rise_at = self._governor.next_rise_at()
         if rise_at is not None:

@@ -90,6 +90,8 @@ def charger_snapshot(state: ChargerState) -> dict[str, Any]:
         "applied_limit_a": state.applied_limit_a,
         "max_current_a": state.max_current_a,
         "desired_limit_a": state.desired.limit_a,
+        "budget_limit_a": state.budget_limit_a,
+        "limited_by": state.limited_by,
         "paused": state.desired.paused,
         "limit_in_sync": state.limit_in_sync,
         "limits_supported": state.limits_supported,
