@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ssl
 
+from test_control_simulator import profile_limits, simulator
+
 from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options
 from helpers import eventually
-from test_control_simulator import profile_limits, simulator
 
 
 async def test_without_a_site_block_nothing_is_capped(start_app: StartApp) -> None:
