@@ -24,6 +24,7 @@ from bmw_wallbox.homeassistant import HomeAssistantBridge
 from bmw_wallbox.homeassistant.broker import BrokerSettings, BrokerUrlError, choose_broker, parse_url
 from bmw_wallbox.homeassistant.discovery import EVENT_KEY, Topics
 from bmw_wallbox.homeassistant.entities import ENTITIES, REST_ENTITIES, entity_id
+from bmw_wallbox.homeassistant.meter_feed import MeterFeed
 from bmw_wallbox.homeassistant.mqtt_bridge import MqttBridge
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
 from bmw_wallbox.homeassistant.mqtt_link import MqttAuthError, MqttConnectionError, probe
@@ -121,7 +122,8 @@ class Application:
         self.site = SiteBudget(
             options.site, self.hub, enforce=lambda cid, lower: self.controller.limit_moved(cid, lower=lower)
         )
-        self._site_task: asyncio.Task[None] | None = None
+        #: The site budget's loop and its meter feed.
+        self._tasks: list[asyncio.Task[None]] = []
         remote = self.controller.id_token
         self.hub.tokens.remote_start_default = Presented(value=remote.value, kind=remote.kind)
         self.local_lists = LocalListSync(self.hub, ports=self.csms.port)
@@ -293,7 +295,7 @@ class Application:
         self.token_store.attach()
         self.controller.attach()
         self.site.attach()
-        self._site_task = asyncio.create_task(supervise("site budget", self.site.run, logger=_LOGGER), name="site")
+        self._tasks.append(asyncio.create_task(supervise("site budget", self.site.run, logger=_LOGGER)))
         self.local_lists.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
@@ -324,6 +326,10 @@ class Application:
                 token=self.settings.ha_token,
                 rest_entities=broker is None,
             )
+            if self.site.entities:
+                bridge = self.home_assistant
+                feed = MeterFeed(bridge.connection, bridge.rest, self.site.entities, self.site.observe)
+                self._tasks.append(asyncio.create_task(supervise("site meter", feed.run, logger=_LOGGER)))
             await self.home_assistant.start()
         if broker is not None:
             self.mqtt = MqttBridge(
@@ -349,8 +355,7 @@ class Application:
             await self.home_assistant.stop()
         if self._http is not None:
             await self._http.close()
-        if self._site_task is not None:
-            await cancel_and_wait(self._site_task)
+        await cancel_and_wait(*self._tasks)
         self.site.detach()
         await self.controller.close()
         await self.local_lists.close()

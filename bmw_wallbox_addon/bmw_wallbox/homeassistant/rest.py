@@ -76,6 +76,10 @@ class CoreRestClient:
             raise
         return answer if isinstance(answer, dict) else None
 
+    async def render_template(self, template: str) -> Any:
+        """Render a template in Core (``POST /api/template``, admin only) and parse the result as JSON."""
+        return await self._request("POST", "/api/template", {"template": template})
+
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         try:
             async with self._http.request(
