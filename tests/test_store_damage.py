@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, Source, StateHub
-from bmw_wallbox.store import SCHEMA_VERSION, Store
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.saved import SCHEMA_VERSION
+from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, Source
+from bmw_wallbox.store import Store
 
 from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot
 
@@ -81,8 +83,8 @@ def test_a_truncated_file_is_kept_aside_and_the_add_on_starts(tmp_path: Path, ca
         store, state, path = store_with(tmp_path, text)
     assert state.desired.limit_a == 32.0
     assert [p.read_text(encoding="utf-8") for p in copies(path)] == [text]
-    assert store.problems == [f"{path.name} cannot be read (JSONDecodeError); starting without it"]
-    assert any("cannot be read" in r.getMessage() for r in caplog.records)
+    assert store.problems == [f"{path.name}: the file could not be read (JSONDecodeError); starting without it"]
+    assert any("could not be read" in r.getMessage() for r in caplog.records)
 
 
 def test_a_file_of_the_wrong_shape_is_salvaged_part_by_part(tmp_path: Path) -> None:
@@ -101,7 +103,8 @@ def test_a_wrong_kind_of_value_inside_a_part_does_not_crash(tmp_path: Path) -> N
     store, state, _ = store_with(tmp_path, json.dumps(damaged))
     assert state.capabilities.measurands == []
     assert store.problems == [
-        f"the capabilities of charger {CHARGER_ID!r} could not be read (measurands is int); using defaults"
+        f"{store.path_for(CHARGER_ID).name}: the capabilities could not be read "
+        "(measurands is int of the wrong kind or size); using defaults"
     ]
 
 
@@ -139,5 +142,5 @@ async def test_the_setup_page_lists_a_damaged_state_file(start_app: StartApp, tm
     setup = await api_get(app, "/api/setup")
     items = [item for item in setup["items"] if item["key"] == "state"]
     assert [item["status"] for item in items] == ["warn"]
-    assert "cannot be read" in items[0]["detail"]
+    assert "the file could not be read" in items[0]["detail"]
     assert (await charger_snapshot(app))["desired_limit_a"] == 32.0

@@ -101,8 +101,23 @@ def _time(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+#: The largest energy in Wh a saved file may hold (a 22 kW charger needs about 50 years at full power for it).
+MAX_STORED_WH = 1e10
+
+
+def stored_wh(value: object) -> float | None:
+    """An energy in Wh read from a file: None when absent; ValueError unless a number within 0..``MAX_STORED_WH``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"an energy is {type(value).__name__}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    if not 0.0 <= number <= MAX_STORED_WH:  # NaN fails every comparison
+        raise ValueError("an energy is not a finite number within the plausible range")
+    return number
 
 
 _CHARGING_STATES = frozenset(s.value for s in ChargingState)
@@ -195,14 +210,14 @@ class Transaction:
         if started is None or not isinstance(data.get("transaction_id"), (str, int)):
             raise ValueError("a stored transaction needs transaction_id and started_at")
         state = data.get("charging_state")
-        start = _number(data.get("start_register_wh", data.get("start_energy_wh")))
+        start = stored_wh(data.get("start_register_wh", data.get("start_energy_wh")))
         remote = data.get("remote_start_id")
         return cls(
             transaction_id=str(data["transaction_id"]),
             started_at=started,
             charging_state=ChargingState(state) if state in _CHARGING_STATES else None,
             start_register_wh=start,
-            interval_wh=_number(data.get("interval_wh")) or 0.0,
+            interval_wh=stored_wh(data.get("interval_wh")) or 0.0,
             metered=bool(data.get("metered", start is not None)),
             remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
             seen_at=_time(data.get("seen_at")),
@@ -258,9 +273,10 @@ class SessionRecord:
         started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
         if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
             raise ValueError("a stored session needs transaction_id, started_at and ended_at")
-        energy = _number(data.get("energy_wh"))
-        if energy is None and _number(data.get("energy_kwh")) is not None:
-            energy = float(data["energy_kwh"]) * 1000.0
+        energy = stored_wh(data.get("energy_wh"))
+        old_kwh = data.get("energy_kwh")
+        if energy is None and isinstance(old_kwh, (int, float)) and not isinstance(old_kwh, bool):
+            energy = stored_wh(min(float(old_kwh), MAX_STORED_WH) * 1000.0)
         evse_id = data.get("evse_id")
         reason = data.get("stopped_reason")
         return cls(
@@ -270,7 +286,7 @@ class SessionRecord:
             ended_at=max(ended, started),
             energy_wh=energy,
             stopped_reason=str(reason) if reason is not None else None,
-            start_register_wh=_number(data.get("start_register_wh")),
+            start_register_wh=stored_wh(data.get("start_register_wh")),
             token=TokenUse.from_json(data.get("token")),
         )
 

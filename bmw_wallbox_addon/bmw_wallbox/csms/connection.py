@@ -31,8 +31,9 @@ from bmw_wallbox.controller.port import USER_COMMAND
 from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
 from bmw_wallbox.csms.guards import LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
-from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.trace import Trace
 
 _OCPP_ACTIONS = frozenset(action.value for action in Action)

@@ -56,9 +56,10 @@ from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.trace import Trace
 
 _LOGGER = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bmw_wallbox import __version__
 from bmw_wallbox.controller import SIMPLE_COMMANDS, Command, CommandResult, Controller, Outcome, run
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.access import HEALTH_PATH, Handler, access_middleware
 from bmw_wallbox.web.token_views import session_month, time_zone, valid_month
@@ -105,7 +105,7 @@ async def sessions_csv(request: web.Request) -> web.Response:
 async def list_unknown(request: web.Request) -> web.Response:
     """Charging station ids that tried to connect but are not configured."""
     hub = request.app[HUB_KEY]
-    return web.json_response(sorted(hub.unknown_ids.values(), key=lambda e: str(e.get("last_seen")), reverse=True))
+    return web.json_response(hub.unknown_ids.to_json())
 
 
 async def get_trace(request: web.Request) -> web.Response:

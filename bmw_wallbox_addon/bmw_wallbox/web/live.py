@@ -32,8 +32,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bmw_wallbox import __version__
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer, LogLine
-from bmw_wallbox.state import ChargerState, Save, StateHub
+from bmw_wallbox.state import ChargerState, Save
 from bmw_wallbox.trace import Trace, TraceEntry
 from bmw_wallbox.web.history import PowerHistory
 from bmw_wallbox.web.token_views import tokens_view
@@ -100,6 +101,7 @@ class LiveFeed:
             self._trace.subscribe(self._on_trace),
             self._logs.subscribe(self._on_log),
             self._hub.tokens.subscribe(self._on_tokens),
+            self._hub.unknown_ids.subscribe(lambda save: self.unknown_changed()),
         ]
 
     async def close(self) -> None:
@@ -174,7 +176,7 @@ class LiveFeed:
         return view
 
     def _unknown(self) -> list[dict[str, Any]]:
-        return sorted(self._hub.unknown_ids.values(), key=lambda e: str(e.get("last_seen")), reverse=True)
+        return self._hub.unknown_ids.to_json()
 
     async def _write(self, client: _Client, hello: dict[str, Any]) -> None:
         """Send the hello, then whatever changed, until the socket closes."""
