@@ -91,37 +91,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-#: The largest energy in Wh a saved file may hold (a 22 kW charger needs about 50 years at full power for it).
-MAX_STORED_WH = 1e10
-
-
-def stored_wh(value: object) -> float | None:
-    """An energy in Wh read from a file: None when absent; ValueError unless a number within 0..``MAX_STORED_WH``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"an energy is {type(value).__name__}, not a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = float("inf")
-    if not 0.0 <= number <= MAX_STORED_WH:  # NaN fails every comparison
-        raise ValueError("an energy is not a finite number within the plausible range")
-    return number
-
-
-_CHARGING_STATES = frozenset(s.value for s in ChargingState)
-
 #: What a session without any token is attributed to, and a token that is not in the token list.
 NO_TOKEN = "no token"  # noqa: S105 (a label, not a secret)
 UNKNOWN_TOKEN = "unknown"  # noqa: S105
@@ -149,18 +118,6 @@ class TokenUse:
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
         return {"ref": self.ref, "name": self.name, "masked": self.masked}
-
-    @classmethod
-    def from_json(cls, data: object) -> TokenUse | None:
-        """Restore from the stored form; anything else (files written before tokens existed) is no token."""
-        if not isinstance(data, dict):
-            return None
-        ref, name, masked = (data.get(key) for key in ("ref", "name", "masked"))
-        return cls(
-            ref=ref if isinstance(ref, str) else None,
-            name=name if isinstance(name, str) else None,
-            masked=masked if isinstance(masked, str) else None,
-        )
 
 
 def token_label(token: TokenUse | None) -> str:
@@ -203,28 +160,6 @@ class Transaction:
             "seen_at": _iso(self.seen_at),
         }
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Transaction:
-        """Restore from the stored form (also the 0.1 form, whose start register was ``start_energy_wh``)."""
-        started = _time(data.get("started_at"))
-        if started is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored transaction needs transaction_id and started_at")
-        state = data.get("charging_state")
-        start = stored_wh(data.get("start_register_wh", data.get("start_energy_wh")))
-        remote = data.get("remote_start_id")
-        return cls(
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            charging_state=ChargingState(state) if state in _CHARGING_STATES else None,
-            start_register_wh=start,
-            interval_wh=stored_wh(data.get("interval_wh")) or 0.0,
-            metered=bool(data.get("metered", start is not None)),
-            remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
-            seen_at=_time(data.get("seen_at")),
-            source=Source.RESTORED,
-            token=TokenUse.from_json(data.get("token")),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class SessionRecord:
@@ -266,29 +201,6 @@ class SessionRecord:
             "start_register_wh": self.start_register_wh,
             "token": self.token.to_json() if self.token else None,
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
-        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``; no token before tokens)."""
-        started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
-        if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored session needs transaction_id, started_at and ended_at")
-        energy = stored_wh(data.get("energy_wh"))
-        old_kwh = data.get("energy_kwh")
-        if energy is None and isinstance(old_kwh, (int, float)) and not isinstance(old_kwh, bool):
-            energy = stored_wh(min(float(old_kwh), MAX_STORED_WH) * 1000.0)
-        evse_id = data.get("evse_id")
-        reason = data.get("stopped_reason")
-        return cls(
-            evse_id=evse_id if isinstance(evse_id, int) and not isinstance(evse_id, bool) else 1,
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            ended_at=max(ended, started),
-            energy_wh=energy,
-            stopped_reason=str(reason) if reason is not None else None,
-            start_register_wh=stored_wh(data.get("start_register_wh")),
-            token=TokenUse.from_json(data.get("token")),
-        )
 
 
 @dataclass(kw_only=True)

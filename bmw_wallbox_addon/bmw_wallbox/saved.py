@@ -25,12 +25,13 @@ from bmw_wallbox.records import (
     MAX_FUTURE,
     BootInfo,
     Capabilities,
+    ChargingState,
     ConnectorStatus,
     SessionRecord,
     Setpoint,
     Source,
+    TokenUse,
     Transaction,
-    stored_wh,
 )
 
 if TYPE_CHECKING:
@@ -164,6 +165,116 @@ def to_json(saved: SavedCharger, charger_id: str) -> dict[str, Any]:
 
 # --- reading, part by part ---------------------------------------------------------------------
 
+#: The largest energy in Wh a saved file may hold (a 22 kW charger needs about 50 years at full power for it).
+MAX_STORED_WH = 1e10
+#: Longest id of a saved transaction (OCPP's transactionId is at most 36 characters) and of other saved texts.
+MAX_ID_CHARS = 36
+MAX_TEXT_CHARS = 200
+
+
+def stored_wh(value: object) -> float | None:
+    """An energy in Wh read from a file: None when absent; ValueError unless a number within 0..``MAX_STORED_WH``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"an energy is {type(value).__name__}, not a number")
+    if not 0.0 <= value <= MAX_STORED_WH:  # NaN fails every comparison; a huge int too, without converting it
+        raise ValueError("an energy is not a finite number within the plausible range")
+    return float(value)
+
+
+def _field(data: dict[str, Any], key: str, kind: type[Any], *, longest: int = MAX_TEXT_CHARS) -> Any:
+    """A saved field: None when absent or null; ValueError when of another kind (or a text longer than ``longest``)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"{key} is {type(value).__name__}, not {kind.__name__}")
+    if isinstance(value, str) and len(value) > longest:
+        raise ValueError(f"{key} is longer than {longest} characters")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PLAIN_NUMBER:
+        raise ValueError(f"{key} is not a plausible number")
+    return value
+
+
+def _saved_time(data: dict[str, Any], key: str) -> datetime | None:
+    """A saved time of a record: None when absent; ValueError when it is not an ISO time with a zone."""
+    text = _field(data, key, str)
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{key} has no time zone")
+    return moment
+
+
+def token_use_from(data: object) -> TokenUse | None:
+    """Whom a saved transaction or session belongs to (None: no token, also in files from before tokens)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError("token is not an object")
+    return TokenUse(ref=_field(data, "ref", str), name=_field(data, "name", str), masked=_field(data, "masked", str))
+
+
+def _required(data: dict[str, Any], what: str) -> tuple[str, datetime]:
+    transaction_id, started = _field(data, "transaction_id", str, longest=MAX_ID_CHARS), _saved_time(data, "started_at")
+    if transaction_id is None or started is None:
+        raise ValueError(f"a saved {what} needs transaction_id and started_at")
+    return transaction_id, started
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{key} is not an object")
+    return value
+
+
+def transaction_from(data: dict[str, Any]) -> Transaction:
+    """A saved running transaction (also the 0.1 form, whose start register was ``start_energy_wh``), restored."""
+    transaction_id, started = _required(data, "transaction")
+    state = _field(data, "charging_state", str)
+    if state is not None and state not in {s.value for s in ChargingState}:
+        raise ValueError("charging_state is not an OCPP charging state")
+    start = stored_wh(data.get("start_register_wh", data.get("start_energy_wh")))
+    metered = _field(data, "metered", bool)
+    return Transaction(
+        transaction_id=transaction_id,
+        started_at=started,
+        charging_state=ChargingState(state) if state is not None else None,
+        start_register_wh=start,
+        interval_wh=stored_wh(data.get("interval_wh")) or 0.0,
+        metered=metered if metered is not None else start is not None,
+        remote_start_id=_field(data, "remote_start_id", int),
+        seen_at=_saved_time(data, "seen_at"),
+        source=Source.RESTORED,
+        token=token_use_from(data.get("token")),
+    )
+
+
+def session_from(data: dict[str, Any]) -> SessionRecord:
+    """A saved finished session (also the 0.1 form, which kept only ``energy_kwh``; no token before tokens)."""
+    transaction_id, started = _required(data, "session")
+    ended = _saved_time(data, "ended_at")
+    if ended is None:
+        raise ValueError("a saved session needs ended_at")
+    energy = stored_wh(data.get("energy_wh"))
+    old_kwh = data.get("energy_kwh")
+    if energy is None and old_kwh is not None:
+        energy = stored_wh(float(stored_wh(old_kwh) or 0.0) * 1000.0)
+    evse_id = _field(data, "evse_id", int)
+    return SessionRecord(
+        evse_id=evse_id if evse_id is not None else 1,
+        transaction_id=transaction_id,
+        started_at=started,
+        ended_at=max(ended, started),
+        energy_wh=energy,
+        stopped_reason=_field(data, "stopped_reason", str),
+        start_register_wh=stored_wh(data.get("start_register_wh")),
+        token=token_use_from(data.get("token")),
+    )
+
 
 def aware_time(value: object, what: str, *, now: datetime) -> datetime | None:
     """A saved time: None when absent; ValueError without a time zone or later than ``now`` plus ``MAX_FUTURE``."""
@@ -240,7 +351,7 @@ def sessions_from(data: object) -> tuple[list[SessionRecord], int]:
         try:
             if not isinstance(item, dict):
                 raise TypeError("a session is not an object")
-            records.append(SessionRecord.from_json(item))
+            records.append(session_from(item))
         except (TypeError, ValueError, ArithmeticError):
             skipped += 1
     return records, skipped
@@ -271,11 +382,9 @@ def evse_parts(evse: SavedEvse, data: object, *, now: datetime) -> list[tuple[st
         evse.register = register_from(data, now=now)
 
     def transaction() -> None:
-        tx = data.get("transaction")
-        evse.transaction = Transaction.from_json(tx) if isinstance(tx, dict) else None
+        evse.transaction = transaction_from(tx) if (tx := _object(data, "transaction")) is not None else None
 
     def last_session() -> None:
-        last = data.get("last_session")
-        evse.last_session = SessionRecord.from_json(last) if isinstance(last, dict) else None
+        evse.last_session = session_from(last) if (last := _object(data, "last_session")) is not None else None
 
     return [("status", status), ("register", register), ("transaction", transaction), ("last session", last_session)]
