@@ -30,7 +30,21 @@ GOOD: dict[str, Any] = {
             "stopped_reason": "EVDisconnected",
         }
     ],
-    "evses": {"1": {"register_wh": 1_234_567.0, "connector_status": "Occupied"}},
+    "evses": {
+        "1": {
+            "register_wh": 1_234_567.0,
+            "offset_wh": 0.0,
+            "register_read_at": None,
+            "connector_status": "Occupied",
+            "transaction": None,
+            "last_session": None,
+        }
+    },
+    "boot": {},
+    "capabilities": {},
+    "profile_strategy": None,
+    "installed_profiles": [],
+    "last_auto_reset_at": None,
 }
 
 
@@ -95,6 +109,17 @@ def test_a_file_of_the_wrong_shape_is_salvaged_part_by_part(tmp_path: Path) -> N
     assert state.sessions == []
     assert len(store.problems) == 3
     assert len(copies(path)) == 1
+
+
+def test_a_missing_part_is_reported(tmp_path: Path) -> None:
+    """A file of schema 2 without its sessions or an EVSE's register says so (it would lose them silently)."""
+    damaged = {key: value for key, value in GOOD.items() if key != "sessions"}
+    damaged["evses"] = {"1": {k: v for k, v in GOOD["evses"]["1"].items() if k != "register_wh"}}
+    store, _, path = store_with(tmp_path, json.dumps(damaged))
+    assert store.problems == [
+        f"{path.name}: sessions could not be read (missing); using defaults",
+        f"{path.name}: register_wh of EVSE 1 could not be read (missing); using defaults",
+    ]
 
 
 def test_a_wrong_kind_of_value_inside_a_part_does_not_crash(tmp_path: Path) -> None:

@@ -84,6 +84,8 @@ class JsonFile:
         self.problems = problems
         #: True once the file turned out to be of a newer schema: it is never written then.
         self.read_only = False
+        #: The ``schema`` the file said it has (0: none, or not a number).
+        self.schema_seen = 0
         self._kept = False
 
     @property
@@ -112,11 +114,13 @@ class JsonFile:
             self.problem("the file", f"it holds {type(data).__name__}, not an object", instead)
             return None
         version = data.get("schema")
-        if isinstance(version, int) and not isinstance(version, bool) and version > self.schema:
+        if isinstance(version, int) and not isinstance(version, bool):
+            self.schema_seen = version
+        if self.schema_seen > self.schema:
             self.read_only = True
             self.problem(
                 "every part",
-                f"it was written by a newer version of the app, schema {min(version, 10**6)}",
+                f"it was written by a newer version of the app, schema {min(self.schema_seen, 10**6)}",
                 "it is loaded as far as possible and not overwritten: install the newer version again",
                 keep=False,
             )

@@ -332,11 +332,11 @@ def setpoint_from(data: object, max_current_a: int) -> Setpoint | None:
         return None
     if not isinstance(data, dict):
         raise TypeError("setpoint is not an object")
-    limit, paused = data.get("limit_a"), data.get("paused", False)
+    limit, paused = data.get("limit_a"), data.get("paused")
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= MAX_PLAIN_NUMBER:
         raise ValueError("setpoint needs limit_a, a number of amperes")
     if not isinstance(paused, bool):
-        raise ValueError("paused is not true or false")
+        raise ValueError("paused is missing or not true or false")
     return Setpoint(limit_a=min(float(limit), float(max_current_a)), paused=paused)
 
 

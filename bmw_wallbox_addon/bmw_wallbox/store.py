@@ -66,6 +66,18 @@ __all__ = ["SCHEMA_VERSION", "Store"]
 #: Version of ``unknown_chargers.json`` (files without a version are read as this one).
 UNKNOWN_SCHEMA_VERSION = 1
 DEFAULTS = "using defaults"
+#: What a file of schema 2 holds, and each of its EVSEs (a missing one is damage).
+TOP_KEYS = (
+    "boot",
+    "capabilities",
+    "setpoint",
+    "profile_strategy",
+    "installed_profiles",
+    "sessions",
+    "last_auto_reset_at",
+    "evses",
+)
+EVSE_KEYS = ("connector_status", "register_wh", "offset_wh", "register_read_at", "transaction", "last_session")
 
 
 def unknown_id_from(key: object, data: object) -> UnknownId:
@@ -174,8 +186,10 @@ class Store:
             strategy, installed = data.get("profile_strategy"), data.get("installed_profiles", [])
             if not (strategy is None or isinstance(strategy, str)) or not isinstance(installed, list):
                 raise TypeError("profile_strategy or installed_profiles is of the wrong kind")
+            if len(installed) > 16 or not all(isinstance(item, str) and len(item) <= 64 for item in installed):
+                raise TypeError("installed_profiles holds something other than profile names")
             saved.profile_strategy = strategy[:64] if strategy else None
-            saved.installed_profiles = [str(item)[:64] for item in installed[:16] if isinstance(item, str)]
+            saved.installed_profiles = list(installed)
 
         def sessions() -> None:
             saved.sessions, skipped = sessions_from(data.get("sessions"))
@@ -199,6 +213,7 @@ class Store:
             ("the sessions", sessions),
             ("the last automatic reset", last_reset),
         ]
+        self._report_missing(file, data, TOP_KEYS, "")
         evses = data.get("evses") or {}
         if not isinstance(evses, dict):
             file.problem("the EVSEs", "evses is not an object", DEFAULTS)
@@ -208,6 +223,14 @@ class Store:
         for what, restore in parts:
             file.part(what, restore, instead=DEFAULTS)
         return saved
+
+    @staticmethod
+    def _report_missing(file: JsonFile, data: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+        """Report the keys a file of schema 2 always has but this one lacks (older forms lack some)."""
+        if file.schema_seen >= SCHEMA_VERSION:
+            missing = [key for key in keys if key not in data]
+            if missing:
+                file.problem(f"{', '.join(missing)}{where}", "missing", DEFAULTS)
 
     @staticmethod
     def _evse_parts(
@@ -225,6 +248,7 @@ class Store:
         if evse_id is None or not isinstance(data, dict):
             file.problem(f"EVSE {shown!r}", "it is not an EVSE number with an object", DEFAULTS)
             return
+        Store._report_missing(file, data, EVSE_KEYS, f" of EVSE {evse_id}")
         evse = SavedEvse(evse_id=evse_id)
         saved.evses.append(evse)
         parts.extend((f"the {what} of EVSE {evse_id}", restore) for what, restore in evse_parts(evse, data, now=now))

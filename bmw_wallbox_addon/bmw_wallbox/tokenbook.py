@@ -253,7 +253,7 @@ class TokenBook:
 
     def set_policy(self, charger_id: str, policy: object) -> AuthPolicy:
         """Set a charger's policy; raises :class:`TokenError` (``invalid``) for an unknown one."""
-        if policy not in {p.value for p in AuthPolicy}:
+        if not isinstance(policy, str) or policy not in {p.value for p in AuthPolicy}:
             raise TokenError("invalid", f"policy must be one of {', '.join(p.value for p in AuthPolicy)}")
         self.charger(charger_id).policy = AuthPolicy(str(policy))
         return self.charger(charger_id).policy

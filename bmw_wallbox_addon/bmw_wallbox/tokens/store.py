@@ -126,7 +126,7 @@ def token_from(data: object, *, now: datetime) -> tuple[Token, list[str]]:
         value=value,
         kind=kind,
         allowed=allowed is True and not damaged,
-        group=field("group", lambda: _group(saved.get("group")), None),
+        group=field("group", lambda: _group(saved["group"]), None),
         added_at=field("added_at", lambda: _time(saved.get("added_at")), now),
     )
     return (replace(token, allowed=False) if damaged else token), damaged
@@ -282,22 +282,24 @@ class TokenStore:
         missing = [key for key in _KEYS if key not in data]
         if missing:
             self._file.problem(", ".join(missing), "missing", "using an empty value")
-        tokens_ok = self._restore_tokens(data.get("tokens"))
-        self._restore_unknown(data.get("unknown"))
-        self._book.restore_remote_start(data.get("remote_start"))
+        tokens_ok = self._restore_tokens(data["tokens"]) if "tokens" in data else False
+        if "unknown" in data:
+            self._restore_unknown(data["unknown"])
+        remote = data.get("remote_start")
+        if remote is not None and not isinstance(remote, str):
+            self._file.problem("the token for remote starts", "not a token ref", "the built-in token is used")
+        self._book.restore_remote_start(remote)
         chargers = data.get("chargers", {})
         if not isinstance(chargers, dict):
             self._file.problem("the authorization settings", "not an object", _CLOSED)
             chargers, tokens_ok = {}, False
         for charger_id, saved in list(chargers.items())[:100]:
             self._restore_charger(str(charger_id)[:200], saved)
-        if not tokens_ok or "tokens" in missing:
+        if not tokens_ok:
             self._book.fail_closed()
 
     def _restore_tokens(self, items: object) -> bool:
         """Put back the tokens; False when a token (or the list) could not be read."""
-        if items is None:
-            return True
         if not isinstance(items, list):
             self._file.problem("the token list", "not a list", _CLOSED)
             return False
@@ -333,8 +335,6 @@ class TokenStore:
         return lost == 0 and restored.left_out == 0
 
     def _restore_unknown(self, items: object) -> None:
-        if items is None:
-            return
         if not isinstance(items, list):
             self._file.problem("the unknown tokens", "not a list", "starting without them")
             return
@@ -355,7 +355,7 @@ class TokenStore:
         policy, local = AuthPolicy.KNOWN_ONLY, LocalListState()
         if not isinstance(saved, dict):
             self._file.problem(what, "not an object", "it accepts only listed tokens (known_only)")
-        elif saved.get("policy") not in {p.value for p in AuthPolicy}:
+        elif not isinstance(saved.get("policy"), str) or saved["policy"] not in {p.value for p in AuthPolicy}:
             self._file.problem(
                 f"the policy of charger {charger_id[:64]!r}",
                 "not a policy",
