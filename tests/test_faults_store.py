@@ -67,7 +67,9 @@ async def test_background_write_never_replaces_a_newer_save(tmp_path: Path) -> N
         for charger in hub.chargers.values():
             _register(charger, float(value))
             store.save_soon(charger.charger_id)
-        await asyncio.sleep(0)  # the background batch of this value starts
+        # One turn of the loop, not a wait: the flush timer (delay 0) hands this batch to the writer thread,
+        # which may still be writing while the save below runs: the race under test.
+        await asyncio.sleep(0)
         charger = hub.chargers["CP7"]
         _register(charger, value + 0.5)
         store.save_now("CP7")

@@ -1,8 +1,9 @@
 """The records of the state model: OCPP state names, transactions, sessions, boot info, capabilities.
 
-Plain values with their own rules (how they are stored and read back, how a
-charger timestamp is judged); :mod:`bmw_wallbox.state` holds them per charger.
-Imports nothing of ours and does no I/O.
+Plain values with their own rules (their stored form, how a charger timestamp
+is judged); :mod:`bmw_wallbox.state` holds them per charger and
+:mod:`bmw_wallbox.saved` reads their stored form back. Imports nothing of ours
+but the meter's register events, and does no I/O.
 """
 
 from __future__ import annotations
