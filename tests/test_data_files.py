@@ -231,7 +231,7 @@ async def test_a_damaged_register_is_refused_at_load_and_metering_goes_on(
     data_dir = tmp_path / "data"
     state_file(data_dir, evse)
     app = await start_app(data_dir=data_dir)
-    assert any("the register of EVSE 1" in detail for detail in await problems(app))
+    assert any(" of EVSE 1 could not be read" in detail for detail in await problems(app))
     async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
         await meter_values(charger, 6000.0)
     [snapshot] = [c for c in await strict_json(app, "/api/chargers") if c["id"] == CHARGER_ID]

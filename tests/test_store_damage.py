@@ -169,3 +169,15 @@ async def test_the_setup_page_lists_a_damaged_state_file(start_app: StartApp, tm
     assert [item["status"] for item in items] == ["warn"]
     assert "the file could not be read" in items[0]["detail"]
     assert (await charger_snapshot(app))["desired_limit_a"] == 32.0
+
+
+def test_a_register_without_a_time_zone_is_refused_but_the_offset_stays(tmp_path: Path) -> None:
+    """A naive register_read_at refuses the register with its times (the next reading starts afresh); the
+    lifetime offset of a per-transaction register is kept, so the lifetime energy never loses it."""
+    evse = {**GOOD["evses"]["1"], "offset_wh": 250.0, "register_read_at": "2026-11-26T09:00:00"}
+    store, state, path = store_with(tmp_path, json.dumps({**GOOD, "evses": {"1": evse}}))
+    meter = state.main_evse.meter
+    assert (meter.register_wh, meter.register_read_at, meter.offset_wh) == (None, None, 250.0)
+    assert store.problems == [
+        f"{path.name}: the register of EVSE 1 could not be read (register_read_at has no time zone); using defaults"
+    ]

@@ -17,7 +17,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +39,8 @@ if TYPE_CHECKING:
 
 #: Version of the stored form: 2 keeps the register with its offset, the connector status and sessions in Wh.
 SCHEMA_VERSION = 2
-#: Bounds of the plain numbers a saved part may hold (capabilities, limits): anything else is damage.
-MAX_PLAIN_NUMBER = 1e9
-#: Finished sessions kept in the history.
-MAX_SESSIONS = 200
+#: Bounds of the plain numbers a saved part may hold (capabilities, limits), and finished sessions kept.
+MAX_PLAIN_NUMBER, MAX_SESSIONS = 1e9, 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +166,7 @@ def to_json(saved: SavedCharger, charger_id: str) -> dict[str, Any]:
 #: The largest energy in Wh a saved file may hold (a 22 kW charger needs about 50 years at full power for it).
 MAX_STORED_WH = 1e10
 #: Longest id of a saved transaction (OCPP's transactionId is at most 36 characters) and of other saved texts.
-MAX_ID_CHARS = 36
-MAX_TEXT_CHARS = 200
+MAX_ID_CHARS, MAX_TEXT_CHARS = 36, 200
 
 
 def stored_wh(value: object) -> float | None:
@@ -357,11 +354,12 @@ def sessions_from(data: object) -> tuple[list[SessionRecord], int]:
     return records, skipped
 
 
-def register_from(data: dict[str, Any], *, now: datetime) -> SavedRegister:
-    """An EVSE's saved register (schema 1 kept only the register, as ``energy_wh``)."""
+def register_from(data: dict[str, Any], *, now: datetime, offset_wh: float) -> SavedRegister:
+    """An EVSE's saved register and the times it was read (schema 1 kept only ``energy_wh``), refused together:
+    without a trustworthy time every later reading would look implausible; without a register the next one counts."""
     return SavedRegister(
         register_wh=stored_wh(data.get("register_wh", data.get("energy_wh"))),
-        offset_wh=stored_wh(data.get("offset_wh")) or 0.0,
+        offset_wh=offset_wh,
         read_at=aware_time(data.get("register_read_at"), "register_read_at", now=now),
         seen_at=aware_time(data.get("register_seen_at"), "register_seen_at", now=now),
     )
@@ -378,8 +376,11 @@ def evse_parts(evse: SavedEvse, data: object, *, now: datetime) -> list[tuple[st
             raise ValueError("connector_status is not an OCPP connector status")
         evse.connector_status = ConnectorStatus(value) if value is not None else None
 
+    def offset() -> None:
+        evse.register = replace(evse.register, offset_wh=stored_wh(data.get("offset_wh")) or 0.0)
+
     def register() -> None:
-        evse.register = register_from(data, now=now)
+        evse.register = register_from(data, now=now, offset_wh=evse.register.offset_wh)
 
     def transaction() -> None:
         evse.transaction = transaction_from(tx) if (tx := _object(data, "transaction")) is not None else None
@@ -387,4 +388,10 @@ def evse_parts(evse: SavedEvse, data: object, *, now: datetime) -> list[tuple[st
     def last_session() -> None:
         evse.last_session = session_from(last) if (last := _object(data, "last_session")) is not None else None
 
-    return [("status", status), ("register", register), ("transaction", transaction), ("last session", last_session)]
+    return [
+        ("status", status),
+        ("energy offset", offset),
+        ("register", register),
+        ("transaction", transaction),
+        ("last session", last_session),
+    ]
