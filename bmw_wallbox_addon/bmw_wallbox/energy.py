@@ -18,9 +18,9 @@ The lifetime energy shown to Home Assistant is ``offset_wh + register_wh``:
   power in the time since the last accepted one (times ``PLAUSIBLE_FACTOR``
   1.5, plus ``PLAUSIBLE_SLACK_WH`` 1 kWh) is implausible and ignored, so one
   bad reading cannot freeze the register. The time since is the longer of the
-  add-on's clock and the charger's, the charger's counted only up to when the
-  reading arrived (a reading cannot come from the future), and the reference
-  time never moves backwards (a backdated reading cannot widen the next bound).
+  add-on's clock and the charger's (a charger that was offline delivers its
+  queued readings late), and the reference time never moves backwards on
+  either clock, so a backdated reading cannot widen the next bound.
 - The first register reading has no reference: it is believed up to
   ``MAX_REGISTER_WH`` (10 GWh, more than a 22 kW wallbox delivers in 50 years
   of non-stop charging); above that it is implausible and ignored.
@@ -218,21 +218,16 @@ class Meter:
 
     def _mark(self, read_at: datetime, seen_at: datetime) -> None:
         """The reference time of the last accepted energy: it never moves backwards on either clock."""
-        read_at = min(read_at, seen_at)  # a reading cannot have been taken after it arrived
         if self.register_read_at is None or read_at > self.register_read_at:
             self.register_read_at = read_at
         if self.register_seen_at is None or seen_at > self.register_seen_at:
             self.register_seen_at = seen_at
 
     def _allowed_wh(self, read_at: datetime, seen_at: datetime, max_power_w: float) -> float:
-        """The most energy plausible since the last accepted reading, by the charger's or the add-on's clock.
-
-        The charger's clock counts only up to when the reading arrived, so a
-        reading stamped in the future cannot widen the bound.
-        """
+        """The most energy plausible since the last accepted reading, by the charger's or the add-on's clock."""
         elapsed_s = 0.0
         if self.register_read_at is not None:
-            elapsed_s = max(elapsed_s, (min(read_at, seen_at) - self.register_read_at).total_seconds())
+            elapsed_s = max(elapsed_s, (read_at - self.register_read_at).total_seconds())
         if self.register_seen_at is not None:
             elapsed_s = max(elapsed_s, (seen_at - self.register_seen_at).total_seconds())
         return max_power_w * elapsed_s / 3600.0 * PLAUSIBLE_FACTOR + PLAUSIBLE_SLACK_WH

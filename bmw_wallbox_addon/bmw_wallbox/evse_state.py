@@ -43,6 +43,13 @@ class EvseState:
         """A car is plugged in, as far as we know (a known transaction counts)."""
         return self.transaction is not None or self.connector_status in CAR_PRESENT
 
+    def last_known_at(self) -> datetime | None:
+        """The latest time known of the running transaction: its last event or reading, else its start."""
+        tx = self.transaction
+        if tx is None:
+            return None
+        return max(filter(None, (tx.seen_at, self.meter.updated_at, tx.started_at)))
+
     def take_readings(
         self, readings: list[SampledValue], *, at: datetime, now: datetime, max_power_w: float
     ) -> RegisterEvent | None:

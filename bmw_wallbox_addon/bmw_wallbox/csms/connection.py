@@ -156,14 +156,14 @@ class Connection(ChargePoint):
         decision = check_frame(raw_msg)
         if isinstance(decision, FrameError):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.bad_frames.warning(
+            self.bad_frames.log(
                 _BAD_FRAMES, "Malformed frame answered with %s: %s", decision.code, decision.description
             )
             await self._send(decision.to_json())
             return
         if isinstance(decision, Dropped):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.bad_frames.warning(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
+            self.bad_frames.log(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
             return
         message: Call | CallResult | CallError
         if decision.message_type == CALL:
@@ -175,9 +175,7 @@ class Connection(ChargePoint):
             try:
                 if action not in self.route_map:
                     code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
-                    self.bad_frames.warning(
-                        _BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40)
-                    )
+                    self.bad_frames.log(_BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40))
                     await self._send(
                         FrameError(
                             unique_id=decision.unique_id,
@@ -189,7 +187,7 @@ class Connection(ChargePoint):
                 try:
                     checked = check_payload(action, decision.payload, lenient=self.lenient)
                 except PayloadError as err:
-                    self.bad_frames.warning(
+                    self.bad_frames.log(
                         _BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, shown(err.description, limit=255)
                     )
                     await self._send(
@@ -210,7 +208,7 @@ class Connection(ChargePoint):
                 self.log.debug("Late answer to a call given up on (message id %s)", shown(decision.unique_id))
                 return
             # Queued, it would wait for the next call() of ours: a flood of them would pile up.
-            self.bad_frames.warning(
+            self.bad_frames.log(
                 _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", shown(decision.unique_id)
             )
             return
@@ -228,9 +226,7 @@ class Connection(ChargePoint):
             try:
                 await self._handle_call(message)
             except OCPPError as error:
-                self.bad_frames.warning(
-                    _BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action
-                )
+                self.bad_frames.log(_BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action)
                 await self._send(message.create_call_error(error).to_json())
         else:
             self._response_queue.put_nowait(message)
@@ -245,7 +241,7 @@ class Connection(ChargePoint):
                     "%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, shown(path)
                 )
             else:
-                self.bad_frames.warning(
+                self.bad_frames.log(
                     _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, shown(path)
                 )
 
