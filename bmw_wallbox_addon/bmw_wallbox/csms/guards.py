@@ -1,4 +1,4 @@
-"""Defences against peers that misbehave at will: password guessing and log floods.
+"""Defences against peers that misbehave at will: password guessing, frame floods and log floods.
 
 Both are decisions without I/O (a timer aside), kept apart from the server and
 connection code that consult them.
@@ -76,6 +76,39 @@ class AuthThrottle:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+#: Frames a second one connection may send on average, and at once (a device-model report, an offline queue).
+INFLOW_PER_S = 100.0
+INFLOW_BURST = 300
+
+
+class InflowLimit:
+    """A token bucket of frames for one connection: how long to wait before handling the next frame.
+
+    ``burst`` frames pass at once, then ``per_s`` a second. A frame beyond
+    waits until its turn (:meth:`delay_s` says how long). A charger that waits
+    for each answer before its next message, as OCPP asks, is never slowed;
+    one that floods is read at ``per_s`` frames a second, so its work stays
+    bounded (about a tenth of a core for MeterValues) and the rest of the add-on
+    keeps answering. Nothing is dropped: the peer's frames wait in its socket
+    (TCP back-pressure slows the sender).
+    """
+
+    def __init__(self, *, per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_s = per_s
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def delay_s(self) -> float:
+        """Take one frame's turn; the seconds to wait before handling it (0 within the budget)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._per_s)
+        self._updated = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._per_s
 
 
 class LogBudget:
