@@ -338,8 +338,14 @@ async def test_logs_view_never_shows_the_reported_basic_auth_password(
     app = await start_app(options=default_options(ssl=False))
     async with library_charger(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID) as charger:
         await charger.next_call("TriggerMessage")
+        # The password comes in the second NotifyReport of the peer's report: wait for that one, and its log line.
         await eventually(
-            lambda: any(e.action == "NotifyReport" for e in app.trace.entries()), what="a NotifyReport in the trace"
+            lambda: any(e.action == "NotifyReport" and "BasicAuthPassword" in e.frame for e in app.trace.entries()),
+            what="the NotifyReport with the password in the trace",
+        )
+        await eventually(
+            lambda: "BasicAuthPassword" in json.dumps([line.to_json() for line in app.logs.lines()]),
+            what="the NotifyReport with the password in the Logs view",
         )
     shown_lines = json.dumps([line.to_json() for line in app.logs.lines()])
     assert "BasicAuthPassword" in shown_lines  # the report was logged, masked
