@@ -189,7 +189,11 @@ def test_views_never_carry_nan_or_infinity() -> None:
     state.applied_limit_a = float("-inf")
     snapshot = charger_snapshot(state)
     json.dumps(charger_detail(state), allow_nan=False)
-    assert (snapshot["power_w"], snapshot["current_phases_a"], snapshot["applied_limit_a"]) == (None, {"L1": None}, None)
+    assert (snapshot["power_w"], snapshot["current_phases_a"], snapshot["applied_limit_a"]) == (
+        None,
+        {"L1": None},
+        None,
+    )
     assert json.loads(json_text({"points": [[1.0, float("nan")]]})) == {"points": [[1.0, None]]}
 
 
@@ -248,7 +252,7 @@ def token_frame(padding: int) -> str:
     ],
 )
 def test_the_trace_masks_an_id_token_before_it_cuts_the_frame(raw: str | bytes) -> None:
-    """An idToken never shows in the trace, in long frames, in malformed ones, and in both; long ones are kept masked."""
+    """An idToken never shows in the trace: long frames, malformed ones, both; long ones are kept masked."""
     trace = Trace()
     trace.record("CP1", "in", raw, "Authorize", at=T0)
     (entry,) = trace.entries()
