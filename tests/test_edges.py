@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from bmw_wallbox.csms.convert import capabilities_from_report, report_entries, sampled_values
+from bmw_wallbox.csms.framing import Frame, check_frame
 from bmw_wallbox.csms.guards import InflowLimit, LogBudget
 from bmw_wallbox.state import SUPERSEDED, Capabilities, ChargerState, RegisterEvent, SampledValue
 from bmw_wallbox.trace import MAX_FRAME_CHARS, Trace
@@ -315,3 +316,10 @@ async def test_a_60_second_status_flood_writes_a_few_info_lines(caplog: pytest.L
     assert len(info) <= 8
     assert len(info) - 1 + held == 16_800  # each change is a line of its own or counted in the summary
     assert sum(r.levelno == logging.DEBUG for r in caplog.records) == held
+
+
+def test_a_call_whose_message_id_is_minus_one_is_handled() -> None:
+    """A CALL may carry the message id "-1": it is a readable id, not the marker of an unreadable one."""
+    frame = check_frame('[2, "-1", "Heartbeat", {}]')
+    assert isinstance(frame, Frame)
+    assert (frame.unique_id, frame.action) == ("-1", "Heartbeat")

@@ -101,7 +101,8 @@ class Dropped:
 def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
     """Decide whether a raw frame can be routed, must be answered with a CALLERROR, or dropped."""
     message, problem = _decode(raw)
-    unique_id = _readable_id(message)
+    readable = _readable_id(message)
+    unique_id = readable or UNREADABLE_ID
     if isinstance(raw, bytes):
         return FrameError(
             unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary"
@@ -113,7 +114,7 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
     message_type = message[0]
     if not isinstance(message_type, int) or isinstance(message_type, bool):
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="MessageTypeId is not a number")
-    if unique_id == UNREADABLE_ID:
+    if readable is None:  # a message id of "-1" is a readable one
         if message_type in (CALLRESULT, CALLERROR):
             return Dropped(reason="answer without a readable message id")
         return FrameError(
@@ -203,12 +204,13 @@ def _deeper_than(node: object, limit: int) -> bool:
     return False
 
 
-def _readable_id(message: object) -> str:
+def _readable_id(message: object) -> str | None:
+    """The message id of a decoded frame, None when it has none that OCPP-J allows."""
     if isinstance(message, list) and len(message) >= 2:
         unique_id = message[1]
         if isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_ID_LENGTH:
             return unique_id
-    return UNREADABLE_ID
+    return None
 
 
 #: Which CALLERROR a schema violation gets (OCPP-J 2.0.1 table of error codes).
