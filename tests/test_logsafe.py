@@ -299,6 +299,8 @@ async def test_rejected_id_token_is_not_echoed(peer: tuple[Application, Peer], l
     assert answer is not None
     assert answer[:3] == [4, "a1", "TypeConstraintViolation"]
     assert answer[3] == "Authorize: idToken/idToken: is longer than 36 characters"
+    traced = [entry.direction for entry in app.trace.entries() if entry.action == "Authorize"]
+    assert traced == ["out", "in"]  # the frames are in the trace (so the next line can fail)
     assert "TOPSECRET" not in json.dumps([entry.to_json() for entry in app.trace.entries()])
     assert "TOPSECRET" not in log_text.getvalue()
     assert "TOPSECRET" not in json.dumps([line.to_json() for line in app.logs.lines()])
