@@ -218,7 +218,7 @@ class ChargerState:
         A known transaction is updated; an event for a session already recorded
         (ended, or closed as lost) updates that record, late; an ``Ended`` for an
         unknown transaction changes nothing; a new transaction on an EVSE that
-        still runs another ends the other as ``Superseded``. The first ``token``
+        still runs another ends the other as ``Superseded``, at its last known time. The first ``token``
         an event carries is the transaction's (a later one, e.g. the card that
         stopped it, does not change who charged).
         """
@@ -236,7 +236,7 @@ class ChargerState:
         superseded = started = None
         tx = evse.transaction
         if tx is not None and tx.transaction_id != transaction_id:
-            superseded = self._end(evse, at=max(at, tx.started_at), reason=SUPERSEDED)
+            superseded = self._end(evse, at=min(at, evse.last_known_at() or at), reason=SUPERSEDED)
             tx = None
         if tx is None:
             tx = evse.transaction = Transaction(transaction_id=transaction_id, started_at=at)

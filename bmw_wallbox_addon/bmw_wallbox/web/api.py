@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -55,18 +57,22 @@ SESSION_COLUMNS = (
 )
 
 
+#: Where a spreadsheet may start a formula: the cell's start, or after a separator (``,``, or ``;`` as German
+#: spreadsheets split), before ``= + - @`` (after blanks) or a TAB or CR.
+_FORMULA_START = re.compile(r"(^|[;,])(?=[ \t\r\n]*[=+\-@]|[\t\r])")
+
+
 def _csv_cell(value: object) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    """A CSV cell; wherever a spreadsheet could start a formula, an apostrophe makes it text (numbers stay)."""
     text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+    return text if _is_number(text) else _FORMULA_START.sub(r"\1'", text)
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 async def sessions_csv(request: web.Request) -> web.Response:
