@@ -193,7 +193,7 @@ async def test_a_household_jump_puts_the_headroom_on_the_wire_within_2_s(site: S
     view = await site.site()
     assert (view["state"], view["household_a"], view["headroom_a"]) == ("limited", [17.0] * 3, [7.0] * 3)
     charger = site.app.hub.chargers[CHARGERS[0]]
-    assert (charger.budget_limit_a, charger.limited_by, charger.desired.limit_a) == (7.0, "budget", 32.0)
+    assert (charger.budget.limit_a, charger.budget.limited_by, charger.desired.limit_a) == (7.0, "budget", 32.0)
 
 
 async def test_too_little_headroom_pauses_and_the_limit_comes_back_after_resume_after_s(site: Site) -> None:
@@ -204,7 +204,7 @@ async def test_too_little_headroom_pauses_and_the_limit_comes_back_after_resume_
     assert await site.limit_reaches(0.0, since=since) < 2.0
     await eventually(lambda: wallbox.power_w, what="the car to stop drawing", until=lambda w: w == 0)
     charger = site.app.hub.chargers[CHARGERS[0]]
-    assert (charger.limited_by, charger.desired.paused, charger.desired.limit_a) == ("budget", False, 32.0)
+    assert (charger.budget.limited_by, charger.desired.paused, charger.desired.limit_a) == ("budget", False, 32.0)
     await eventually(site.cars_a, what="the charger to report 0 A", until=lambda a: a == 0)
     since = await site.household(8.0)
     took = await site.limit_reaches(16.0, since=since)

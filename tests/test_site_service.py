@@ -13,9 +13,10 @@ import pytest
 
 from bmw_wallbox.controller import Controller
 from bmw_wallbox.energy import SampledValue
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import SiteOptions
 from bmw_wallbox.site.service import SiteBudget
-from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, StateHub
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus
 
 from fakeport import FakePort
 from helpers import eventually
@@ -111,7 +112,7 @@ async def test_start_is_failsafe_until_the_first_reading(site: Site) -> None:
     site.budget.attach()
     await eventually(lambda: site.limits("A"), what="6 A for A", until=lambda sent: last(sent, 6.0))
     charger = site.hub.chargers["A"]
-    assert (charger.budget_limit_a, charger.limited_by, charger.desired.limit_a) == (6.0, "failsafe", 16.0)
+    assert (charger.budget.limit_a, charger.budget.limited_by, charger.desired.limit_a) == (6.0, "failsafe", 16.0)
     assert site.budget.view().to_json()["state"] == "failsafe"
     assert [kind for kind, _ in site.events] == ["limiting_started"]
 
@@ -122,11 +123,11 @@ async def test_a_household_jump_cuts_at_once_pauses_below_6_a_and_comes_back_aft
     site.meter(16.0)  # household 0 A
     site.budget.attach()
     await eventually(lambda: site.limits("A"), what="16 A for A", until=lambda sent: last(sent, 16.0))
-    assert site.hub.chargers["A"].limited_by == "user"
+    assert site.hub.chargers["A"].budget.limited_by == "user"
     site.clock.seconds = 1
     site.meter(33.0)  # household 17 A: 7 A left
     await eventually(lambda: site.limits("A"), what="7 A for A", until=lambda sent: last(sent, 7.0))
-    assert site.hub.chargers["A"].limited_by == "budget"
+    assert site.hub.chargers["A"].budget.limited_by == "budget"
     site.clock.seconds = 2
     site.meter(35.0)  # household 19 A: 5 A left, below 6 A
     await eventually(lambda: site.limits("A"), what="A paused", until=lambda sent: last(sent, 0.0))
@@ -146,7 +147,7 @@ async def test_a_household_jump_cuts_at_once_pauses_below_6_a_and_comes_back_aft
     site.clock.seconds = 63
     site.budget.evaluate()
     await eventually(lambda: site.limits("A"), what="A back at 16 A", until=lambda sent: last(sent, 16.0))
-    assert site.hub.chargers["A"].limited_by == "user"
+    assert site.hub.chargers["A"].budget.limited_by == "user"
     assert [kind for kind, _ in site.events] == ["limiting_started", "limiting_ended"]
 
 
@@ -180,7 +181,7 @@ async def test_a_meter_that_stops_reporting_brings_the_failsafe(site: Site) -> N
     await eventually(lambda: site.limits("A"), what="the failsafe", until=lambda sent: last(sent, 6.0))
     view = site.budget.view().to_json()
     assert (view["state"], view["problem"]) == ("failsafe", "the meter has not reported for 30 s")
-    assert site.hub.chargers["A"].limited_by == "failsafe"
+    assert site.hub.chargers["A"].budget.limited_by == "failsafe"
 
 
 async def test_an_unavailable_phase_brings_the_failsafe_at_once(site: Site) -> None:

@@ -25,6 +25,7 @@ from bmw_wallbox.evse_state import EvseState
 from bmw_wallbox.records import (
     SUSPENDED,
     BootInfo,
+    BudgetCap,
     Capabilities,
     ChargingState,
     CommandRecord,
@@ -43,28 +44,13 @@ from bmw_wallbox.records import (
 )
 from bmw_wallbox.saved import MAX_SESSIONS, SavedCharger, capture, put_back
 
+# fmt: off
 __all__ = [
-    "SUSPENDED",
-    "BootInfo",
-    "Capabilities",
-    "ChargingState",
-    "CommandRecord",
-    "ConnectorStatus",
-    "EvseState",
-    "RegisterEvent",
-    "SampledValue",
-    "Save",
-    "SessionRecord",
-    "Setpoint",
-    "Source",
-    "TokenUse",
-    "Transaction",
-    "TransactionChange",
-    "kwh",
-    "plausible_time",
-    "token_label",
-    "utcnow",
+    "SUSPENDED", "BootInfo", "BudgetCap", "Capabilities", "ChargingState", "CommandRecord", "ConnectorStatus",
+    "EvseState", "RegisterEvent", "SampledValue", "Save", "SessionRecord", "Setpoint", "Source", "TokenUse",
+    "Transaction", "TransactionChange", "kwh", "plausible_time", "token_label", "utcnow",
 ]
+# fmt: on
 
 #: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
 MAX_EVSES = 8
@@ -103,9 +89,8 @@ class ChargerState:
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
     sessions: list[SessionRecord] = field(default_factory=list)
-    #: The site budget's cap in force in A (``inf``: no cap; None without a site budget) and the lowest cap's name.
-    budget_limit_a: float | None = None
-    limited_by: str | None = None
+    #: The site budget's cap in force and the name of the lowest cap (not saved: a start begins in failsafe).
+    budget: BudgetCap = field(default_factory=BudgetCap)
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))
@@ -318,13 +303,12 @@ class ChargerState:
     @property
     def enforced_a(self) -> float:
         """The limit to put on the charger now: the desired target under the site budget's cap."""
-        cap = self.budget_limit_a
+        cap = self.budget.limit_a
         return self.desired.target_a if cap is None else min(self.desired.target_a, cap)
 
-    def budget_set(self, cap_a: float | None, limited_by: str) -> bool:
-        """The site budget's cap and the lowest cap's name; True when either changed."""
-        changed = (self.budget_limit_a, self.limited_by) != (cap_a, limited_by)
-        self.budget_limit_a, self.limited_by = cap_a, limited_by
+    def budget_set(self, budget: BudgetCap) -> bool:
+        """The site budget's cap in force; True when it changed."""
+        changed, self.budget = budget != self.budget, budget
         return changed
 
     def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import SiteOptions
 from bmw_wallbox.site.budget import Budget, ChargerLoad, LimitedBy, Share, SiteRules, SiteState, allocate
 from bmw_wallbox.site.governor import Governor
 from bmw_wallbox.site.meter import GridMeter, GridView, Refused
-from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.state import BudgetCap, ChargerState, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class SiteBudget:
             share = shares[charger.charger_id]
             before = charger.enforced_a
             cap = None if math.isinf(share.budget_a) else share.budget_a
-            if charger.budget_set(cap, str(share.limited_by)):
+            if charger.budget_set(BudgetCap(limit_a=cap, limited_by=str(share.limited_by))):
                 self._hub.commit(charger.charger_id, Save.NO)
             after = charger.enforced_a
             if after != before and charger.connected and charger.limits_supported:
@@ -215,7 +216,7 @@ class SiteBudget:
         """What ``GET /api/site`` shows."""
         budget = self._budget
         state = budget.state if budget is not None else SiteState.OFF if self.rules is None else SiteState.FAILSAFE
-        allocations = {cid: c.budget_limit_a for cid, c in self._hub.chargers.items()}
+        allocations = {cid: c.budget.limit_a for cid, c in self._hub.chargers.items()}
         return SiteView(
             main_fuse_a=self.options.main_fuse_a,
             phase_currents_a=self._grid.phase_currents_a,
