@@ -23,7 +23,7 @@ from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
 from ha_client import HaClient
-from helpers import eventually
+from helpers import eventually, free_port
 
 if TYPE_CHECKING:
     from ha_fixtures import OnboardedCore
@@ -49,7 +49,7 @@ class Site:
     wallboxes: dict[str, WallboxSimulator]
     ha: HaClient
     http: aiohttp.ClientSession
-    grid_a: float | None = None
+    household_a: float | None = None
     reporting: asyncio.Event = field(default_factory=asyncio.Event)
 
     def cars_a(self) -> float:
@@ -57,18 +57,17 @@ class Site:
         return sum(c.main_evse.meter.current_phases_a.get("L1", 0.0) for c in self.app.hub.chargers.values())
 
     async def report(self) -> None:
-        """Post the meter's value on every phase, as a meter integration does (same value: state_reported)."""
-        assert self.grid_a is not None
+        """Post the grid current on every phase as a meter measures it: the household plus what the cars draw now."""
+        assert self.household_a is not None
+        grid_a = self.household_a + sum(wallbox.current_a for wallbox in self.wallboxes.values())
         for entity in PHASES:
             if not self.reporting.is_set():
                 return  # silenced half-way: a meter that stops sends nothing more
-            await self.ha.post_state(
-                entity, f"{self.grid_a:.1f}", {"unit_of_measurement": "A", "device_class": "current"}
-            )
+            await self.ha.post_state(entity, f"{grid_a:.1f}", {"unit_of_measurement": "A", "device_class": "current"})
 
     async def household(self, amps: float) -> float:
-        """Set the meter so that the house draws ``amps`` per phase beside the cars; returns when it was posted."""
-        self.grid_a = amps + self.cars_a()
+        """The house draws ``amps`` per phase from now on; the meter reports it at once. Returns when."""
+        self.household_a = amps
         self.reporting.set()
         await self.report()
         return time.monotonic()
@@ -124,7 +123,7 @@ async def start_site(
 ) -> Site:
     ha = HaClient(http, onboarded.core.url, onboarded.token)
     settings = Settings(
-        options=site_options(chargers), data_dir=data_dir, host="127.0.0.1", ocpp_port=0, panel_port=0,
+        options=site_options(chargers), data_dir=data_dir, host="127.0.0.1", ocpp_port=free_port(), panel_port=0,
         ha_url=onboarded.core.url, ha_token=onboarded.token, min_apply_interval_s=0.0, mqtt_url=mqtt_url,
     )  # fmt: skip
     app = Application(settings)
@@ -172,7 +171,6 @@ class running_site:  # noqa: N801 (an async context manager used like a function
             until=lambda a: a == steady * chargers,
             timeout=20,
         )
-        await site.household(HOUSEHOLD_A[chargers])  # the cars draw now: the household stays what it was
         return site
 
     async def __aexit__(self, *exc: object) -> None:
@@ -190,8 +188,10 @@ async def test_a_household_jump_puts_the_headroom_on_the_wire_within_2_s(site: S
     since = await site.household(17.0)
     took = await site.limit_reaches(7.0, since=since)
     assert took < 2.0
-    view = await site.site()
-    assert (view["state"], view["household_a"], view["headroom_a"]) == ("limited", [17.0] * 3, [7.0] * 3)
+    view = await eventually(
+        site.site, what="the car at 7 A in the meter", until=lambda v: v["household_a"] == [17.0] * 3
+    )
+    assert (view["state"], view["headroom_a"]) == ("limited", [7.0] * 3)
     charger = site.app.hub.chargers[CHARGERS[0]]
     assert (charger.budget.limit_a, charger.budget.limited_by, charger.desired.limit_a) == (7.0, "budget", 32.0)
 
@@ -226,6 +226,25 @@ async def test_a_meter_that_stops_or_turns_unavailable_brings_the_failsafe(site:
     await site.ha.post_state(PHASES[1], "unavailable", {})
     assert await site.limit_reaches(6.0, since=since) < 2.0
     assert (await site.site())["problem"] == f"{PHASES[1]}: unavailable"
+
+
+async def test_an_app_restart_starts_in_failsafe_until_the_meter_has_shown_headroom(site: Site) -> None:
+    """After a restart the reconnecting wallbox gets at most failsafe_a, its 16 A only after resume_after_s."""
+    wallbox = site.wallboxes[CHARGERS[0]]
+    transaction = wallbox.transaction_id
+    settings = site.app.settings
+    await site.app.stop()
+    mark = len(site.limits())
+    site.app = Application(settings)
+    await site.app.start()
+    since = time.monotonic()
+    await eventually(lambda: site.limits()[mark:], what="the limit after the restart", until=lambda sent: sent)
+    assert site.limits()[mark] <= 6.0  # failsafe, or less while the charger's own draw is not known yet
+    took = await site.limit_reaches(16.0, since=since)
+    assert took >= RESUME_AFTER_S - 0.5
+    assert wallbox.transaction_id == transaction
+    charger = site.app.hub.chargers[CHARGERS[0]]
+    assert (charger.desired.paused, charger.desired.limit_a) == (False, 32.0)
 
 
 async def test_two_chargers_share_the_headroom(home_assistant: OnboardedCore, tmp_path: Path) -> None:

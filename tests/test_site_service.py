@@ -193,3 +193,42 @@ async def test_an_unavailable_phase_brings_the_failsafe_at_once(site: Site) -> N
     site.budget.observe("sensor.grid_l2", {"state": "unavailable", "last_reported": T0.isoformat()})
     await eventually(lambda: site.limits("A"), what="the failsafe", until=lambda sent: last(sent, 6.0))
     assert site.budget.view().to_json()["problem"] == "sensor.grid_l2: unavailable"
+
+
+async def test_a_raise_the_grid_sees_before_the_charger_reports_it_is_not_cut_back(site: Site) -> None:
+    """The grid shows the car at its new 16 A while the charger still reports 10 A: no cut back to 14 A."""
+    site.draw("A", 10.0)
+    site.meter(24.0)  # household 14 A: 10 A for A, at once
+    site.budget.attach()
+    await eventually(lambda: site.limits("A"), what="10 A", until=lambda sent: last(sent, 10.0))
+    for seconds in (1, 30, 61):  # household 4 A from second 1 on, the meter and the charger alive
+        site.clock.seconds = seconds
+        site.draw("A", 10.0)
+        site.meter(14.0)
+        site.budget.evaluate()
+    await eventually(lambda: site.limits("A"), what="16 A after the wait", until=lambda sent: last(sent, 16.0))
+    site.clock.seconds = 62
+    site.meter(20.0)  # the car took 16 A; the charger's next reading is still seconds away
+    site.budget.evaluate()
+    assert site.budget.view().to_json()["household_a"] == [4.0, 4.0, 4.0]
+    assert site.limits("A")[-1] == 16.0
+
+
+async def test_after_a_cut_the_grid_that_followed_is_not_counted_twice(site: Site) -> None:
+    """Cut to 7 A; once the grid shows the car at 7 A, the charger's older 16 A reading is not subtracted."""
+    site.draw("A", 16.0)
+    site.meter(16.0)
+    site.budget.attach()
+    await eventually(lambda: site.limits("A"), what="16 A", until=lambda sent: last(sent, 16.0))
+    site.clock.seconds = 1
+    site.meter(33.0)  # household 17 A
+    await eventually(lambda: site.limits("A"), what="7 A", until=lambda sent: last(sent, 7.0))
+    site.clock.seconds = 2
+    site.meter(33.0)  # the grid has not seen the car slow down yet
+    site.budget.evaluate()
+    assert site.budget.view().to_json()["household_a"] == [17.0, 17.0, 17.0]
+    site.clock.seconds = 7
+    site.meter(24.0)  # the car follows: 17 + 7
+    site.budget.evaluate()
+    assert site.budget.view().to_json()["household_a"] == [17.0, 17.0, 17.0]
+    assert site.limits("A")[-1] == 7.0

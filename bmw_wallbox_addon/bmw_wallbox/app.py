@@ -121,7 +121,10 @@ class Application:
             command_deadline_s=settings.command_deadline_s,
         )
         self.site = SiteBudget(
-            options.site, self.hub, enforce=lambda cid, lower: self.controller.limit_moved(cid, lower=lower)
+            options.site,
+            self.hub,
+            enforce=lambda cid, lower: self.controller.limit_moved(cid, lower=lower),
+            settle_s=options.meter_interval + 5.0,  # a raise is seen in the charger's next reading
         )
         #: The site budget's loop and its meter feed.
         self._tasks: list[asyncio.Task[None]] = []

@@ -24,15 +24,16 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import SiteOptions
 from bmw_wallbox.site.budget import Budget, ChargerLoad, LimitedBy, Share, SiteRules, SiteState, allocate
+from bmw_wallbox.site.draw import Draws
 from bmw_wallbox.site.governor import Governor
 from bmw_wallbox.site.meter import GridMeter, GridView, Refused
-from bmw_wallbox.state import BudgetCap, ChargerState, Save, utcnow
+from bmw_wallbox.state import BudgetCap, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,17 +76,6 @@ class SiteView:
         }
 
 
-def own_phase_currents(charger: ChargerState, *, now: datetime, stale_after_s: float) -> tuple[float, ...]:
-    """What the charger draws per phase by its own readings; none (0 A) when offline or stale."""
-    meter = charger.main_evse.meter
-    if not charger.connected or meter.updated_at is None:
-        return ()
-    if (now - meter.updated_at).total_seconds() > stale_after_s:
-        return ()
-    phases = meter.current_phases_a
-    return tuple(max(0.0, phases.get(phase, 0.0)) for phase in ("L1", "L2", "L3"))
-
-
 _NO_METER = GridView(phase_currents_a=None, age_s=None)
 
 
@@ -103,6 +93,7 @@ class SiteBudget:
         *,
         enforce: Enforce,
         announce: Announce | None = None,
+        settle_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -129,6 +120,7 @@ class SiteBudget:
         self._clock = clock
         self._now = now
         self._governor = Governor(resume_after_s=options.resume_after_s)
+        self._draws = Draws(settle_s=settle_s, stale_after_s=options.stale_after_s)
         self._grid = GridView(phase_currents_a=None, age_s=None, problem="no reading yet")
         self._budget: Budget | None = None
         self._limiting = False
@@ -178,12 +170,14 @@ class SiteBudget:
             self._reported_problem = None
         self._grid = grid
         chargers = list(self._hub.chargers.values())
-        stale = float(self.options.stale_after_s)
+        for charger in chargers:  # a change by a command (the user, evcc) settles like one of ours
+            self._draws.note(charger, now)
+        grid_at = None if grid.age_s is None else now - timedelta(seconds=grid.age_s)
         loads = [
             ChargerLoad(
                 charger_id=c.charger_id,
                 session=c.main_evse.transaction is not None,
-                phase_currents_a=own_phase_currents(c, now=now, stale_after_s=stale),
+                phase_currents_a=self._draws.counted(c, now=now, grid_at=grid_at),
                 asked_a=c.desired.target_a,
                 max_current_a=min(float(c.max_current_a), c.capabilities.max_current_a or math.inf),
             )
@@ -198,6 +192,7 @@ class SiteBudget:
             if charger.budget_set(BudgetCap(limit_a=cap, limited_by=str(share.limited_by))):
                 self._hub.commit(charger.charger_id, Save.NO)
             after = charger.enforced_a
+            self._draws.note(charger, now)
             if after != before and charger.connected and charger.limits_supported:
                 self._enforce(charger.charger_id, after < before)
         self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
