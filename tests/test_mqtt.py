@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from bmw_wallbox.app import Application
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
@@ -356,7 +356,7 @@ async def test_unusable_broker_falls_back_to_rest(
             mqtt_probe_timeout_s=3.0,
         )
     assert app.home_assistant is not None
-    assert (app.mqtt, app.home_assistant.publisher is not None) == (None, True)
+    assert (app.home_assistant.mqtt, app.home_assistant.rest is not None) == (None, True)
     assert any(log in r.getMessage() and "Using the REST API instead" in r.getMessage() for r in caplog.records)
 
 
@@ -378,8 +378,9 @@ async def test_states_flow_again_after_a_broker_restart(start_app: StartApp, nam
         sim = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE)
         async with running(sim):
             await sim.plug_in()
-            assert app.mqtt is not None
-            await eventually(app.mqtt.link.connected.is_set, what="the app connected to the broker")
+            mqtt = app.home_assistant.mqtt if app.home_assistant else None
+            assert mqtt is not None
+            await eventually(mqtt.client.connected.is_set, what="the app connected to the broker")
             await asyncio.to_thread(broker.restart)
             async with watching(broker, names.state("session_energy")) as watcher:
                 first = await watcher.wait_for(names.state("session_energy"), timeout_s=30)

@@ -22,8 +22,8 @@ import pytest
 import pytest_asyncio
 
 from bmw_wallbox.app import Application, Settings
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 

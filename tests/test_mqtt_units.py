@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bmw_wallbox.controller import Command
-from bmw_wallbox.homeassistant.broker import BrokerUrlError, choose_broker, parse_url
-from bmw_wallbox.homeassistant.discovery import Topics, discovery_config, node_ids, render_states
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.evcc import parse_evcc, render_evcc, status_letter
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.values import node_id
+from bmw_wallbox.homeassistant.mqtt.broker import BrokerUrlError, choose_broker, parse_url
+from bmw_wallbox.homeassistant.mqtt.discovery import Topics, discovery_config, render_states
+from bmw_wallbox.homeassistant.mqtt.evcc import parse_evcc, render_evcc, status_letter
 from bmw_wallbox.options import MqttOptions
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, Transaction, utcnow
 from bmw_wallbox.supervisor import MqttService
@@ -75,13 +76,16 @@ def test_broker_url_without_the_password() -> None:
     assert (broker.url if broker else None, "secret" in repr(broker)) == ("mqtt://[::1]:1884", False)
 
 
-def test_node_ids_are_topic_safe_and_unique() -> None:
-    """Characters MQTT and discovery cannot take become ``_``; a clash gets a number."""
-    assert node_ids(["DE*BMW*E1", "DE_BMW_E1", "a+b#c"]) == {
+def test_node_ids_are_topic_safe_and_come_from_the_charger_id_alone() -> None:
+    """``*`` becomes ``_``; any other id gets a hash of itself, so ids that look alike never share a node id."""
+    nodes = {cid: node_id(cid) for cid in ("DE*BMW*E1", "DE_BMW_E1", "a+b#c", "a-b_c")}
+    assert nodes == {
         "DE*BMW*E1": "bmw_wallbox_DE_BMW_E1",
-        "DE_BMW_E1": "bmw_wallbox_DE_BMW_E1_2",
-        "a+b#c": "bmw_wallbox_a_b_c",
+        "DE_BMW_E1": "bmw_wallbox_DE_BMW_E1_90095395",
+        "a+b#c": "bmw_wallbox_a_b_c_d1fe4315",
+        "a-b_c": "bmw_wallbox_a-b_c_0b7808a0",
     }
+    assert len(set(nodes.values())) == len(nodes)
 
 
 def test_unknown_values_are_the_none_payload_and_booleans_on_off() -> None:

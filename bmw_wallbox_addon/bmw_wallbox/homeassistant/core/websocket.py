@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bmw_wallbox.homeassistant.rest import (
+from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantAuthError,
     HomeAssistantConnectionError,
     HomeAssistantError,
