@@ -1,4 +1,4 @@
-"""Test helpers that need no fixture: waiting until something holds, and a free port.
+"""Test helpers that need no fixture: waiting until something holds, a free port, the limits a wallbox got.
 
 :func:`eventually` is the one way the tests (and the Home Assistant harness) wait
 for something: it polls, and when time runs out it fails with an
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,3 +74,12 @@ def refused_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+def profile_limits(received: Sequence[tuple[str, Any]], after: int = 0) -> list[float]:
+    """The limits of the SetChargingProfile calls a simulated wallbox ``received``, from index ``after`` on."""
+    return [
+        float(payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
+        for action, payload in received[after:]
+        if action == "SetChargingProfile"
+    ]

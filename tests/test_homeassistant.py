@@ -256,7 +256,8 @@ async def test_slider_below_six_amps_becomes_six(charging: Scenario) -> None:
 async def test_helpers_are_created_once(charging: Scenario) -> None:
     """Setting up again (as at every connect and add-on start) reuses the helpers instead of adding more."""
     output = charging.app.home_assistant
-    assert output is not None and output.rest is not None
+    assert output is not None
+    assert output.rest is not None
     await output.rest.controls.setup()
     numbers = await charging.ha.helpers("input_number")
     buttons = await charging.ha.helpers("input_button")
@@ -271,7 +272,8 @@ async def test_slider_range_follows_max_current_and_keeps_the_users_name(chargin
         {"type": "input_number/update", "input_number_id": slider_id, "name": "My limit", "min": 0, "max": 20}
     )
     output = charging.app.home_assistant
-    assert output is not None and output.rest is not None
+    assert output is not None
+    assert output.rest is not None
     await output.rest.controls.setup()
     slider = next(item for item in await charging.ha.helpers("input_number") if item["id"] == slider_id)
     assert (slider["name"], slider["min"], slider["max"]) == ("My limit", 0, MAX_CURRENT_A)

@@ -23,7 +23,7 @@ from bmw_wallbox.homeassistant.core.websocket import CoreConnection, websocket_u
 from bmw_wallbox.homeassistant.model.events import EventFeed, SessionTracker
 from bmw_wallbox.homeassistant.model.loop import PublishQueue, Rendered
 from bmw_wallbox.homeassistant.model.values import charger_slugs, slugify
-from bmw_wallbox.homeassistant.rest.states import RULES, REST_ENTITIES, EntityState, RestStates, render, render_offline
+from bmw_wallbox.homeassistant.rest.states import REST_ENTITIES, RULES, EntityState, RestStates, render, render_offline
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue, StateHub
 
 from helpers import eventually

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-
-import logging
 
 from bmw_wallbox.aio import TaskSet
 from bmw_wallbox.controller import Controller

@@ -33,7 +33,9 @@ async def test_a_missing_mqtt_integration_is_shown_on_the_setup_page(
         options=options, mqtt_url=mosquitto.url, ha_url=home_assistant.core.url, ha_token=home_assistant.token
     )
     output = app.home_assistant
-    assert output is not None and output.mqtt is not None and output.integration is not None
+    assert output is not None
+    assert output.mqtt is not None
+    assert output.integration is not None
     integration = output.integration
     await eventually(output.mqtt.client.connected.is_set, what="the app connected to the broker")
     known = await eventually(

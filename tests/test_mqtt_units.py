@@ -1,6 +1,11 @@
-"""The MQTT side's decisions without I/O: which broker, node ids, component keys, payloads, evcc's words."""
+"""The MQTT side's decisions without I/O: which broker, node ids, component keys, payloads, evcc's words.
+
+Also what both transports share: the formatter's unknown values and the one control table.
+"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -10,7 +15,9 @@ from bmw_wallbox.homeassistant.model.entities import ENTITIES
 from bmw_wallbox.homeassistant.model.values import node_id
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerUrlError, choose_broker, parse_url
 from bmw_wallbox.homeassistant.mqtt.discovery import Topics, discovery_config, render_states
-from bmw_wallbox.homeassistant.mqtt.evcc import parse_evcc, render_evcc, status_letter
+from bmw_wallbox.homeassistant.mqtt.evcc import evcc_topic, parse_evcc, render_evcc, status_letter
+from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, helper_config, helper_id
+from bmw_wallbox.homeassistant.rest.states import render
 from bmw_wallbox.options import MqttOptions
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, Transaction, utcnow
 from bmw_wallbox.supervisor import MqttService
@@ -142,3 +149,35 @@ def test_enable_starts_when_a_car_waits_without_a_session() -> None:
         (Command.START, None),
         (Command.RESUME, None),
     )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_value_that_is_not_finite_is_unknown_in_every_transport(value: float) -> None:
+    """NaN and infinity never reach Home Assistant or evcc as ``nan``/``inf``: REST, MQTT and evcc say unknown."""
+    state = charger(charging=True)
+    state.main_evse.meter.power_w = value
+    state.main_evse.meter.current_phases_a = {"L1": value}
+    mqtt, evcc = render_states(state, TOPICS), render_evcc(state, TOPICS)
+    (_, rest) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_power"]
+    (_, current) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_current"]
+    shown = (rest.state, mqtt[TOPICS.state("power")], evcc[evcc_topic(TOPICS, "power")])
+    assert shown == ("unknown", "None", "0")
+    assert (current.attributes["l1_a"], json.loads(mqtt[TOPICS.attributes("current")])["l1_a"]) == (None, None)
+    assert json.loads(evcc[evcc_topic(TOPICS, "currents")]) == [0.0, 0.0, 0.0]
+
+
+def test_rest_and_mqtt_offer_the_same_buttons_with_the_same_names() -> None:
+    """Both transports derive their controls from one table: the same buttons, named alike, with the same ids."""
+    state = charger()
+    rest_buttons = sorted(
+        (helper_config(state, button)["name"], f"input_button.{helper_id(button, 'bmw_wallbox')}") for button in BUTTONS
+    )
+    mqtt_buttons = sorted(
+        (f"BMW Wallbox {c['name']}", c["default_entity_id"].replace("button.", "input_button."))
+        for c in discovery_config(charger(), TOPICS, "bmw_wallbox")["cmps"].values()
+        if c["p"] == "button"
+    )
+    assert rest_buttons == mqtt_buttons
+    assert [name for name, _ in rest_buttons] == [
+        f"BMW Wallbox {n}" for n in ("Pause", "Reboot", "Resume", "Start", "Stop")
+    ]
