@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -109,3 +110,25 @@ class TaskSet:
         """Drop new work and cancel every task, waiting until they have ended (a second call does nothing more)."""
         self._closing = True
         await cancel_and_wait(*self._tasks)
+
+
+class Backoff:
+    """Pauses between reconnect attempts: ``min_s`` doubling to ``max_s``, each jittered by ±20 %."""
+
+    def __init__(self, *, min_s: float, max_s: float) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self._next_s = min_s
+
+    def reset(self) -> None:
+        """Connected: the next pause is ``min_s`` again."""
+        self._next_s = self.min_s
+
+    def longest(self) -> None:
+        """Retrying will not help soon (a refused login): the next pause is ``max_s``."""
+        self._next_s = self.max_s
+
+    async def sleep(self) -> None:
+        """Pause, then double the next pause (at most ``max_s``)."""
+        await asyncio.sleep(self._next_s * random.uniform(0.8, 1.2))
+        self._next_s = min(self._next_s * 2, self.max_s)

@@ -17,6 +17,7 @@ Every event (session, command outcome) comes from one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class HomeAssistantOutput:
         # WallboxError: Home Assistant or the broker could not be reached; expected, logged at DEBUG.
         self._tasks = TaskSet("Home Assistant", logger=_LOGGER, quiet=(WallboxError,))
         self._note = note
+        self._ready_timeout_s = ready_timeout_s
         #: Set once the REST mode's states and helpers are gone (or Core could not be asked); MQTT mode only.
         self.rest_cleared = asyncio.Event()
         self.core: _Core | None = None
@@ -107,10 +109,10 @@ class HomeAssistantOutput:
         if broker is not None:
             from bmw_wallbox.homeassistant.mqtt.devices import MqttDevices  # aiomqtt only in MQTT mode
 
-            ready = self.rest_cleared if self.core is not None else None
+            before_first = self._until_rest_cleared if self.core is not None else None
             self.mqtt = MqttDevices(
-                hub, self.feed, broker, tasks=self._tasks, configuration_url=configuration_url, ready=ready,
-                ready_timeout_s=ready_timeout_s,
+                hub, self.feed, broker, tasks=self._tasks, configuration_url=configuration_url,
+                before_first=before_first,
             )  # fmt: skip
             if self.core is not None:
                 self.registry = RegistryIds(self.core.connection)
@@ -222,6 +224,12 @@ class HomeAssistantOutput:
         if self.integration is not None and self.registry is not None:
             await self.integration.check()
             self.registry.refresh_soon()
+
+    async def _until_rest_cleared(self) -> None:
+        """Wait until the REST mode's states are gone, at most ``ready_timeout_s`` (Home Assistant may be down)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._ready_timeout_s):
+                await self.rest_cleared.wait()
 
     async def _leave_rest_behind(self) -> None:
         """Once per start, before the first discovery: remove what an earlier REST mode created."""

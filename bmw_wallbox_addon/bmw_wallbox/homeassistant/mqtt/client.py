@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
 
-from bmw_wallbox.aio import stopping
+from bmw_wallbox.aio import Backoff, stopping
 from bmw_wallbox.errors import WallboxError
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings
 
@@ -105,8 +104,7 @@ class MqttClient:
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_connected = on_connected
-        self._backoff_min_s = backoff_min_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(min_s=backoff_min_s, max_s=backoff_max_s)
         self._keepalive_s = keepalive_s
         self._timeout_s = timeout_s
         self._client: aiomqtt.Client | None = None
@@ -140,7 +138,6 @@ class MqttClient:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; returns only by cancellation."""
-        delay = self._backoff_min_s
         failing = False
         refusal_logged = False
         while True:
@@ -157,7 +154,7 @@ class MqttClient:
                     self.state = "connected"
                     _LOGGER.info("Connected to the MQTT broker %s%s", self.broker.url, " again" if failing else "")
                     failing = refusal_logged = False
-                    delay = self._backoff_min_s
+                    self._backoff.reset()
                     await self._run_hook()
                     async for message in client.messages:
                         self._dispatch(message)
@@ -171,7 +168,7 @@ class MqttClient:
                     if not refusal_logged:
                         _LOGGER.error("%s; check the options mqtt.user and mqtt.password", error)
                     refusal_logged = True
-                    delay = self._backoff_max_s
+                    self._backoff.longest()
                 else:
                     self.state = "unreachable"
                     if self.connected.is_set():
@@ -184,8 +181,7 @@ class MqttClient:
                 self._client = None
                 if self.state == "connected":
                     self.state = "connecting"
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._backoff_max_s)
+            await self._backoff.sleep()
 
     async def _run_hook(self) -> None:
         """Run the connect hook; a lost connection ends the connection, anything else is logged."""

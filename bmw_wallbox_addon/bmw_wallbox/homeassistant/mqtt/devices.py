@@ -22,18 +22,16 @@ one :class:`~bmw_wallbox.homeassistant.model.loop.PublishLoop`:
   runs: it is logged once per topic and cleared from the broker; every event of
   the feed is an event of the charger's event entity.
 
-``ready`` (optional) is awaited, at most ``ready_timeout_s`` (15 s), before the
-first publication: the REST states of the same ids must be gone first.
+``before_first`` (optional) is awaited before the first publication: the REST
+states of the same ids must be gone first (the output bounds that wait).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bmw_wallbox.aio import TaskSet, supervise
@@ -101,19 +99,14 @@ class MqttDevices:
         *,
         tasks: TaskSet,
         configuration_url: str | None = None,
-        ready: asyncio.Event | None = None,
-        ready_timeout_s: float = 15.0,
+        before_first: Callable[[], Awaitable[None]] | None = None,
         refresh_s: float = 60.0,
         backoff_max_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._hub = hub
-        self._feed = feed
-        self.broker = broker
-        self._tasks = tasks
+        self.broker, self._hub, self._feed, self._tasks = broker, hub, feed, tasks
         self._configuration_url = configuration_url
-        self._ready = ready
-        self._ready_timeout_s = ready_timeout_s
+        self._before_first = before_first
         self.slugs = charger_slugs(hub.chargers.values())
         self.topics = {
             cid: Topics(prefix=broker.discovery_prefix, base=broker.base_topic, node=node_id(cid))
@@ -186,11 +179,10 @@ class MqttDevices:
             raise TransportDownError(str(err)) from err
 
     async def _publish(self) -> None:
-        """The publish loop, after the REST states of the same ids are gone (at most ``ready_timeout_s`` once)."""
-        if self._ready is not None and not self._ready.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._ready_timeout_s):
-                    await self._ready.wait()
+        """The publish loop, once ``before_first`` returned (the REST states of the same ids are gone)."""
+        if self._before_first is not None:
+            await self._before_first()
+            self._before_first = None
         await self.loop.run()
 
     async def _on_connected(self) -> None:
