@@ -279,6 +279,21 @@ async def test_slider_range_follows_max_current_and_keeps_the_users_name(chargin
     assert (slider["name"], slider["min"], slider["max"]) == ("My limit", 0, MAX_CURRENT_A)
 
 
+async def test_reset_helper_of_an_earlier_version_becomes_the_reboot_button(charging: Scenario) -> None:
+    """A helper named "Reset" (earlier versions) is kept, renamed Reboot, and reboots the wallbox; none is added."""
+    output = charging.app.home_assistant
+    assert output is not None
+    assert output.rest is not None
+    await charging.ha.ws_command({"type": "input_button/delete", "input_button_id": f"{SLUG}_reboot"})
+    await charging.ha.ws_command({"type": "input_button/create", "name": "BMW Wallbox Reset", "icon": "mdi:restart"})
+    await output.rest.controls.setup()
+    buttons = {item["id"]: item["name"] for item in await charging.ha.helpers("input_button")}
+    assert (buttons.get(f"{SLUG}_reset"), f"{SLUG}_reboot" in buttons) == ("BMW Wallbox Reboot", False)
+    after = charging.mark()
+    await charging.ha.call_service("input_button", "press", {"entity_id": f"input_button.{SLUG}_reset"})
+    await charging.wallbox.wait_for_call("Reset", 10, after=after)
+
+
 async def test_pause_button_works_after_a_restart(charging: Scenario) -> None:
     """After a Home Assistant restart the helpers still control the wallbox."""
     await charging.core.restart()

@@ -185,12 +185,15 @@ class HelperControls:
             created = await self._connection.command({"type": f"{domain}/create", **config})
             _LOGGER.info("Created the Home Assistant helper %s.%s", domain, created["id"])
             return str(created["id"]), True
-        if "min" in config and (found.get("min") != config["min"] or found.get("max") != config["max"]):
-            # An update replaces the whole item: keep what the user may have changed (name, icon, mode).
-            kept = {key: value for key, value in found.items() if key != "id"}
-            update = {**kept, "min": config["min"], "max": config["max"], "step": config["step"]}
+        # An update replaces the whole item: keep what the user may have changed (name, icon, mode).
+        update = {key: value for key, value in found.items() if key != "id"}
+        if found.get("name") in {f"{charger.name} {name}" for name in control.former_names}:
+            update["name"] = config["name"]  # our former default name: the control is called so now
+        if "min" in config:
+            update.update({"min": config["min"], "max": config["max"], "step": config["step"]})
+        if update != {key: value for key, value in found.items() if key != "id"}:
             await self._connection.command({"type": f"{domain}/update", f"{domain}_id": found["id"], **update})
-            _LOGGER.info("Set the range of input_number.%s to %s..%s A", found["id"], config["min"], config["max"])
+            _LOGGER.info("Updated the Home Assistant helper %s.%s (name or range)", domain, found["id"])
         return str(found["id"]), False
 
     async def _registry(self) -> dict[tuple[str, str], str]:
