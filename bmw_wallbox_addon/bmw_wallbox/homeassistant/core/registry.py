@@ -1,8 +1,10 @@
 """What Home Assistant says about the MQTT entities: their entity ids (entity registry) and the MQTT integration.
 
-Read at every connect of the Core WebSocket and again about a second after
-each ``entity_registry_updated`` event (new entities, renames), so the panel
-shows the ids a user really has, also after renaming one.
+:class:`RegistryIds` reads the entity registry at every connect of the Core
+WebSocket and again about a second after each ``entity_registry_updated``
+event (new entities, renames), so the panel shows the ids a user really has,
+also after renaming one. :class:`MqttIntegration` asks whether the MQTT
+integration is set up, at every connect and when a component loads.
 """
 
 from __future__ import annotations
