@@ -17,13 +17,13 @@ from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_
 from bmw_wallbox.controller.results import CommandResult
 from bmw_wallbox.csms.connection import CallQueue
 from bmw_wallbox.errors import ChargerNotConnectedError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import (
     Capabilities,
     ChargerState,
     ChargingState,
     ConnectorStatus,
     Save,
-    StateHub,
 )
 
 from fakeport import FakePort, accepted, callerror, rejected

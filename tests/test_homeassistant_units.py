@@ -24,7 +24,8 @@ from bmw_wallbox.homeassistant.model.events import EventFeed, SessionTracker
 from bmw_wallbox.homeassistant.model.loop import PublishQueue, Rendered
 from bmw_wallbox.homeassistant.model.values import charger_slugs, slugify
 from bmw_wallbox.homeassistant.rest.states import REST_ENTITIES, RULES, EntityState, RestStates, render, render_offline
-from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue
 
 from helpers import eventually
 

@@ -20,7 +20,8 @@ from bmw_wallbox.controller import Controller
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings
 from bmw_wallbox.homeassistant.mqtt.devices import MqttDevices
-from bmw_wallbox.state import ChargerState, SampledValue, StateHub, utcnow
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, SampledValue, utcnow
 
 from helpers import eventually
 

@@ -20,11 +20,12 @@ from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.homeassistant import HomeAssistantOutput
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
 from bmw_wallbox.startup_checks import report_at_start
-from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.supervisor import SupervisorError, addon_info
 from bmw_wallbox.tokenbook import Presented
@@ -149,8 +150,8 @@ class Application:
             holder.set_secrets(secrets)
 
     def _on_unknown(self) -> None:
-        self.store.save_unknown()
-        self.panel.live.unknown_changed()
+        """The OCPP server noted unknown charger ids: commit them (the store and the panel listen)."""
+        self.hub.unknown_ids.commit(Save.NOW)
 
     async def _ask_host_port(self, http: aiohttp.ClientSession, token: str) -> None:
         """Learn from the Supervisor which host port is mapped to the OCPP port (for the setup URL), and our slug."""

@@ -32,6 +32,7 @@ from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.port import Answer, ChargerPort, IdToken
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import MIN_CURRENT_A
 from bmw_wallbox.state import (
     SUSPENDED,
@@ -40,7 +41,6 @@ from bmw_wallbox.state import (
     CommandRecord,
     ConnectorStatus,
     Save,
-    StateHub,
     utcnow,
 )
 

@@ -35,8 +35,8 @@ from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.model.values import charger_slugs
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings, BrokerUrlError, find_broker
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import StateHub
 
 if TYPE_CHECKING:
     from bmw_wallbox.homeassistant.mqtt.devices import MqttDevices

@@ -39,8 +39,9 @@ from bmw_wallbox.controller.controller import COMMAND_DEADLINE_S
 from bmw_wallbox.controller.port import USER_COMMAND, AuthPort, VariableChange
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import AuthPolicy, Token, TokenError
 from bmw_wallbox.tokens.sync import LocalListSync
 

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from bmw_wallbox.controller.port import AuthPort
 from bmw_wallbox.controller.results import CommandResult, Outcome
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import LocalListState
 from bmw_wallbox.tokens.locallist import Entries, applied, plan_updates, wanted_entries
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome, run
-from bmw_wallbox.state import ChargerState, Save, SessionRecord, StateHub, token_label
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, Save, SessionRecord, token_label
 
 COMMAND_RESULT = "command_result"
 SESSION_STARTED = "session_started"

@@ -32,7 +32,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from bmw_wallbox.state import Save, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import Save
 
 _LOGGER = logging.getLogger(__name__)
 

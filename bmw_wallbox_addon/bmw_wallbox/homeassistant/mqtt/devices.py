@@ -57,7 +57,7 @@ from bmw_wallbox.homeassistant.mqtt.discovery import (
     render_states,
 )
 from bmw_wallbox.homeassistant.mqtt.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.hub import StateHub
 
 _LOGGER = logging.getLogger(__name__)
 

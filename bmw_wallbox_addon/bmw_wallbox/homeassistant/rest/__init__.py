@@ -21,7 +21,7 @@ from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.rest.helpers import HelperControls
 from bmw_wallbox.homeassistant.rest.states import RestStates
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.hub import StateHub
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.model.values import slugify
-from bmw_wallbox.state import ChargerState, Save, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, Save
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from bmw_wallbox.homeassistant.model.loop import (
     TransportRefusedError,
 )
 from bmw_wallbox.homeassistant.model.values import REST_WORDS, entity_id, finite, format_value
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState
 
 _LOGGER = logging.getLogger(__name__)
 
