@@ -58,32 +58,15 @@ from bmw_wallbox.homeassistant.mqtt.discovery import (
 )
 from bmw_wallbox.homeassistant.mqtt.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
 from bmw_wallbox.hub import StateHub
+from bmw_wallbox.logbudget import LogBudget
 
 _LOGGER = logging.getLogger(__name__)
 
 _CONTROLS = {control.key: control for control in CONTROLS}
 #: What a payload of Home Assistant's MQTT button and switch means: a press, or a switch position.
 _INPUTS: dict[str, dict[str, object]] = {"button": {PRESS: None}, "switch": {ON: True, OFF: False}}
-#: How many ``online`` announcements of Home Assistant a minute are logged at INFO (the others at DEBUG).
+#: How many ``online`` announcements of Home Assistant a minute are logged at INFO (the others at DEBUG, counted).
 ONLINE_LOGS_PER_MINUTE = 3
-
-
-class LogBudget:
-    """At most ``per_minute`` log lines a minute at the louder level (a flood must not fill the panel's log)."""
-
-    def __init__(self, *, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._per_minute = per_minute
-        self._clock = clock
-        self._spent: list[float] = []
-
-    def spend(self) -> bool:
-        """True when one more line fits into the last minute's budget (it is counted)."""
-        now = self._clock()
-        self._spent = [at for at in self._spent if at > now - 60.0]
-        if len(self._spent) >= self._per_minute:
-            return False
-        self._spent.append(now)
-        return True
 
 
 class MqttDevices:
@@ -134,7 +117,7 @@ class MqttDevices:
         )
         self._configs: dict[str, tuple[tuple[object, ...], str]] = {}
         self._retained_warned: set[str] = set()
-        self._online_log = LogBudget(per_minute=ONLINE_LOGS_PER_MINUTE, clock=clock)
+        self._online_log = LogBudget(_LOGGER, burst=ONLINE_LOGS_PER_MINUTE, level=logging.INFO, clock=clock)
         feed.listen(self._on_event)
 
     def start(self) -> None:
@@ -198,8 +181,10 @@ class MqttDevices:
     def _on_message(self, topic: str, payload: str, retained: bool) -> None:
         if topic == self._status_topic:
             if payload == ONLINE:
-                log = _LOGGER.info if self._online_log.spend() else _LOGGER.debug
-                log("Home Assistant is online: publishing the devices and their states again")
+                self._online_log.log(
+                    "online announcements of Home Assistant",
+                    "Home Assistant is online: publishing the devices and their states again",
+                )
                 self.loop.send_all_again()
             return
         if topic.endswith("/config"):
