@@ -12,11 +12,11 @@ from bmw_wallbox.controller import Command, Controller, Outcome, parse_amps, run
 from bmw_wallbox.controller.apply import apply_setpoint
 from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.commands import InvalidAmpsError
-from bmw_wallbox.controller.port import USER_COMMAND, Answer, LimitProfile, RateUnit, Strategy
 from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_order
-from bmw_wallbox.controller.results import CommandResult
 from bmw_wallbox.csms.connection import CallQueue
 from bmw_wallbox.errors import ChargerNotConnectedError
+from bmw_wallbox.ports import USER_COMMAND, Answer, LimitProfile, RateUnit, Strategy
+from bmw_wallbox.results import CommandResult
 from bmw_wallbox.state import (
     Capabilities,
     ChargerState,
@@ -263,11 +263,11 @@ def test_amps_refuses_what_is_not_a_limit(value: object) -> None:
 async def test_an_invalid_amps_value_sends_nothing() -> None:
     """set_current_limit with bad amps answers invalid with the allowed range, and nothing reaches the charger."""
     port = FakePort(charger())
-    controller, commits = controller_for(port)
+    controller, _ = controller_for(port)
     result = await run(controller, Command.SET_CURRENT_LIMIT, "CP1", "lots")
     assert result.outcome is Outcome.INVALID
     assert "send 0 (pause) or 6 to 16 A" in result.detail
-    assert (port.calls, commits) == ([], [])
+    assert (port.calls, port.state.desired.paused, port.state.desired.limit_a) == ([], False, 16.0)
 
 
 # --- coalescing ----------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_ca
 from ocpp.messages import get_validator
 
 from bmw_wallbox.controller import Outcome
-from bmw_wallbox.controller.port import Answer, LocalListUpdate, UpdateType, VariableChange
 from bmw_wallbox.csms.handlers import id_token_info
 from bmw_wallbox.csms.port import send_local_list_request
 from bmw_wallbox.errors import ChargerCallError
+from bmw_wallbox.ports import Answer, LocalListUpdate, UpdateType, VariableChange
 from bmw_wallbox.simulator.auth import LocalAuthList
 from bmw_wallbox.state import ChargerState, StateHub
 from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook, Verdict

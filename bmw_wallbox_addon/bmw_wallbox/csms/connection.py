@@ -5,7 +5,7 @@ The library's ``ChargePoint`` routes frames to the ``@on`` handlers in
 out: a CALLERROR for every frame it cannot parse, lenient schema checks that
 drop vendor quirks instead of the whole message, a trace of every frame, the
 translation of call failures into our exceptions, and a call queue in which
-user commands go before background calls (:data:`~bmw_wallbox.controller.port.USER_COMMAND`).
+user commands go before background calls (:data:`~bmw_wallbox.ports.USER_COMMAND`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bmw_wallbox.controller.port import USER_COMMAND
 from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
 from bmw_wallbox.csms.guards import LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.logsafe import shown
+from bmw_wallbox.ports import USER_COMMAND
 from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
 from bmw_wallbox.trace import Trace
 

@@ -227,9 +227,7 @@ class EventInterface:
 
     async def _run(self, request: CommandRequest) -> None:
         """Run a command event through the one command table (``amps`` is checked there)."""
-        result = await run(self._controller, request.command, request.charger_id, request.amps)
-        if result.outcome is Outcome.INVALID:
-            self.fire(*result_event(request.charger_id, result))  # the controller records only what it ran
+        await run(self._controller, request.command, request.charger_id, request.amps)  # it announces the result
 
     def wake(self) -> None:
         """Try to deliver the outbox now (after a reconnect)."""

@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from bmw_wallbox.aio import cancel_and_wait, stopping, supervise
-from bmw_wallbox.controller import CommandResult, Controller, Outcome, run
+from bmw_wallbox.controller import CommandResult, Controller, run
 from bmw_wallbox.homeassistant.broker import BrokerSettings
 from bmw_wallbox.homeassistant.discovery import (
     NODE_PREFIX,
@@ -273,9 +273,7 @@ class MqttBridge:
 
     async def _run_command(self, charger_id: str, request: CommandRequest) -> None:
         command, amps = request
-        result = await run(self._controller, command, charger_id, amps)
-        if result.outcome is Outcome.INVALID:  # the controller records only what it ran
-            await self._publish_event(charger_id, "command_result", result.to_json())
+        await run(self._controller, command, charger_id, amps)  # the controller announces every result
 
     def _check_retained_config(self, topic: str, payload: str) -> None:
         """A device config on the broker: remove it when it is ours and its charger is no longer configured."""

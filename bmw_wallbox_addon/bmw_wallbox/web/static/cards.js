@@ -19,6 +19,7 @@ const OUTCOMES = {
   rejected: ["bad", "rejected by the wallbox"],
   timeout: ["bad", "no answer from the wallbox"],
   not_connected: ["warn", "wallbox not connected"],
+  not_ready: ["warn", "status not known yet"],
   not_applicable: ["warn", "not possible now"],
   not_supported: ["warn", "not supported by this wallbox"],
   invalid: ["bad", "invalid value"],
