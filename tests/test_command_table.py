@@ -1,4 +1,4 @@
-"""The one command table against a fake port: every outcome recorded and announced, floods coalesced, Starts combined."""
+"""The one command table against a fake port: every outcome recorded and announced, floods coalesced, one Start."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import pytest
 
 from bmw_wallbox.controller import Command, Controller, Outcome, run, runner
 from bmw_wallbox.controller.start import stop_done
+from bmw_wallbox.ports import Answer
 from bmw_wallbox.records import BootInfo
 from bmw_wallbox.results import CommandResult
 from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, StateHub, utcnow
+from bmw_wallbox.tokens import LocalListSync, TokenService
 
 from fakeport import FakePort
+from helpers import eventually
 
 T0 = utcnow()
 
@@ -55,7 +58,8 @@ async def test_an_invalid_command_is_recorded_and_announced() -> None:
     watch = Watch(FakePort(charger()))
     result = await run(watch.controller, Command.SET_CURRENT_LIMIT, "CP1", "lots")
     last = watch.hub.chargers["CP1"].last_command
-    assert last is not None and (last.command, last.outcome) == ("set_current_limit", "invalid")
+    assert last is not None
+    assert (last.command, last.outcome) == ("set_current_limit", "invalid")
     assert watch.announced == [result]
     assert watch.durable == 1
 
@@ -70,7 +74,8 @@ async def test_a_command_from_outside_the_controller_is_recorded_and_announced()
 
     result = await runner(watch.controller)("charger_authorization_on", "CP1", work)
     last = watch.hub.chargers["CP1"].last_command
-    assert last is not None and last.command == "charger_authorization_on"
+    assert last is not None
+    assert last.command == "charger_authorization_on"
     assert (watch.announced, watch.durable) == ([result], 1)
 
 
@@ -199,4 +204,38 @@ async def test_a_stop_on_another_charger_gives_a_neutral_sentence() -> None:
     state.booted(BootInfo(vendor="Keba AG", model="KC-P30"))
     result = await run(Watch(FakePort(state)).controller, Command.STOP, "CP1")
     assert result.outcome is Outcome.ACCEPTED
-    assert "Delta" not in result.detail and "unplugged" in result.detail
+    assert "Delta" not in result.detail
+    assert "unplugged" in result.detail
+
+
+# --- the token service's commands ----------------------------------------------------------------------
+
+
+class CachePort:
+    """An auth port that only answers ClearCache (Accepted), counting the calls."""
+
+    def __init__(self, state: ChargerState) -> None:
+        self.state = state
+        self.cleared = 0
+
+    async def clear_cache(self) -> Answer:
+        self.cleared += 1
+        return Answer(status="Accepted")
+
+
+async def test_a_block_clears_the_caches_that_may_hold_the_card() -> None:
+    """A block clears the cache of a charger whose cache is on or not reported, not of one whose cache is off."""
+    off, unknown = (
+        ChargerState(charger_id="OFF", name="a", max_current_a=16),
+        ChargerState(charger_id="ON", name="b", max_current_a=16),
+    )
+    off.capabilities.variables["AuthCacheCtrlr.Enabled"] = "false"
+    hub = StateHub([off, unknown])
+    ports = {"OFF": CachePort(off), "ON": CachePort(unknown)}
+    controller = Controller(hub, ports=lambda _: None)
+    service = TokenService(hub, sync=LocalListSync(hub, ports=ports.get), ports=ports.get, commands=runner(controller))
+    token = service.add("Anna's card", "04A1B2C3D4E5F6", "ISO14443")
+    service.update(token.ref, allowed=False)
+    await eventually(lambda: unknown.last_command, what="the clear_cache result")
+    await service.close()
+    assert (ports["OFF"].cleared, ports["ON"].cleared, off.last_command) == (0, 1, None)

@@ -13,15 +13,11 @@ from ocpp.v201 import call
 from bmw_wallbox.app import Application
 
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, ocpp_url
+from helpers import profile_limit
 from peer import LibraryCharger, library_charger
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 NOW = "2026-11-26T01:00:00Z"
-
-
-def profile_limit(payload: dict[str, Any]) -> float:
-    """The limit of a SetChargingProfile payload."""
-    return float(payload["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"])
 
 
 async def plug_in(charger: LibraryCharger, *, transaction: bool = True, state: str = "Charging") -> None:

@@ -339,4 +339,7 @@ async def test_a_charger_without_local_list_calls_is_not_supported() -> None:
     """A CALLERROR NotImplemented to GetLocalListVersion is not_supported, and the status says so."""
     sync, _ = fake(book_with(allowed=1), error="NotImplemented")
     result = await sync.sync("wb")
-    assert (result.outcome, result.detail) == (Outcome.NOT_SUPPORTED, "the charger answered CALLERROR NotImplemented")
+    assert (result.outcome, result.detail) == (
+        Outcome.NOT_SUPPORTED,
+        "the charger answered CALLERROR NotImplemented: no local list here",
+    )

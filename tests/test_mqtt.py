@@ -30,7 +30,7 @@ from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import StartApp, running
-from helpers import eventually, refused_port
+from helpers import eventually, profile_limits, refused_port
 from mosquitto import PASSWORD, Mosquitto, Watcher, watching
 
 CHARGER_ID = "DE*BMW*EMQTT0001"
@@ -96,15 +96,6 @@ async def charging(
         await sim.plug_in()
         await watcher.wait_for(names.state("charging_state"), lambda p: p == "Charging")
         yield app, sim, watcher
-
-
-def profile_limits(sim: WallboxSimulator, after: int = 0) -> list[float]:
-    """The limits of the SetChargingProfile frames the wallbox received after ``received[after]``."""
-    return [
-        float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-        for action, p in sim.received[after:]
-        if action == "SetChargingProfile"
-    ]
 
 
 async def test_one_device_per_charger_with_boot_details(
@@ -213,8 +204,8 @@ async def test_number_sets_the_limit(charging: tuple[Application, WallboxSimulat
     after = len(sim.received)
     await watcher.publish(names.set("limit"), "10")
     shown = await watcher.wait_for(names.state("limit"), lambda p: p == "10")
-    await eventually(lambda: 10.0 in profile_limits(sim, after), what="a 10 A profile at the charger")
-    assert (shown, profile_limits(sim, after)[-1]) == ("10", 10.0)
+    await eventually(lambda: 10.0 in profile_limits(sim.received, after), what="a 10 A profile at the charger")
+    assert (shown, profile_limits(sim.received, after)[-1]) == ("10", 10.0)
 
 
 async def test_switch_off_pauses_with_zero_amps_and_on_resumes(
@@ -225,12 +216,13 @@ async def test_switch_off_pauses_with_zero_amps_and_on_resumes(
     after = len(sim.received)
     await watcher.publish(names.set("charging_enabled"), "OFF")
     await watcher.wait_for(names.state("charging_enabled"), lambda p: p == "OFF")
-    await eventually(lambda: profile_limits(sim, after)[-1:] == [0.0], what="a 0 A profile at the charger")
+    await eventually(lambda: profile_limits(sim.received, after)[-1:] == [0.0], what="a 0 A profile at the charger")
     tx_before = sim.transaction_id
     await watcher.publish(names.set("charging_enabled"), "ON")
     await watcher.wait_for(names.state("charging_enabled"), lambda p: p == "ON")
     await eventually(
-        lambda: profile_limits(sim, after)[-1:] == [float(MAX_CURRENT_A)], what="the full limit at the charger again"
+        lambda: profile_limits(sim.received, after)[-1:] == [float(MAX_CURRENT_A)],
+        what="the full limit at the charger again",
     )
     assert (sim.transaction_id, sim.received_count("RequestStopTransaction")) == (tx_before, 0)
 
@@ -265,7 +257,7 @@ async def test_invalid_number_payload_is_answered_invalid(
     after = len(sim.received)
     await watcher.publish(names.set("limit"), "lots")
     event = json.loads(await watcher.wait_for(names.event, lambda p: '"invalid"' in p))
-    assert (event["command"], profile_limits(sim, after)) == ("set_current_limit", [])
+    assert (event["command"], profile_limits(sim.received, after)) == ("set_current_limit", [])
 
 
 async def test_session_end_is_an_event(charging: tuple[Application, WallboxSimulator, Watcher], names: Names) -> None:

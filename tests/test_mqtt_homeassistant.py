@@ -31,7 +31,7 @@ from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
 from ha_install import ensure_installed, ensure_mqtt_requirement
 from ha_process import HomeAssistantCore, run_sync
-from helpers import eventually, free_port
+from helpers import eventually, free_port, profile_limits
 from mosquitto import PASSWORD, USER, Mosquitto
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -116,11 +116,7 @@ class Setup:
         """Wait for a SetChargingProfile of ``limit_a`` A after ``received[after]``; return the limits sent since."""
 
         def seen() -> list[float]:
-            return [
-                float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-                for a, p in self.wallbox.received[after:]
-                if a == "SetChargingProfile"
-            ]
+            return profile_limits(self.wallbox.received, after)
 
         await eventually(lambda: limit_a in seen(), timeout=timeout_s, what=f"a {limit_a:g} A profile at the charger")
         return seen()
