@@ -27,6 +27,7 @@ from bmw_wallbox.state import (
 )
 
 from fakeport import FakePort, accepted, callerror, rejected
+from helpers import eventually
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -337,8 +338,7 @@ async def test_an_apply_for_a_user_runs_as_a_user_command() -> None:
     finally:
         USER_COMMAND.reset(token)
     coalescer.schedule("CP1")
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await eventually(lambda: unclaimed, what="the background apply's result")
     await coalescer.close()
     assert (seen, unclaimed) == ([True, False], ["CP1"])
 
