@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from bmw_wallbox.ports import Answer
 from bmw_wallbox.records import BootInfo
 from bmw_wallbox.results import CommandResult
 from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, StateHub, utcnow
+from bmw_wallbox.store import Store
 from bmw_wallbox.tokens import LocalListSync, TokenService
 
 from fakeport import FakePort
@@ -104,6 +107,32 @@ async def test_a_flood_of_limits_costs_a_durable_write_per_window_not_per_messag
     )
     assert {r.outcome for r in results} == {Outcome.ACCEPTED}
     assert watch.durable <= 3, watch.durable
+
+
+class CountingStore(Store):
+    """The real store, counting its durable (fsynced, renamed) writes."""
+
+    durable_writes = 0
+
+    def save_now(self, charger_id: str) -> None:
+        """Count, then write as the store does."""
+        self.durable_writes += 1
+        super().save_now(charger_id)
+
+
+async def test_a_flood_of_limits_writes_the_file_a_few_times_and_keeps_the_last(tmp_path: Path) -> None:
+    """1,000 limits with the real store: at most three fsynced writes, and the file holds the last limit."""
+    port = FakePort(charger())
+    hub = StateHub([port.state])
+    store = CountingStore(tmp_path, hub)
+    store.attach()
+    controller = Controller(hub, ports=lambda _: port, min_interval_s=0.0)
+    await asyncio.gather(*(run(controller, Command.SET_CURRENT_LIMIT, "CP1", 6 + n % 10) for n in range(1000)))
+    await controller.close()
+    store.detach()
+    saved = json.loads(store.path_for("CP1").read_text())
+    assert store.durable_writes <= 3, store.durable_writes
+    assert saved["setpoint"] == {"limit_a": 15.0, "paused": False}
 
 
 async def test_a_flood_of_toggles_announces_a_bounded_number_of_results() -> None:
