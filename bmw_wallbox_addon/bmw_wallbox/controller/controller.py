@@ -73,7 +73,7 @@ class Controller:
         commit_window_s: float = COMMIT_WINDOW_S,
     ) -> None:
         self._hub = hub
-        #: Seconds a user command may take from its arrival to its answer (see :func:`commands.run`).
+        #: Seconds a user command may take from its arrival to its answer (see :func:`commands.run_user`).
         self.command_deadline_s = command_deadline_s
         self._ports = ports
         self.id_token = id_token or DEFAULT_ID_TOKEN
@@ -103,7 +103,9 @@ class Controller:
     def subscribe_results(self, listener: ResultListener) -> Callable[[], None]:
         """Call ``listener(charger_id, result)`` for every command outcome, including late ones.
 
-        Returns a function that unsubscribes the listener.
+        In a burst, the latest outcome of each command per commit window (see
+        :class:`~bmw_wallbox.controller.recorder.Recorder`). Returns a function
+        that unsubscribes the listener.
         """
         return self._recorder.subscribe(listener)
 
