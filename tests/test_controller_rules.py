@@ -44,11 +44,12 @@ def charger(*, transaction: bool = True, state: ChargingState = ChargingState.CH
 
 
 def controller_for(port: FakePort, **kwargs: Any) -> tuple[Controller, list[tuple[str, Save]]]:
-    """A controller driving ``port``; the second value records every commit."""
+    """A controller driving ``port`` (no waiting between applies or commits); the second value records every commit."""
     hub = StateHub([port.state])
     commits: list[tuple[str, Save]] = []
     hub.subscribe(lambda charger_id, save: commits.append((charger_id, save)))
-    return Controller(hub, ports=lambda _: port, min_interval_s=0.0, **kwargs), commits
+    options: dict[str, Any] = {"min_interval_s": 0.0, "commit_window_s": 0.0, **kwargs}
+    return Controller(hub, ports=lambda _: port, **options), commits
 
 
 # --- profiles ------------------------------------------------------------------------------------
