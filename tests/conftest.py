@@ -19,9 +19,10 @@ import trustme
 
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.csms.server import CsmsServer
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState
 from bmw_wallbox.trace import Trace
 
 from arena import Arena, open_arena

@@ -12,7 +12,10 @@ import contextlib
 import inspect
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from bmw_wallbox.simulator.clock import SimClock
 
 T = TypeVar("T")
 
@@ -55,6 +58,14 @@ async def eventually(
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def simulated_time_passes(clock: SimClock, seconds: float) -> None:
+    """Wait until ``seconds`` simulated seconds passed on ``clock`` (the simulated wallbox's)."""
+    until_s = clock.now_s() + seconds
+    await eventually(
+        clock.now_s, what=f"{seconds:g} simulated seconds", until=lambda now: now >= until_s, interval=0.005
+    )
 
 
 def free_port() -> int:

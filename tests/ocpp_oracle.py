@@ -25,7 +25,8 @@ MAX_ID_LENGTH = 36
 #: Every charger-to-CSMS action this CSMS has a handler for.
 HANDLED = frozenset(
     str(getattr(attr._on_action, "value", attr._on_action))
-    for attr in vars(ChargerConnection).values()
+    for cls in ChargerConnection.__mro__
+    for attr in vars(cls).values()
     if hasattr(attr, "_on_action")
 )
 OCPP_ACTIONS = frozenset(action.value for action in Action)

@@ -12,10 +12,11 @@ import pytest
 
 from bmw_wallbox.controller import Command, Controller, Outcome, run, runner
 from bmw_wallbox.controller.start import stop_done
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.ports import Answer
 from bmw_wallbox.records import BootInfo
 from bmw_wallbox.results import CommandResult
-from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.tokens import LocalListSync, TokenService
 

@@ -15,6 +15,7 @@ from bmw_wallbox.controller.commands import InvalidAmpsError
 from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_order
 from bmw_wallbox.csms.connection import CallQueue
 from bmw_wallbox.errors import ChargerNotConnectedError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.ports import USER_COMMAND, Answer, LimitProfile, RateUnit, Strategy
 from bmw_wallbox.results import CommandResult
 from bmw_wallbox.state import (
@@ -23,7 +24,6 @@ from bmw_wallbox.state import (
     ChargingState,
     ConnectorStatus,
     Save,
-    StateHub,
 )
 
 from fakeport import FakePort, accepted, callerror, rejected

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bmw_wallbox import store as store_module
-from bmw_wallbox.state import ChargerState, SampledValue, StateHub, utcnow
+from bmw_wallbox import jsonfile
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, SampledValue, utcnow
 from bmw_wallbox.store import Store
 
 from helpers import eventually
@@ -45,7 +46,7 @@ async def test_meter_saves_are_written_off_the_event_loop(tmp_path: Path, monkey
         writers.add(threading.get_ident())  # observe which thread writes; the real rename still happens
         real_replace(src, dst)
 
-    monkeypatch.setattr(store_module.os, "replace", replace)
+    monkeypatch.setattr(jsonfile.os, "replace", replace)
     for round_number in range(5):
         for charger in hub.chargers.values():
             _register(charger, float(round_number))
@@ -66,7 +67,9 @@ async def test_background_write_never_replaces_a_newer_save(tmp_path: Path) -> N
         for charger in hub.chargers.values():
             _register(charger, float(value))
             store.save_soon(charger.charger_id)
-        await asyncio.sleep(0)  # the background batch of this value starts
+        # One turn of the loop, not a wait: the flush timer (delay 0) hands this batch to the writer thread,
+        # which may still be writing while the save below runs: the race under test.
+        await asyncio.sleep(0)
         charger = hub.chargers["CP7"]
         _register(charger, value + 0.5)
         store.save_now("CP7")

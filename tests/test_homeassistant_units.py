@@ -21,7 +21,8 @@ from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventI
 from bmw_wallbox.homeassistant.publisher import PublishQueue, StatePublisher
 from bmw_wallbox.homeassistant.rest import CoreRestClient
 from bmw_wallbox.homeassistant.websocket import CoreConnection, websocket_url
-from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue
 
 from helpers import eventually
 

@@ -15,9 +15,10 @@ from bmw_wallbox.controller import Outcome
 from bmw_wallbox.csms.handlers import id_token_info
 from bmw_wallbox.csms.port import send_local_list_request
 from bmw_wallbox.errors import ChargerCallError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.ports import Answer, LocalListUpdate, UpdateType, VariableChange
 from bmw_wallbox.simulator.auth import LocalAuthList
-from bmw_wallbox.state import ChargerState, StateHub
+from bmw_wallbox.state import ChargerState
 from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook, Verdict
 from bmw_wallbox.tokens.locallist import FRAME_OVERHEAD_BYTES, applied, item_bytes, plan_updates, wanted_entries
 from bmw_wallbox.tokens.sync import LocalListSync

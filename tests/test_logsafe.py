@@ -299,6 +299,8 @@ async def test_rejected_id_token_is_not_echoed(peer: tuple[Application, Peer], l
     assert answer is not None
     assert answer[:3] == [4, "a1", "TypeConstraintViolation"]
     assert answer[3] == "Authorize: idToken/idToken: is longer than 36 characters"
+    traced = [entry.direction for entry in app.trace.entries() if entry.action == "Authorize"]
+    assert traced == ["out", "in"]  # the frames are in the trace (so the next line can fail)
     assert "TOPSECRET" not in json.dumps([entry.to_json() for entry in app.trace.entries()])
     assert "TOPSECRET" not in log_text.getvalue()
     assert "TOPSECRET" not in json.dumps([line.to_json() for line in app.logs.lines()])
@@ -338,8 +340,14 @@ async def test_logs_view_never_shows_the_reported_basic_auth_password(
     app = await start_app(options=default_options(ssl=False))
     async with library_charger(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID) as charger:
         await charger.next_call("TriggerMessage")
+        # The password comes in the second NotifyReport of the peer's report: wait for that one, and its log line.
         await eventually(
-            lambda: any(e.action == "NotifyReport" for e in app.trace.entries()), what="a NotifyReport in the trace"
+            lambda: any(e.action == "NotifyReport" and "BasicAuthPassword" in e.frame for e in app.trace.entries()),
+            what="the NotifyReport with the password in the trace",
+        )
+        await eventually(
+            lambda: "BasicAuthPassword" in json.dumps([line.to_json() for line in app.logs.lines()]),
+            what="the NotifyReport with the password in the Logs view",
         )
     shown_lines = json.dumps([line.to_json() for line in app.logs.lines()])
     assert "BasicAuthPassword" in shown_lines  # the report was logged, masked

@@ -16,7 +16,8 @@ import pytest
 from bmw_wallbox.controller import Controller
 from bmw_wallbox.homeassistant.broker import BrokerSettings
 from bmw_wallbox.homeassistant.mqtt_bridge import MqttBridge
-from bmw_wallbox.state import ChargerState, StateHub, utcnow
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, utcnow
 
 from helpers import eventually
 

@@ -15,7 +15,7 @@ from ocpp.v201 import call
 
 from bmw_wallbox.simulator import WallboxSimulator
 
-from helpers import profile_limit
+from helpers import profile_limit, simulated_time_passes
 from simcsms import CsmsServer, profile, samples, state_is, variable
 
 CHARGER_ID = "DE*BMW*ESIM0001"
@@ -217,7 +217,7 @@ async def test_no_periodic_meter_values_while_interval_is_zero(csms: CsmsServer,
     """With the default TxUpdatedInterval=0 a session sends no periodic meter values (as the real unit)."""
     mark = csms.mark()
     await sim.plug_in()
-    await asyncio.sleep(0.5)  # 10 simulated seconds
+    await simulated_time_passes(sim.clock, 10.0)
     assert [e["trigger_reason"] for e in csms.of("TransactionEvent", mark)] == [
         "CablePluggedIn",
         "ChargingStateChanged",
@@ -228,7 +228,7 @@ async def test_energy_integrates_power_over_simulated_time(sim: WallboxSimulator
     """The register grows by power x simulated time."""
     await sim.plug_in()
     start_s, start_wh = sim.clock.now_s(), sim.energy_wh
-    await asyncio.sleep(0.25)
+    await simulated_time_passes(sim.clock, 5.0)
     assert sim.energy_wh - start_wh == pytest.approx(11040.0 * (sim.clock.now_s() - start_s) / 3600, rel=0.01)
 
 

@@ -26,6 +26,7 @@ from bmw_wallbox.simulator import (
     preset,
 )
 
+from helpers import simulated_time_passes
 from simcsms import CsmsServer, profile, state_is, variable
 
 CHARGER_ID = "DE*BMW*EPERS0001"
@@ -77,11 +78,11 @@ def started(event: dict[str, Any]) -> bool:
     return bool(event["event_type"] == "Started")
 
 
-async def charge_one_session(csms: CsmsServer, sim: WallboxSimulator, real_s: float = 0.25) -> tuple[float, float]:
-    """Plug in, charge ``real_s`` real seconds, unplug; return the (Begin, End) register readings."""
+async def charge_one_session(csms: CsmsServer, sim: WallboxSimulator, charge_s: float = 5.0) -> tuple[float, float]:
+    """Plug in, charge ``charge_s`` simulated seconds, unplug; return the (Begin, End) register readings."""
     mark = csms.mark()
     await sim.plug_in()
-    await asyncio.sleep(real_s)
+    await simulated_time_passes(sim.clock, charge_s)
     await sim.unplug()
     first = await csms.wait_for("TransactionEvent", started, since=mark)
     last = await csms.wait_for("TransactionEvent", ended, since=mark)
@@ -394,7 +395,7 @@ async def test_silent_reconnect_transaction_status_is_truthful(csms: CsmsServer)
 async def crash_during_a_session(csms: CsmsServer, sim: WallboxSimulator, *, car_plugged: bool) -> tuple[str, int]:
     """Plug in, charge a little, crash (car plugged or not); return the lost transaction id and a mark before it."""
     await sim.plug_in()
-    await asyncio.sleep(0.1)
+    await simulated_time_passes(sim.clock, 2.0)
     lost = sim.transaction_id
     assert lost is not None
     mark = csms.mark()

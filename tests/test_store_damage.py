@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, Source, StateHub
-from bmw_wallbox.store import SCHEMA_VERSION, Store
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.saved import SCHEMA_VERSION
+from bmw_wallbox.state import ChargerState, ConnectorStatus, Save, Source
+from bmw_wallbox.store import Store
 
 from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot
 
@@ -28,7 +30,21 @@ GOOD: dict[str, Any] = {
             "stopped_reason": "EVDisconnected",
         }
     ],
-    "evses": {"1": {"register_wh": 1_234_567.0, "connector_status": "Occupied"}},
+    "evses": {
+        "1": {
+            "register_wh": 1_234_567.0,
+            "offset_wh": 0.0,
+            "register_read_at": None,
+            "connector_status": "Occupied",
+            "transaction": None,
+            "last_session": None,
+        }
+    },
+    "boot": {},
+    "capabilities": {},
+    "profile_strategy": None,
+    "installed_profiles": [],
+    "last_auto_reset_at": None,
 }
 
 
@@ -81,8 +97,8 @@ def test_a_truncated_file_is_kept_aside_and_the_add_on_starts(tmp_path: Path, ca
         store, state, path = store_with(tmp_path, text)
     assert state.desired.limit_a == 32.0
     assert [p.read_text(encoding="utf-8") for p in copies(path)] == [text]
-    assert store.problems == [f"{path.name} cannot be read (JSONDecodeError); starting without it"]
-    assert any("cannot be read" in r.getMessage() for r in caplog.records)
+    assert store.problems == [f"{path.name}: the file could not be read (JSONDecodeError); starting without it"]
+    assert any("could not be read" in r.getMessage() for r in caplog.records)
 
 
 def test_a_file_of_the_wrong_shape_is_salvaged_part_by_part(tmp_path: Path) -> None:
@@ -95,13 +111,25 @@ def test_a_file_of_the_wrong_shape_is_salvaged_part_by_part(tmp_path: Path) -> N
     assert len(copies(path)) == 1
 
 
+def test_a_missing_part_is_reported(tmp_path: Path) -> None:
+    """A file of schema 2 without its sessions or an EVSE's register says so (it would lose them silently)."""
+    damaged = {key: value for key, value in GOOD.items() if key != "sessions"}
+    damaged["evses"] = {"1": {k: v for k, v in GOOD["evses"]["1"].items() if k != "register_wh"}}
+    store, _, path = store_with(tmp_path, json.dumps(damaged))
+    assert store.problems == [
+        f"{path.name}: sessions could not be read (missing); using defaults",
+        f"{path.name}: register_wh of EVSE 1 could not be read (missing); using defaults",
+    ]
+
+
 def test_a_wrong_kind_of_value_inside_a_part_does_not_crash(tmp_path: Path) -> None:
     """Capabilities whose measurands are a number are refused as a whole part, not later with a traceback."""
     damaged = {**GOOD, "capabilities": {"measurands": 5}}
     store, state, _ = store_with(tmp_path, json.dumps(damaged))
     assert state.capabilities.measurands == []
     assert store.problems == [
-        f"the capabilities of charger {CHARGER_ID!r} could not be read (measurands is int); using defaults"
+        f"{store.path_for(CHARGER_ID).name}: the capabilities could not be read "
+        "(measurands is int of the wrong kind or size); using defaults"
     ]
 
 
@@ -139,5 +167,17 @@ async def test_the_setup_page_lists_a_damaged_state_file(start_app: StartApp, tm
     setup = await api_get(app, "/api/setup")
     items = [item for item in setup["items"] if item["key"] == "state"]
     assert [item["status"] for item in items] == ["warn"]
-    assert "cannot be read" in items[0]["detail"]
+    assert "the file could not be read" in items[0]["detail"]
     assert (await charger_snapshot(app))["desired_limit_a"] == 32.0
+
+
+def test_a_register_without_a_time_zone_is_refused_but_the_offset_stays(tmp_path: Path) -> None:
+    """A naive register_read_at refuses the register with its times (the next reading starts afresh); the
+    lifetime offset of a per-transaction register is kept, so the lifetime energy never loses it."""
+    evse = {**GOOD["evses"]["1"], "offset_wh": 250.0, "register_read_at": "2026-11-26T09:00:00"}
+    store, state, path = store_with(tmp_path, json.dumps({**GOOD, "evses": {"1": evse}}))
+    meter = state.main_evse.meter
+    assert (meter.register_wh, meter.register_read_at, meter.offset_wh) == (None, None, 250.0)
+    assert store.problems == [
+        f"{path.name}: the register of EVSE 1 could not be read (register_read_at has no time zone); using defaults"
+    ]

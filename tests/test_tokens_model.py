@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bmw_wallbox.records import SessionRecord, Transaction
+from bmw_wallbox.saved import session_from, transaction_from
 from bmw_wallbox.state import ChargerState, SampledValue, TokenUse
 from bmw_wallbox.tokenbook import (
     MAX_UNKNOWN,
@@ -195,17 +195,17 @@ def test_session_record_shows_the_token_name_never_the_id(token: TokenUse | None
 
 def test_a_session_stored_before_tokens_reads_as_no_token() -> None:
     """A stored session and transaction without a token field load, attributed to no token."""
-    record = SessionRecord.from_json(
+    record = session_from(
         {"transaction_id": "tx", "started_at": T0.isoformat(), "ended_at": T0.isoformat(), "energy_wh": 10.0}
     )
-    tx = Transaction.from_json({"transaction_id": "tx", "started_at": T0.isoformat()})
+    tx = transaction_from({"transaction_id": "tx", "started_at": T0.isoformat()})
     assert (record.token, tx.token, record.to_json()["token_name"]) == (None, None, "no token")
 
 
 def test_a_stored_session_keeps_its_token() -> None:
     """The stored form of a session carries the token's reference, name and masked end."""
     record = charger_with_session(TokenUse(ref="t1", name="Anna's card", masked="…E5F6")).sessions[0]
-    assert SessionRecord.from_json(record.to_store()).token == record.token
+    assert session_from(record.to_store()).token == record.token
 
 
 def test_a_rename_renames_the_history() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -15,8 +14,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bmw_wallbox import unknown_ids
+from bmw_wallbox.records import Save
+from bmw_wallbox.unknown_ids import UnknownId, UnknownIds
 
 from conftest import StartApp, api_get, bare_csms, default_options
+from helpers import eventually
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WALLBOX = "DE*BMW*EREAL0001"
@@ -33,29 +35,36 @@ def entry(charger_id: str, last_seen: datetime) -> dict[str, Any]:
     }
 
 
+def seen(charger_id: str, last_seen: datetime) -> UnknownId:
+    """An entry seen once, at ``last_seen``."""
+    return UnknownId(charger_id=charger_id, attempts=1, first_seen=last_seen, last_seen=last_seen)
+
+
 # --- the bookkeeping, without sockets ---------------------------------------------------------------
 
 
 def test_full_list_keeps_the_most_recent() -> None:
     """Past the limit, the least recently seen id goes, so a new id is always listed."""
-    ids: dict[str, dict[str, Any]] = {}
+    ids = UnknownIds()
     for n in range(unknown_ids.MAX_IDS + 10):
-        assert unknown_ids.note(ids, f"ID-{n}", remote_address=None, at=NOW + timedelta(seconds=n))
+        assert ids.note(f"ID-{n}", remote_address=None, at=NOW + timedelta(seconds=n))
     assert len(ids) == unknown_ids.MAX_IDS
-    assert set(ids) == {f"ID-{n}" for n in range(10, unknown_ids.MAX_IDS + 10)}
+    assert {e.charger_id for e in ids.entries()} == {f"ID-{n}" for n in range(10, unknown_ids.MAX_IDS + 10)}
 
 
 def test_seen_again_counts_as_recent() -> None:
     """An id seen again is not the one evicted, however early it was first seen."""
-    ids: dict[str, dict[str, Any]] = {}
-    unknown_ids.note(ids, WALLBOX, remote_address=None, at=NOW)
+    ids = UnknownIds()
+    ids.note(WALLBOX, remote_address=None, at=NOW)
     for n in range(unknown_ids.MAX_IDS - 1):
-        unknown_ids.note(ids, f"ID-{n}", remote_address=None, at=NOW + timedelta(seconds=n + 1))
-    assert unknown_ids.note(ids, WALLBOX, remote_address=None, at=NOW + timedelta(minutes=5)) is False
-    unknown_ids.note(ids, "ID-NEW", remote_address=None, at=NOW + timedelta(minutes=6))
+        ids.note(f"ID-{n}", remote_address=None, at=NOW + timedelta(seconds=n + 1))
+    assert ids.note(WALLBOX, remote_address=None, at=NOW + timedelta(minutes=5)) is False
+    ids.note("ID-NEW", remote_address=None, at=NOW + timedelta(minutes=6))
     assert WALLBOX in ids
     assert "ID-0" not in ids
-    assert ids[WALLBOX]["attempts"] == 2
+    assert ids.get(WALLBOX) == UnknownId(
+        charger_id=WALLBOX, attempts=2, first_seen=NOW, last_seen=NOW + timedelta(minutes=5)
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,30 +72,59 @@ def test_seen_again_counts_as_recent() -> None:
 )
 def test_long_ids_are_not_remembered(length: int, remembered: bool) -> None:
     """Ids up to 64 characters are remembered; longer ones are not."""
-    ids: dict[str, dict[str, Any]] = {}
-    unknown_ids.note(ids, "L" * length, remote_address=None, at=NOW)
-    assert bool(ids) is remembered
+    ids = UnknownIds()
+    ids.note("L" * length, remote_address=None, at=NOW)
+    assert bool(len(ids)) is remembered
 
 
 def test_old_entries_expire_when_an_id_is_added() -> None:
     """Adding an id drops the entries not seen for more than 7 days."""
-    ids = {"OLD": entry("OLD", NOW - timedelta(days=8)), "FRESH": entry("FRESH", NOW - timedelta(days=6))}
-    unknown_ids.note(ids, "NEW", remote_address=None, at=NOW)
-    assert set(ids) == {"FRESH", "NEW"}
+    ids = UnknownIds()
+    ids.restore(
+        [seen("OLD", NOW - timedelta(days=8)), seen("FRESH", NOW - timedelta(days=6))], now=NOW - timedelta(days=2)
+    )
+    ids.note("NEW", remote_address=None, at=NOW)
+    assert [e.charger_id for e in ids.entries()] == ["NEW", "FRESH"]
 
 
-def test_loaded_list_is_bounded() -> None:
-    """A saved list loses old, malformed and too long entries, and keeps only the most recent 50."""
-    saved: dict[str, Any] = {
-        "OLD": entry("OLD", NOW - timedelta(days=8)),
-        "L" * 100: entry("L" * 100, NOW),
+def test_restored_list_is_bounded() -> None:
+    """A restored list loses old and too long entries, and keeps only the most recent 50."""
+    saved = [seen("OLD", NOW - timedelta(days=8)), seen("L" * 100, NOW)]
+    saved += [seen(f"ID-{n}", NOW - timedelta(hours=n)) for n in range(unknown_ids.MAX_IDS + 5)]
+    ids = UnknownIds()
+    ids.restore(saved, now=NOW)
+    assert [e.charger_id for e in ids.entries()] == [f"ID-{n}" for n in range(unknown_ids.MAX_IDS)]
+
+
+def test_a_commit_tells_the_listeners() -> None:
+    """Noting an id and committing tells every listener, with the durability asked for."""
+    ids, told = UnknownIds(), []
+    ids.subscribe(told.append)
+    ids.note(WALLBOX, remote_address="192.0.2.7", at=NOW)
+    ids.commit()
+    assert told == [Save.NOW]
+
+
+async def test_damaged_saved_entries_are_reported(start_app: StartApp, tmp_path: Path) -> None:
+    """Malformed saved entries are left out, reported on the setup page and the file is kept aside."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    now = datetime.now(UTC)
+    saved = {
+        "RECENT": entry("RECENT", now - timedelta(days=1)),
         "BROKEN": {"id": "BROKEN", "last_seen": "yesterday"},
+        "NAIVE": {**entry("NAIVE", now), "last_seen": now.replace(tzinfo=None).isoformat()},
         "NOT-A-DICT": 5,
     }
-    for n in range(unknown_ids.MAX_IDS + 5):
-        saved[f"ID-{n}"] = entry(f"ID-{n}", NOW - timedelta(hours=n))
-    kept = unknown_ids.loaded(saved, now=NOW)
-    assert set(kept) == {f"ID-{n}" for n in range(unknown_ids.MAX_IDS)}
+    (data_dir / "unknown_chargers.json").write_text(json.dumps(saved), encoding="utf-8")
+    app = await start_app(data_dir=data_dir)
+    setup = await api_get(app, "/api/setup")
+    assert [e["id"] for e in await api_get(app, "/api/unknown_chargers")] == ["RECENT"]
+    assert [item["detail"] for item in setup["items"] if item["key"] == "state"] == [
+        "unknown_chargers.json: 3 unknown charger id(s) could not be read (wrong kind or no time zone); "
+        "they are left out. A copy of the damaged file is kept next to it in the data folder."
+    ]
+    assert len(list(data_dir.glob("unknown_chargers.json.corrupt-*"))) == 1
 
 
 # --- the live add-on ----------------------------------------------------------------------------------
@@ -153,7 +191,7 @@ async def test_flood_of_new_ids_costs_few_saves(tmp_path: Path) -> None:
             await refused(port, f"FLOOD-{n}")
         elapsed_s = time.monotonic() - started
         assert 1 <= len(saves) <= elapsed_s + 2
-        await asyncio.sleep(1.2)
-        assert saves[-1] >= last_attempt  # the flood's last id was saved too
+        # the flood's last id is saved too, at the end of the window
+        await eventually(lambda: saves[-1] >= last_attempt, what="the save of the last id", timeout=5.0)
     finally:
         await server.stop()

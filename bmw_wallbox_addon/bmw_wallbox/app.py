@@ -25,12 +25,13 @@ from bmw_wallbox.homeassistant.entities import ENTITIES, REST_ENTITIES, entity_i
 from bmw_wallbox.homeassistant.mqtt_bridge import MqttBridge
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
 from bmw_wallbox.homeassistant.mqtt_link import MqttAuthError, MqttConnectionError, probe
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
 from bmw_wallbox.ports import IdToken
 from bmw_wallbox.startup_checks import report_at_start
-from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.store import Store
 from bmw_wallbox.supervisor import SupervisorError, addon_info, mqtt_service
 from bmw_wallbox.tokenbook import Presented
@@ -155,8 +156,8 @@ class Application:
             holder.set_secrets(secrets)
 
     def _on_unknown(self) -> None:
-        self.store.save_unknown()
-        self.panel.live.unknown_changed()
+        """The OCPP server noted unknown charger ids: commit them (the store and the panel listen)."""
+        self.hub.unknown_ids.commit(Save.NOW)
 
     async def _ask_host_port(self, http: aiohttp.ClientSession, token: str) -> None:
         """Learn from the Supervisor which host port is mapped to the OCPP port (for the setup URL), and our slug."""

@@ -15,14 +15,26 @@ The lifetime energy shown to Home Assistant is ``offset_wh + register_wh``:
 - A register that drops during a session is a charger fault: the reading is
   ignored (no value ever goes backwards). A small drop (rounding) is ignored too.
 - A reading that rises by more than the charger could deliver at its maximum
-  power in the time since the last accepted one (times 1.5, plus 1 kWh) is
-  implausible and ignored, so one bad reading cannot freeze the register.
+  power in the time since the last accepted one (times ``PLAUSIBLE_FACTOR``
+  1.5, plus ``PLAUSIBLE_SLACK_WH`` 1 kWh) is implausible and ignored, so one
+  bad reading cannot freeze the register. The time since is the longer of the
+  add-on's clock and the charger's (a charger that was offline delivers its
+  queued readings late), and the reference time never moves backwards on
+  either clock, so a backdated reading cannot widen the next bound.
+- The first register reading has no reference: it is believed up to
+  ``MAX_REGISTER_WH`` (10 GWh, more than a 22 kW wallbox delivers in 50 years
+  of non-stop charging); above that it is implausible and ignored.
 - ``Energy.Active.Import.Interval`` (energy of one interval) is added to
-  ``offset_wh`` by chargers that report no register at all.
+  ``offset_wh`` by chargers that report no register at all, under the same
+  bound as a register rise since the last accepted interval (the first one
+  as if ``FIRST_INTERVAL_S`` had passed).
+- A value that is not a finite number is never taken (the edge drops them
+  already; this is the net under it), so no sum can become infinite.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +53,10 @@ RESTART_SHARE = 0.5
 #: Margin on the energy the maximum power could deliver, and energy always allowed on top (Wh).
 PLAUSIBLE_FACTOR = 1.5
 PLAUSIBLE_SLACK_WH = 1000.0
+#: The largest first register reading believed, in Wh (10 GWh).
+MAX_REGISTER_WH = 1e10
+#: The time a first interval (with no accepted one before it) may cover at most, in seconds.
+FIRST_INTERVAL_S = 3600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +169,11 @@ class Meter:
         while a transaction runs.
         """
         last = self.register_wh
+        if not math.isfinite(value_wh) or value_wh < 0:
+            return RegisterEvent.IMPLAUSIBLE
         if last is None:
+            if value_wh > MAX_REGISTER_WH:
+                return RegisterEvent.IMPLAUSIBLE
             self._accept(value_wh, read_at, seen_at)
             return RegisterEvent.ACCEPTED
         if value_wh >= last:
@@ -171,15 +191,37 @@ class Meter:
         self._accept(value_wh, read_at, seen_at)
         return RegisterEvent.RESTARTED
 
-    def take_interval(self, value_wh: float) -> None:
-        """Add the energy of one interval (chargers that report no register)."""
-        if value_wh > 0:
-            self.offset_wh += value_wh
+    def take_interval(self, value_wh: float, *, read_at: datetime, seen_at: datetime, max_power_w: float) -> bool:
+        """Add the energy of one interval (chargers that report no register); False when it was implausible.
+
+        A negative or zero interval adds nothing (and is not implausible).
+        """
+        if not math.isfinite(value_wh):
+            return False
+        if value_wh <= 0:
+            return True
+        first = self.register_read_at is None and self.register_seen_at is None
+        allowed = (
+            max_power_w * FIRST_INTERVAL_S / 3600.0 * PLAUSIBLE_FACTOR + PLAUSIBLE_SLACK_WH
+            if first
+            else self._allowed_wh(read_at, seen_at, max_power_w)
+        )
+        if value_wh > allowed:
+            return False
+        self.offset_wh += value_wh
+        self._mark(read_at, seen_at)
+        return True
 
     def _accept(self, value_wh: float, read_at: datetime, seen_at: datetime) -> None:
         self.register_wh = value_wh
-        self.register_read_at = read_at
-        self.register_seen_at = seen_at
+        self._mark(read_at, seen_at)
+
+    def _mark(self, read_at: datetime, seen_at: datetime) -> None:
+        """The reference time of the last accepted energy: it never moves backwards on either clock."""
+        if self.register_read_at is None or read_at > self.register_read_at:
+            self.register_read_at = read_at
+        if self.register_seen_at is None or seen_at > self.register_seen_at:
+            self.register_seen_at = seen_at
 
     def _allowed_wh(self, read_at: datetime, seen_at: datetime, max_power_w: float) -> float:
         """The most energy plausible since the last accepted reading, by the charger's or the add-on's clock."""

@@ -43,6 +43,13 @@ class EvseState:
         """A car is plugged in, as far as we know (a known transaction counts)."""
         return self.transaction is not None or self.connector_status in CAR_PRESENT
 
+    def last_known_at(self) -> datetime | None:
+        """The latest time known of the running transaction: its last event or reading, else its start."""
+        tx = self.transaction
+        if tx is None:
+            return None
+        return max(filter(None, (tx.seen_at, self.meter.updated_at, tx.started_at)))
+
     def take_readings(
         self, readings: list[SampledValue], *, at: datetime, now: datetime, max_power_w: float
     ) -> RegisterEvent | None:
@@ -71,15 +78,29 @@ class EvseState:
                 tx.start_register_wh = self.meter.register_wh
                 tx.metered = True
         elif self.meter.register_wh is None:
-            interval_wh = sum(r.value for r in readings if r.measurand == ENERGY_INTERVAL and r.phase is None)
-            if any(r.measurand == ENERGY_INTERVAL for r in readings):
-                self.meter.take_interval(interval_wh)
-                if tx is not None:
-                    tx.interval_wh += max(0.0, interval_wh)
-                    tx.metered = True
+            intervals = [r.value for r in readings if r.measurand == ENERGY_INTERVAL and r.phase is None]
+            if intervals:
+                event = self._take_interval(intervals, at=at, now=now, max_power_w=max_power_w)
         if tx is not None:
             tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
         return event
+
+    def _take_interval(
+        self, intervals: list[float], *, at: datetime, now: datetime, max_power_w: float
+    ) -> RegisterEvent | None:
+        """Add the frame's interval energy (bounded like a register rise); IMPLAUSIBLE when it was refused.
+
+        The sum of a frame's intervals is judged as one; a sum that is not
+        finite (huge values overflow) is refused like any implausible one.
+        """
+        tx = self.transaction
+        total_wh = sum(intervals, 0.0)  # inf or nan when huge values overflow: refused below
+        if not self.meter.take_interval(total_wh, read_at=at, seen_at=now, max_power_w=max_power_w):
+            return RegisterEvent.IMPLAUSIBLE
+        if tx is not None:
+            tx.interval_wh += max(0.0, total_wh)
+            tx.metered = True
+        return None
 
     def end(self, *, at: datetime, reason: str | None) -> SessionRecord | None:
         """End the running transaction at ``at`` (never before its start); its record, None without one."""

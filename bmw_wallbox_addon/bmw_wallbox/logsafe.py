@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 from websockets.frames import Frame, Opcode
 
-from bmw_wallbox.trace import MASK, SECRET_VARIABLES, mask_secrets
+from bmw_wallbox.masking import MASK, SECRET_VARIABLES, mask_secrets
 
 __all__ = ["MASK", "MAX_MESSAGE_CHARS", "LogSafety", "escape", "mask_text", "shown"]
 

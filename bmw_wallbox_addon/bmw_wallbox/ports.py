@@ -4,7 +4,8 @@ The controller (through :class:`ChargerPort`) and the token service (through
 :class:`AuthPort`) decide; a port (implemented in :mod:`bmw_wallbox.csms.port`
 over the OCPP connection, and by small fakes in the tests) turns each request
 into OCPP and the answer back into the types below. This module is neutral
-ground: it imports only the state model, so neither side imports the other. Failures are raised as
+ground: it imports only the state model and the token book's entry type, so
+neither side imports the other. Failures are raised as
 :class:`~bmw_wallbox.errors.ChargerTimeoutError`,
 :class:`~bmw_wallbox.errors.ChargerCallError` (a CALLERROR, with its code) and
 :class:`~bmw_wallbox.errors.ChargerNotConnectedError`.

@@ -1,8 +1,9 @@
 """The records of the state model: OCPP state names, transactions, sessions, boot info, capabilities.
 
-Plain values with their own rules (how they are stored and read back, how a
-charger timestamp is judged); :mod:`bmw_wallbox.state` holds them per charger.
-Imports nothing of ours and does no I/O.
+Plain values with their own rules (their stored form, how a charger timestamp
+is judged); :mod:`bmw_wallbox.state` holds them per charger and
+:mod:`bmw_wallbox.saved` reads their stored form back. Imports nothing of ours
+but the meter's register events, and does no I/O.
 """
 
 from __future__ import annotations
@@ -91,22 +92,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-_CHARGING_STATES = frozenset(s.value for s in ChargingState)
-
 #: What a session without any token is attributed to, and a token that is not in the token list.
 NO_TOKEN = "no token"  # noqa: S105 (a label, not a secret)
 UNKNOWN_TOKEN = "unknown"  # noqa: S105
@@ -134,18 +119,6 @@ class TokenUse:
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
         return {"ref": self.ref, "name": self.name, "masked": self.masked}
-
-    @classmethod
-    def from_json(cls, data: object) -> TokenUse | None:
-        """Restore from the stored form; anything else (files written before tokens existed) is no token."""
-        if not isinstance(data, dict):
-            return None
-        ref, name, masked = (data.get(key) for key in ("ref", "name", "masked"))
-        return cls(
-            ref=ref if isinstance(ref, str) else None,
-            name=name if isinstance(name, str) else None,
-            masked=masked if isinstance(masked, str) else None,
-        )
 
 
 def token_label(token: TokenUse | None) -> str:
@@ -188,28 +161,6 @@ class Transaction:
             "seen_at": _iso(self.seen_at),
         }
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Transaction:
-        """Restore from the stored form (also the 0.1 form, whose start register was ``start_energy_wh``)."""
-        started = _time(data.get("started_at"))
-        if started is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored transaction needs transaction_id and started_at")
-        state = data.get("charging_state")
-        start = _number(data.get("start_register_wh", data.get("start_energy_wh")))
-        remote = data.get("remote_start_id")
-        return cls(
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            charging_state=ChargingState(state) if state in _CHARGING_STATES else None,
-            start_register_wh=start,
-            interval_wh=_number(data.get("interval_wh")) or 0.0,
-            metered=bool(data.get("metered", start is not None)),
-            remote_start_id=remote if isinstance(remote, int) and not isinstance(remote, bool) else None,
-            seen_at=_time(data.get("seen_at")),
-            source=Source.RESTORED,
-            token=TokenUse.from_json(data.get("token")),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class SessionRecord:
@@ -251,28 +202,6 @@ class SessionRecord:
             "start_register_wh": self.start_register_wh,
             "token": self.token.to_json() if self.token else None,
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
-        """Restore from the stored form (also the 0.1 form, which kept only ``energy_kwh``; no token before tokens)."""
-        started, ended = _time(data.get("started_at")), _time(data.get("ended_at"))
-        if started is None or ended is None or not isinstance(data.get("transaction_id"), (str, int)):
-            raise ValueError("a stored session needs transaction_id, started_at and ended_at")
-        energy = _number(data.get("energy_wh"))
-        if energy is None and _number(data.get("energy_kwh")) is not None:
-            energy = float(data["energy_kwh"]) * 1000.0
-        evse_id = data.get("evse_id")
-        reason = data.get("stopped_reason")
-        return cls(
-            evse_id=evse_id if isinstance(evse_id, int) and not isinstance(evse_id, bool) else 1,
-            transaction_id=str(data["transaction_id"]),
-            started_at=started,
-            ended_at=max(ended, started),
-            energy_wh=energy,
-            stopped_reason=str(reason) if reason is not None else None,
-            start_register_wh=_number(data.get("start_register_wh")),
-            token=TokenUse.from_json(data.get("token")),
-        )
 
 
 @dataclass(kw_only=True)

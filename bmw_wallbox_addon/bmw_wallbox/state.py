@@ -1,38 +1,28 @@
 """The state model: what the add-on knows about each charger, and the rules that keep it true.
 
 One :class:`ChargerState` per configured charger, one :class:`EvseState` per
-EVSE. The OCPP handlers feed it through its methods (a status, a transaction
-event, meter values, a lost transaction); the controller records its results
-through methods too; nobody else writes its fields. Readers (the JSON API and
-panel views, Home Assistant, the store) only read.
+EVSE. The OCPP handlers feed it through its methods, the controller records
+its results through methods too, the store restores it through
+:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON
+API, the panel, Home Assistant, the store) only read. After a change the
+writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how durable
+the change must be (:class:`Save`).
 
-After a change, the writer calls :meth:`StateHub.commit` once, saying how
-durable the change must be (:class:`Save`); every listener, the store
-included, is told which charger changed.
-
-The state model is this module with :mod:`bmw_wallbox.records` (the values it
-holds: transactions, sessions, capabilities, the OCPP state names),
-:mod:`bmw_wallbox.evse_state` (one EVSE), :mod:`bmw_wallbox.energy` (the meter and its
-register rules),
-:mod:`bmw_wallbox.unknown_ids` (the bounded list of unknown charger ids) and
-:mod:`bmw_wallbox.tokenbook` (the token list and the authorization rules); they
-import nothing else of ours and do no I/O. State values use the OCPP 2.0.1
-names (:class:`ConnectorStatus`, :class:`ChargingState`); energy is kept in
-Wh and converted once, by :func:`kwh`. Everything is importable from here.
+The state model is this module with :mod:`~bmw_wallbox.hub`, :mod:`~bmw_wallbox.records`,
+:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`,
+:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import
+nothing else of ours and do no I/O. State values use the OCPP 2.0.1 names;
+energy is kept in Wh and converted once, by :func:`kwh`. The records are importable from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-from bmw_wallbox import unknown_ids
-from bmw_wallbox.energy import ENERGY_REGISTER, Meter, RegisterEvent, SampledValue
+from bmw_wallbox.energy import ENERGY_REGISTER, RegisterEvent, SampledValue
 from bmw_wallbox.evse_state import EvseState
 from bmw_wallbox.records import (
-    CAR_PRESENT,
     SUSPENDED,
     BootInfo,
     Capabilities,
@@ -51,10 +41,9 @@ from bmw_wallbox.records import (
     token_label,
     utcnow,
 )
-from bmw_wallbox.tokenbook import TokenBook
+from bmw_wallbox.saved import MAX_SESSIONS, SavedCharger, capture, put_back
 
 __all__ = [
-    "CAR_PRESENT",
     "SUSPENDED",
     "BootInfo",
     "Capabilities",
@@ -62,7 +51,6 @@ __all__ = [
     "CommandRecord",
     "ConnectorStatus",
     "EvseState",
-    "Meter",
     "RegisterEvent",
     "SampledValue",
     "Save",
@@ -78,17 +66,14 @@ __all__ = [
     "utcnow",
 ]
 
-#: Finished sessions kept in the history.
-MAX_SESSIONS = 200
 #: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
 MAX_EVSES = 8
 #: Stopped reason of a session the charger no longer knows (it lost the transaction).
 LOST = "LostByCharger"
 #: Stopped reason of a session replaced by a newer one on the same EVSE without an Ended event.
 SUPERSEDED = "Superseded"
-#: Volts per phase assumed when bounding plausible energy, and phases when the charger did not say.
-_PLAUSIBLE_VOLTAGE_V = 250.0
-_PLAUSIBLE_CURRENT_A = 32.0
+#: Volts per phase and amperes assumed when bounding plausible energy (when the charger did not say more).
+_PLAUSIBLE_VOLTAGE_V, _PLAUSIBLE_CURRENT_A = 250.0, 32.0
 
 
 @dataclass(kw_only=True)
@@ -233,7 +218,7 @@ class ChargerState:
         A known transaction is updated; an event for a session already recorded
         (ended, or closed as lost) updates that record, late; an ``Ended`` for an
         unknown transaction changes nothing; a new transaction on an EVSE that
-        still runs another ends the other as ``Superseded``. The first ``token``
+        still runs another ends the other as ``Superseded``, at its last known time. The first ``token``
         an event carries is the transaction's (a later one, e.g. the card that
         stopped it, does not change who charged).
         """
@@ -251,7 +236,7 @@ class ChargerState:
         superseded = started = None
         tx = evse.transaction
         if tx is not None and tx.transaction_id != transaction_id:
-            superseded = self._end(evse, at=max(at, tx.started_at), reason=SUPERSEDED)
+            superseded = self._end(evse, at=min(at, evse.last_known_at() or at), reason=SUPERSEDED)
             tx = None
         if tx is None:
             tx = evse.transaction = Transaction(transaction_id=transaction_id, started_at=at)
@@ -273,16 +258,14 @@ class ChargerState:
     def close_lost(self, evse_id: int, *, now: datetime) -> SessionRecord | None:
         """The charger no longer knows the transaction: end it with the last energy and time known."""
         evse = self.evse(evse_id)
-        tx = evse.transaction
-        if tx is None:
+        if (tx := evse.transaction) is None:
             return None
         last_known = max(filter(None, (tx.seen_at, evse.meter.updated_at, tx.started_at)))
         return self._end(evse, at=min(last_known, now), reason=LOST)
 
     def confirm_transaction(self, evse_id: int) -> None:
         """The charger confirmed that the EVSE's transaction still runs."""
-        tx = self.evse(evse_id).transaction
-        if tx is not None:
+        if (tx := self.evse(evse_id).transaction) is not None:
             tx.source = Source.LIVE
 
     def find_session(self, transaction_id: str) -> SessionRecord | None:
@@ -367,6 +350,16 @@ class ChargerState:
                 self.sessions[index], renamed = replace(record, token=replace(record.token, name=name)), True
         return renamed
 
+    # --- what a restart must not lose -------------------------------------------------------
+
+    def saved(self) -> SavedCharger:
+        """What the store keeps of this charger (:meth:`restore` puts it back)."""
+        return capture(self)
+
+    def restore(self, saved: SavedCharger) -> None:
+        """Put back what :meth:`saved` gave (at start); statuses and transactions count as restored."""
+        put_back(self, saved)
+
     # --- internals -------------------------------------------------------------------------
 
     def _take_readings(
@@ -378,8 +371,7 @@ class ChargerState:
         return event
 
     def _end(self, evse: EvseState, *, at: datetime, reason: str | None) -> SessionRecord | None:
-        record = evse.end(at=at, reason=reason)
-        if record is not None:
+        if (record := evse.end(at=at, reason=reason)) is not None:
             self.sessions.insert(0, record)
             del self.sessions[MAX_SESSIONS:]
         return record
@@ -397,47 +389,11 @@ class ChargerState:
                     # The lifetime sum banked what the register showed when the session was closed.
                     self.evse(record.evse_id).meter.offset_wh += late_wh - energy
                 energy = late_wh
-        ended_at = record.ended_at
-        stopped = record.stopped_reason
+        updated = replace(record, energy_wh=energy)
         if event_type == "Ended":
-            ended_at = max(at, record.started_at)
-            stopped = reason if reason is not None else stopped
-        updated = replace(record, energy_wh=energy, ended_at=ended_at, stopped_reason=stopped)
+            stopped = reason if reason is not None else record.stopped_reason
+            updated = replace(updated, ended_at=max(at, record.started_at), stopped_reason=stopped)
         self.sessions = [updated if s is record else s for s in self.sessions]
         evse = self.evse(record.evse_id)
-        if evse.last_session is record:
-            evse.last_session = updated
+        evse.last_session = updated if evse.last_session is record else evse.last_session
         return updated
-
-
-Listener = Callable[[str, Save], None]
-
-
-class StateHub:
-    """All charger states, the ids that tried to connect without being configured, and the token list.
-
-    Writers change a charger through its methods, then call :meth:`commit` once;
-    listeners (the store, publishers, the panel, the controller) are told which
-    charger changed and how durable the change must be, and read the state.
-    """
-
-    def __init__(self, chargers: Iterable[ChargerState], *, tokens: TokenBook | None = None) -> None:
-        self.chargers: dict[str, ChargerState] = {c.charger_id: c for c in chargers}
-        self.unknown_ids: dict[str, dict[str, Any]] = {}
-        #: The token list (it has its own commit and listeners: it belongs to no one charger).
-        self.tokens = tokens or TokenBook()
-        self._listeners: list[Listener] = []
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(charger_id, save)`` after every commit; returns an unsubscribe function."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    def commit(self, charger_id: str, save: Save = Save.NO) -> None:
-        """Announce that this charger's state changed, and how durable the change must be."""
-        for listener in list(self._listeners):
-            listener(charger_id, save)
-
-    def note_unknown(self, charger_id: str, *, remote_address: str | None, at: datetime) -> bool:
-        """Remember an id that is not configured (bounded: see :mod:`bmw_wallbox.unknown_ids`); True when new."""
-        return unknown_ids.note(self.unknown_ids, charger_id, remote_address=remote_address, at=at)

@@ -1,8 +1,10 @@
 """Persistence under the data dir: what a restart must not lose.
 
-Each charger has one JSON file, ``<data-dir>/chargers/<quoted id>.json``,
-written atomically (temporary file, fsync, rename), so a crash leaves either
-the old or the new content, never half of one.
+Each charger has one JSON file, ``<data-dir>/chargers/<quoted id>.json``
+(its form: :mod:`bmw_wallbox.saved`); the ids that tried to connect without
+being configured are kept in ``<data-dir>/unknown_chargers.json``. Both are
+written and read through :class:`~bmw_wallbox.jsonfile.JsonFile`: atomically,
+never with NaN or Infinity.
 
 The store listens to :meth:`StateHub.commit` like any other consumer: a
 change committed with ``Save.NOW`` (a transaction starting or ending, a
@@ -16,129 +18,94 @@ background write never replaces a newer one.
 Saved: boot info and capabilities, the desired limit, the profile strategy,
 the session history, and per EVSE the connector status, the energy register
 (with its offset for registers that restart per transaction), the running
-transaction and the last session.
+transaction and the last session. The store reads the state through
+:meth:`ChargerState.saved` and puts it back through :meth:`ChargerState.restore`.
 
 Damaged files never stop the add-on: a file that is not JSON, or JSON of the
 wrong shape, is kept as ``<file>.corrupt-<time>`` and every part that can be
-read is loaded (each part on its own); a file written by a newer version of
-the add-on is loaded as far as it can be and never overwritten. Each problem
-is logged once as a warning and listed in :attr:`Store.problems` (the panel's
+read is loaded (each part on its own); a part that holds what the model must
+not (a number that is not finite or not plausible, a time without a zone) is
+refused here and its default used. A file written by a newer version of the
+add-on is loaded as far as it can be and never overwritten. Each problem is
+logged once as a warning and listed in :attr:`Store.problems` (the panel's
 setup page shows them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bmw_wallbox import unknown_ids
-from bmw_wallbox.state import (
-    BootInfo,
-    Capabilities,
-    ChargerState,
-    ConnectorStatus,
-    Save,
-    SessionRecord,
-    Setpoint,
-    Source,
-    StateHub,
-    Transaction,
-    utcnow,
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.jsonfile import DAMAGE, JsonFile, encode, write_text_atomic
+from bmw_wallbox.saved import (
+    SCHEMA_VERSION,
+    SavedCharger,
+    SavedEvse,
+    aware_time,
+    evse_parts,
+    plain,
+    sessions_from,
+    setpoint_from,
+    to_json,
 )
+from bmw_wallbox.state import BootInfo, Capabilities, ChargerState, Save, utcnow
+from bmw_wallbox.unknown_ids import UnknownId
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Version of the stored form: 2 keeps the register with its offset, the connector status and sessions in Wh.
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "Store"]
+
+#: Version of ``unknown_chargers.json`` (files without a version are read as this one).
+UNKNOWN_SCHEMA_VERSION = 1
+DEFAULTS = "using defaults"
+#: What a file of schema 2 holds, and each of its EVSEs (a missing one is damage).
+TOP_KEYS = (
+    "boot",
+    "capabilities",
+    "setpoint",
+    "profile_strategy",
+    "installed_profiles",
+    "sessions",
+    "last_auto_reset_at",
+    "evses",
+)
+EVSE_KEYS = ("connector_status", "register_wh", "offset_wh", "register_read_at", "transaction", "last_session")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _raise(error: Exception) -> None:
-    raise error
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers see the old or the new file, never a torn one."""
-    write_text_atomic(path, _encode(data))
-
-
-def _encode(data: object) -> str:
-    return json.dumps(data, indent=1, sort_keys=True)
-
-
-def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, rename); ``durable`` adds the fsyncs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    if not durable:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _dataclass_from(cls: type[Any], data: object) -> Any:
-    """A dataclass of plain fields from its stored form; a value of the wrong kind raises TypeError."""
-    if not isinstance(data, dict):
-        raise TypeError(f"expected an object, found {type(data).__name__}")
-    default = cls()
-    values: dict[str, Any] = {}
-    for item in fields(cls):
-        if item.name not in data:
-            continue
-        value, expected = data[item.name], getattr(default, item.name)
-        if isinstance(expected, (list, dict)):
-            ok = isinstance(value, type(expected))
-        else:
-            ok = value is None or isinstance(value, (str, int, float, bool))
-        if not ok:
-            raise TypeError(f"{item.name} is {type(value).__name__}")
-        values[item.name] = value
-    return cls(**values)
-
-
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def unknown_id_from(key: object, data: object) -> UnknownId:
+    """One saved unknown charger id; raises ValueError or TypeError."""
+    if not isinstance(data, dict) or not isinstance(key, str):
+        raise TypeError("an entry is not an object")
+    attempts, address = data.get("attempts"), data.get("remote_address")
+    now = utcnow()
+    first, last = (
+        aware_time(data.get("first_seen"), "first_seen", now=now),
+        aware_time(data.get("last_seen"), "last_seen", now=now),
+    )
+    if last is None or isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 < attempts < 10**9:
+        raise ValueError("an entry needs last_seen and a count of attempts")
+    return UnknownId(
+        charger_id=key,
+        attempts=attempts,
+        first_seen=min(first or last, last),
+        last_seen=last,
+        remote_address=address[:64] if isinstance(address, str) else None,
+    )
 
 
 class Store:
-    """Loads charger state at start and saves it when a commit asks for it (see the module docstring)."""
+    """Loads charger state and the unknown charger ids at start and saves them when a commit asks for it."""
 
     def __init__(self, data_dir: Path, hub: StateHub, *, delay_s: float = 1.0) -> None:
         self._dir = data_dir / "chargers"
-        self._unknown_path = data_dir / "unknown_chargers.json"
         self._hub = hub
         self._delay_s = delay_s
         self._dirty: set[str] = set()
@@ -150,23 +117,29 @@ class Store:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
         self._read_only: set[str] = set()
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         #: What could not be loaded, one sentence each (for the log and the panel's setup page).
         self.problems: list[str] = []
+        self._unknown = JsonFile(
+            data_dir / "unknown_chargers.json", schema=UNKNOWN_SCHEMA_VERSION, problems=self.problems
+        )
 
     def path_for(self, charger_id: str) -> Path:
         """The file that holds this charger's state."""
         return self._dir / f"{quote(charger_id, safe='')}.json"
 
     def attach(self) -> None:
-        """Save on every commit that asks for it."""
-        self._unsubscribe = self._hub.subscribe(self._on_commit)
+        """Save on every commit that asks for it (charger states and the unknown ids)."""
+        self._unsubscribe = [
+            self._hub.subscribe(self._on_commit),
+            self._hub.unknown_ids.subscribe(self._on_unknown_commit),
+        ]
 
     def detach(self) -> None:
         """Stop listening to commits."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
 
     def _on_commit(self, charger_id: str, save: Save) -> None:
         if save is Save.NOW:
@@ -174,168 +147,117 @@ class Store:
         elif save is Save.SOON:
             self.save_soon(charger_id)
 
+    def _on_unknown_commit(self, save: Save) -> None:
+        if save is not Save.NO:
+            self.save_unknown()
+
     # --- loading ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Restore every configured charger's state from disk, salvaging what can be read."""
+        """Restore every configured charger's state and the unknown ids from disk, salvaging what can be read."""
         for charger in self._hub.chargers.values():
-            path = self.path_for(charger.charger_id)
-            data = self._read(path)
+            file = JsonFile(self.path_for(charger.charger_id), schema=SCHEMA_VERSION, problems=self.problems)
+            data = file.read(instead="starting without it")
             if data is None:
                 continue
-            version = data.get("schema")
-            if isinstance(version, int) and version > SCHEMA_VERSION:
+            if file.read_only:
                 self._read_only.add(charger.charger_id)
-                self._problem(
-                    f"{path.name} was written by a newer version of the app (schema {version}); "
-                    "it is loaded as far as possible and not overwritten: install the newer version again"
-                )
-            if not self._restore(charger, data):
-                self._keep_copy(path)
-        unknown = self._read(self._unknown_path)
-        if unknown:
-            self._hub.unknown_ids.update(unknown_ids.loaded(unknown, now=utcnow()))
-
-    def _read(self, path: Path) -> dict[str, Any] | None:
-        """A JSON object from ``path``; a missing file gives None, a damaged one is kept aside and gives None."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, RecursionError) as err:
-            self._problem(f"{path.name} cannot be read ({type(err).__name__}); starting without it")
-            self._keep_copy(path)
-            return None
-        if not isinstance(data, dict):
-            self._problem(f"{path.name} does not hold a JSON object; starting without it")
-            self._keep_copy(path)
-            return None
-        return data
-
-    def _problem(self, text: str) -> None:
-        _LOGGER.warning("State file problem: %s", text)
-        self.problems.append(text)
-
-    def _keep_copy(self, path: Path) -> None:
-        """Keep what could not be read as ``<file>.corrupt-<time>``, so nothing is lost by the next save."""
-        target = path.with_name(f"{path.name}.corrupt-{utcnow().strftime('%Y%m%dT%H%M%SZ')}")
-        try:
-            shutil.copy2(path, target)
-        except OSError as err:
-            _LOGGER.error("Cannot keep a copy of %s: %s", path, err)
-            return
-        _LOGGER.warning("Kept a copy of %s as %s", path.name, target.name)
-
-    def _restore(self, charger: ChargerState, data: dict[str, Any]) -> bool:
-        """Load every part that can be read; False when some part could not be."""
-        parts: list[tuple[str, Callable[[], None]]] = [
-            ("boot", lambda: setattr(charger, "boot", _dataclass_from(BootInfo, data.get("boot", {})))),
-            (
-                "capabilities",
-                lambda: setattr(charger, "capabilities", _dataclass_from(Capabilities, data.get("capabilities", {}))),
-            ),
-            ("setpoint", lambda: self._restore_setpoint(charger, data.get("setpoint"))),
-            ("profiles", lambda: self._restore_profiles(charger, data)),
-            ("sessions", lambda: self._restore_sessions(charger, data.get("sessions"))),
-            (
-                "last automatic reset",
-                lambda: setattr(charger, "last_auto_reset_at", _time(data.get("last_auto_reset_at"))),
-            ),
-        ]
-        evses = data.get("evses") or {}
-        if isinstance(evses, dict):
-            for key, evse_data in evses.items():
-                parts.append((f"evse {key}", functools.partial(self._restore_evse, charger, key, evse_data)))
-        else:
-            parts.append(("evses", lambda: _raise(TypeError("evses is not an object"))))
-        whole = True
-        for name, load in parts:
-            try:
-                load()
-            except (TypeError, ValueError, KeyError, AttributeError) as err:
-                whole = False
-                self._problem(f"the {name} of charger {charger.charger_id!r} could not be read ({err}); using defaults")
-        return whole
-
-    @staticmethod
-    def _restore_setpoint(charger: ChargerState, setpoint: object) -> None:
-        if setpoint is None:
-            return
-        if not isinstance(setpoint, dict) or _number(setpoint.get("limit_a")) is None:
-            raise ValueError("setpoint needs limit_a")
-        limit = min(float(setpoint["limit_a"]), float(charger.max_current_a))
-        charger.desired = Setpoint(limit_a=limit, paused=bool(setpoint.get("paused", False)))
-
-    @staticmethod
-    def _restore_profiles(charger: ChargerState, data: dict[str, Any]) -> None:
-        strategy = data.get("profile_strategy")
-        charger.profile_strategy = strategy if isinstance(strategy, str) else None
-        installed = data.get("installed_profiles")
-        charger.installed_profiles = [str(p) for p in installed] if isinstance(installed, list) else []
-
-    @staticmethod
-    def _restore_sessions(charger: ChargerState, sessions: object) -> None:
-        if sessions is None:
-            return
-        if not isinstance(sessions, list):
-            raise TypeError("sessions is not a list")
-        records = []
-        for item in sessions:
-            if isinstance(item, dict):
+            charger.restore(self._parse(charger, file, data))
+        saved = self._unknown.read(instead="starting with an empty list of unknown charger ids")
+        if saved is not None:
+            entries: list[UnknownId] = []
+            skipped = 0
+            for key, item in saved.items():
                 try:
-                    records.append(SessionRecord.from_json(item))
-                except ValueError:
-                    continue
-        charger.sessions = records
+                    entries.append(unknown_id_from(key, item))
+                except DAMAGE:
+                    skipped += 1
+            if skipped:
+                self._unknown.problem(
+                    f"{skipped} unknown charger id(s)", "wrong kind or no time zone", "they are left out"
+                )
+            self._hub.unknown_ids.restore(entries, now=utcnow())
+
+    def _parse(self, charger: ChargerState, file: JsonFile, data: dict[str, Any]) -> SavedCharger:
+        """Every part of a charger's file that can be read, each on its own (see :mod:`bmw_wallbox.saved`)."""
+        saved, now = SavedCharger(), utcnow()
+
+        def profiles() -> None:
+            strategy, installed = data.get("profile_strategy"), data.get("installed_profiles", [])
+            if not (strategy is None or isinstance(strategy, str)) or not isinstance(installed, list):
+                raise TypeError("profile_strategy or installed_profiles is of the wrong kind")
+            if len(installed) > 16 or not all(isinstance(item, str) and len(item) <= 64 for item in installed):
+                raise TypeError("installed_profiles holds something other than profile names")
+            saved.profile_strategy = strategy[:64] if strategy else None
+            saved.installed_profiles = list(installed)
+
+        def sessions() -> None:
+            saved.sessions, skipped = sessions_from(data.get("sessions"))
+            if skipped:
+                file.problem(f"{skipped} session(s)", "wrong kind or implausible values", "they are left out")
+
+        def last_reset() -> None:
+            saved.last_auto_reset_at = aware_time(data.get("last_auto_reset_at"), "last_auto_reset_at", now=now)
+
+        def setpoint() -> None:
+            saved.setpoint = setpoint_from(data.get("setpoint"), charger.max_current_a)
+
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("the boot info", lambda: setattr(saved, "boot", plain(BootInfo, data.get("boot", {})))),
+            (
+                "the capabilities",
+                lambda: setattr(saved, "capabilities", plain(Capabilities, data.get("capabilities", {}))),
+            ),
+            ("the setpoint", setpoint),
+            ("the profiles", profiles),
+            ("the sessions", sessions),
+            ("the last automatic reset", last_reset),
+        ]
+        self._report_missing(file, data, TOP_KEYS, "")
+        evses = data.get("evses") or {}
+        if not isinstance(evses, dict):
+            file.problem("the EVSEs", "evses is not an object", DEFAULTS)
+            evses = {}
+        for key, evse_data in list(evses.items())[:16]:
+            self._evse_parts(file, saved, key, evse_data, parts, now=now)
+        for what, restore in parts:
+            file.part(what, restore, instead=DEFAULTS)
+        return saved
 
     @staticmethod
-    def _restore_evse(charger: ChargerState, key: str, data: object) -> None:
-        if not isinstance(data, dict):
-            raise TypeError("an EVSE is not an object")
-        evse = charger.evse(ChargerState.tracked_id(int(key)))
-        meter = evse.meter
-        # Schema 1 kept only the register, as "energy_wh".
-        register = _number(data.get("register_wh", data.get("energy_wh")))
-        meter.register_wh = register
-        meter.offset_wh = _number(data.get("offset_wh")) or 0.0
-        meter.register_read_at = _time(data.get("register_read_at"))
-        meter.register_seen_at = _time(data.get("register_seen_at"))
-        status = data.get("connector_status")
-        if status in {s.value for s in ConnectorStatus}:
-            evse.connector_status = ConnectorStatus(status)
-            evse.status_source = Source.RESTORED
-        tx = data.get("transaction")
-        evse.transaction = Transaction.from_json(tx) if isinstance(tx, dict) else None
-        last = data.get("last_session")
-        evse.last_session = SessionRecord.from_json(last) if isinstance(last, dict) else None
+    def _report_missing(file: JsonFile, data: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+        """Report the keys a file of schema 2 always has but this one lacks (older forms lack some)."""
+        if file.schema_seen >= SCHEMA_VERSION:
+            missing = [key for key in keys if key not in data]
+            if missing:
+                file.problem(f"{', '.join(missing)}{where}", "missing", DEFAULTS)
+
+    @staticmethod
+    def _evse_parts(
+        file: JsonFile,
+        saved: SavedCharger,
+        key: str,
+        data: object,
+        parts: list[tuple[str, Callable[[], None]]],
+        *,
+        now: datetime,
+    ) -> None:
+        """Add the parts of one saved EVSE to ``parts`` (an EVSE that is no object is reported at once)."""
+        shown = key[:16]
+        evse_id = ChargerState.tracked_id(int(key)) if key.isdigit() and len(key) < 4 else None
+        if evse_id is None or not isinstance(data, dict):
+            file.problem(f"EVSE {shown!r}", "it is not an EVSE number with an object", DEFAULTS)
+            return
+        Store._report_missing(file, data, EVSE_KEYS, f" of EVSE {evse_id}")
+        evse = SavedEvse(evse_id=evse_id)
+        saved.evses.append(evse)
+        parts.extend((f"the {what} of EVSE {evse_id}", restore) for what, restore in evse_parts(evse, data, now=now))
 
     # --- saving ----------------------------------------------------------------------------
 
     def serialise(self, charger: ChargerState) -> dict[str, Any]:
-        """The stored form of a charger's state."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "id": charger.charger_id,
-            "boot": asdict(charger.boot),
-            "capabilities": asdict(charger.capabilities),
-            "setpoint": asdict(charger.desired),
-            "profile_strategy": charger.profile_strategy,
-            "installed_profiles": charger.installed_profiles,
-            "sessions": [record.to_store() for record in charger.sessions],
-            "last_auto_reset_at": charger.last_auto_reset_at.isoformat() if charger.last_auto_reset_at else None,
-            "evses": {
-                str(evse.evse_id): {
-                    "connector_status": evse.connector_status,
-                    "register_wh": evse.meter.register_wh,
-                    "offset_wh": evse.meter.offset_wh,
-                    "register_read_at": _iso(evse.meter.register_read_at),
-                    "register_seen_at": _iso(evse.meter.register_seen_at),
-                    "transaction": evse.transaction.to_json() if evse.transaction else None,
-                    "last_session": evse.last_session.to_store() if evse.last_session else None,
-                }
-                for evse in charger.evses.values()
-            },
-        }
+        """The stored form of a charger's state (see :mod:`bmw_wallbox.saved`)."""
+        return to_json(charger.saved(), charger.charger_id)
 
     def _serialised(self, charger_id: str) -> tuple[int, str] | None:
         """This charger's state as the JSON text to write, with its generation.
@@ -345,8 +267,13 @@ class Store:
         charger = self._hub.chargers.get(charger_id)
         if charger is None or charger_id in self._read_only:
             return None
+        try:
+            text = encode(self.serialise(charger))
+        except ValueError as err:  # never write NaN or Infinity; the model should not hold them
+            _LOGGER.error("Not saving the state of %s: %s", charger_id, err)
+            return None
         generation = self._generation[charger_id] = self._generation.get(charger_id, 0) + 1
-        return generation, _encode(self.serialise(charger))
+        return generation, text
 
     def _write(self, charger_id: str, generation: int, text: str, *, durable: bool = True) -> None:
         """Write one state unless a newer one is on disk already (any thread)."""
@@ -397,11 +324,8 @@ class Store:
             self._pending = self._writer.submit(self._write_batch, batch)
 
     def save_unknown(self) -> None:
-        """Write the ids that tried to connect without being configured."""
-        try:
-            write_json_atomic(self._unknown_path, self._hub.unknown_ids)
-        except OSError as err:
-            _LOGGER.error("Cannot save %s: %s", self._unknown_path, err)
+        """Write the ids that tried to connect without being configured (as :meth:`UnknownIds.commit` asks)."""
+        self._unknown.write({entry.charger_id: entry.to_json() for entry in self._hub.unknown_ids.entries()})
 
     def flush(self) -> None:
         """Write every dirty charger now and wait for background writes (at shutdown)."""

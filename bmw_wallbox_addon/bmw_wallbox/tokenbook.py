@@ -1,227 +1,88 @@
-"""The token list: named idTokens, the authorization policy per charger, and the rules that decide a token's status.
+"""The token list: named idTokens, the unknown tokens seen lately, and each charger's authorization settings.
 
-Part of the state model (imports nothing of ours but :mod:`bmw_wallbox.records`,
-does no I/O). One :class:`TokenBook` is held by the state hub as ``hub.tokens``.
-Writers (the OCPP handlers noting an unknown token, the token service editing
-the list or recording a local-list update) change it through its methods and
-then call :meth:`TokenBook.commit` once; listeners (the token store, the
-panel, the local-list sync) are told.
+Part of the state model (imports nothing of ours but the records and
+:mod:`bmw_wallbox.tokenvalues`, whose names it re-exports; does no I/O). One
+:class:`TokenBook` is held by the state hub as ``hub.tokens``. Writers (the
+OCPP handlers noting an unknown token, the token service editing the list or
+recording a local-list update, the token store restoring it) change it through
+its methods and then call :meth:`TokenBook.commit` once; listeners (the token
+store, the panel, the local-list sync) are told.
 
-An idToken value is a secret: it is kept here and in the data dir, sent to the
-charger in a local list, and nowhere else. Views show :func:`mask` of it.
-
-Authorization (:func:`decide`), the same for Authorize and TransactionEvent:
-
-==========================================  ==============  ==============
-Token presented                             ``accept_all``  ``known_only``
-==========================================  ==============  ==============
-in the list, allowed                        Accepted        Accepted
-in the list, blocked                        Blocked         Blocked
-the remote-start token (see below)          Accepted        Accepted
-not in the list                             Accepted        Invalid
-no identifier (``NoAuthorization``, empty)  Accepted        Unknown
-==========================================  ==============  ==============
-
-The remote-start token is the listed token chosen for remote starts (while it
-is allowed), else the option ``id_token`` or the built-in ``HomeAssistant``
-(type ``Central``), which counts as known and allowed.
+A token is found by its value, without regard to letter case, and its kind:
+the list never holds two spellings of one idToken. See
+:mod:`bmw_wallbox.tokenvalues` for the authorization table.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
-from bmw_wallbox.records import NO_TOKEN, UNKNOWN_TOKEN, Save, TokenUse
+from bmw_wallbox.records import Save
+from bmw_wallbox.tokenvalues import (
+    MAX_NAME_CHARS,
+    MAX_TOKENS,
+    MAX_UNKNOWN,
+    MAX_VALUE_CHARS,
+    REMOTE_START_NAME,
+    RESERVED_NAMES,
+    TOKEN_KINDS,
+    UNKNOWN_MAX_AGE,
+    AuthPolicy,
+    AuthStatus,
+    ChargerAuth,
+    ListEntry,
+    LocalListState,
+    Presented,
+    Token,
+    TokenError,
+    UnknownToken,
+    Verdict,
+    check_name,
+    check_token,
+    decide,
+    mask,
+    new_ref,
+    same_id,
+)
 
-#: ``IdTokenEnumType`` of OCPP 2.0.1: the kinds of token a charger may present.
-TOKEN_KINDS = ("ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress", "Central", "NoAuthorization")
-#: Longest idToken (``IdTokenType.idToken`` of OCPP 2.0.1), name and group.
-MAX_VALUE_CHARS = 36
-MAX_NAME_CHARS = 40
-#: Tokens kept in the list at most, and unknown tokens remembered (the most recent), for at most ``UNKNOWN_MAX_AGE``.
-MAX_TOKENS = 200
-MAX_UNKNOWN = 20
-UNKNOWN_MAX_AGE = timedelta(days=30)
-#: Names a token cannot have: they stand for sessions without a (known) token.
-RESERVED_NAMES = frozenset({NO_TOKEN, UNKNOWN_TOKEN})
-#: Name of the built-in remote-start token in history and entities.
-REMOTE_START_NAME = "Home Assistant"
-
-
-class AuthPolicy(StrEnum):
-    """Which tokens a charger's Authorize and TransactionEvent answers accept (see the module docstring)."""
-
-    ACCEPT_ALL = "accept_all"
-    KNOWN_ONLY = "known_only"
-
-
-class AuthStatus(StrEnum):
-    """The ``AuthorizationStatusEnumType`` values this add-on answers."""
-
-    ACCEPTED = "Accepted"
-    BLOCKED = "Blocked"
-    INVALID = "Invalid"
-    UNKNOWN = "Unknown"
-
-
-class TokenError(ValueError):
-    """A token edit that cannot be made; ``code`` is ``invalid``, ``duplicate``, ``not_found`` or ``full``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def mask(value: str) -> str:
-    """The end of an idToken that may be shown: ``…`` and its last four characters, fewer for a short one."""
-    shown = min(4, max(0, len(value) - 4))
-    return "…" + (value[-shown:] if shown else "")
-
-
-def _new_ref(prefix: str) -> str:
-    return prefix + secrets.token_hex(4)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Presented:
-    """An idToken as a charger presented it (or as a remote start sends it): value and ``IdTokenEnumType``."""
-
-    value: str
-    kind: str
-
-    @property
-    def anonymous(self) -> bool:
-        """True when it identifies nobody (``NoAuthorization``, or an empty value)."""
-        return self.kind == "NoAuthorization" or not self.value
-
-
-@dataclass(frozen=True, kw_only=True)
-class Token:
-    """One named token of the list; ``ref`` is its id in the API (random, never derived from the value)."""
-
-    ref: str
-    name: str
-    value: str
-    kind: str
-    allowed: bool = True
-    group: str | None = None
-    added_at: datetime
-
-    @property
-    def use(self) -> TokenUse:
-        """How a session of this token is recorded."""
-        return TokenUse(ref=self.ref, name=self.name, masked=mask(self.value))
-
-    def matches(self, presented: Presented) -> bool:
-        """True when ``presented`` is this token (same value and kind)."""
-        return (self.value, self.kind) == (presented.value, presented.kind)
-
-
-@dataclass(frozen=True, kw_only=True)
-class UnknownToken:
-    """A token a charger presented that is not in the list, with what it was told."""
-
-    ref: str
-    value: str
-    kind: str
-    charger_id: str
-    first_seen: datetime
-    last_seen: datetime
-    attempts: int
-    status: AuthStatus
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """What a presented token gets: the status, the group to send, and whom the session belongs to (None: no token)."""
-
-    status: AuthStatus
-    group: str | None = None
-    use: TokenUse | None = None
-    listed: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class ListEntry:
-    """One entry of a charger's local authorization list: the token and the status the charger keeps for it."""
-
-    value: str
-    kind: str
-    status: AuthStatus
-    group: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """The token it is for: (value, kind)."""
-        return (self.value, self.kind)
-
-
-@dataclass(kw_only=True)
-class LocalListState:
-    """What one charger's local list holds, as far as the add-on knows, and how the last update went.
-
-    ``version`` and ``entries`` are what the charger accepted last (None: not
-    known, so the next update is a full one). ``status`` is one of ``unknown``,
-    ``unsupported``, ``disabled``, ``pending``, ``updating``, ``in_sync`` and
-    ``failed``; ``detail`` says why in a sentence; ``left_out`` counts tokens
-    that did not fit in the charger's list.
-    """
-
-    version: int | None = None
-    entries: dict[tuple[str, str], ListEntry] | None = None
-    status: str = "unknown"
-    detail: str = ""
-    at: datetime | None = None
-    left_out: int = 0
-
-
-@dataclass(kw_only=True)
-class ChargerAuth:
-    """One charger's authorization settings and local-list state."""
-
-    policy: AuthPolicy = AuthPolicy.ACCEPT_ALL
-    local_list: LocalListState = field(default_factory=LocalListState)
-
-
-def decide(policy: AuthPolicy, presented: Presented, token: Token | None, *, remote_start: bool) -> Verdict:
-    """The status of a presented token under ``policy`` (the table in the module docstring)."""
-    if token is not None:
-        status = AuthStatus.ACCEPTED if token.allowed else AuthStatus.BLOCKED
-        return Verdict(status=status, group=token.group if token.allowed else None, use=token.use, listed=True)
-    if remote_start:
-        return Verdict(status=AuthStatus.ACCEPTED, use=TokenUse(name=REMOTE_START_NAME), listed=True)
-    if presented.anonymous:
-        return Verdict(status=AuthStatus.ACCEPTED if policy is AuthPolicy.ACCEPT_ALL else AuthStatus.UNKNOWN)
-    status = AuthStatus.ACCEPTED if policy is AuthPolicy.ACCEPT_ALL else AuthStatus.INVALID
-    return Verdict(status=status, use=TokenUse(masked=mask(presented.value)))
-
-
-def check_token(name: object, value: object, kind: object) -> tuple[str, str, str]:
-    """A new token's name, value and kind, trimmed; raises :class:`TokenError` (``invalid``) naming what is wrong."""
-    checked_name = check_name(name)
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_VALUE_CHARS:
-        raise TokenError("invalid", f"the token id must be 1 to {MAX_VALUE_CHARS} characters")
-    if kind not in TOKEN_KINDS or kind == "NoAuthorization":
-        raise TokenError("invalid", f"the type must be one of {', '.join(TOKEN_KINDS[:-1])}")
-    return checked_name, value.strip(), str(kind)
-
-
-def check_name(name: object) -> str:
-    """A token name, trimmed; raises :class:`TokenError` (``invalid``) for an empty, long or reserved one."""
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
-        raise TokenError("invalid", f"the name must be 1 to {MAX_NAME_CHARS} characters")
-    if name.strip().lower() in RESERVED_NAMES:
-        raise TokenError("invalid", f"{name.strip()!r} stands for sessions without a known token; choose another name")
-    if not name.strip().isprintable():
-        raise TokenError("invalid", "the name must be printable text")
-    return name.strip()
-
+__all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_TOKENS",
+    "MAX_UNKNOWN",
+    "MAX_VALUE_CHARS",
+    "REMOTE_START_NAME",
+    "RESERVED_NAMES",
+    "TOKEN_KINDS",
+    "UNKNOWN_MAX_AGE",
+    "AuthPolicy",
+    "AuthStatus",
+    "ChargerAuth",
+    "ListEntry",
+    "LocalListState",
+    "Presented",
+    "Token",
+    "TokenBook",
+    "TokenError",
+    "UnknownToken",
+    "Verdict",
+    "check_name",
+    "check_token",
+    "decide",
+    "mask",
+]
 
 Listener = Callable[[Save], None]
+
+
+@dataclass(kw_only=True)
+class Restored:
+    """What :meth:`TokenBook.restore` had to mend: merged spellings (kept name, dropped name), new refs, left out."""
+
+    merged: list[tuple[str, str]] = field(default_factory=list)
+    new_refs: int = 0
+    left_out: int = 0
 
 
 class TokenBook:
@@ -235,6 +96,8 @@ class TokenBook:
         self.remote_start_ref: str | None = None
         #: The option ``id_token`` or the built-in token, known and allowed without being listed.
         self.remote_start_default = remote_start_default
+        #: The policy of a charger not mentioned yet (``known_only`` after :meth:`fail_closed`).
+        self.default_policy = AuthPolicy.ACCEPT_ALL
         self._listeners: list[Listener] = []
 
     # --- listeners -------------------------------------------------------------------------
@@ -257,7 +120,7 @@ class TokenBook:
 
     def charger(self, charger_id: str) -> ChargerAuth:
         """A charger's settings, created with the defaults on first mention."""
-        return self.chargers.setdefault(charger_id, ChargerAuth())
+        return self.chargers.setdefault(charger_id, ChargerAuth(policy=self.default_policy))
 
     def authorize(self, charger_id: str, presented: Presented) -> Verdict:
         """The verdict for a token one charger presented (no change to the book)."""
@@ -283,9 +146,11 @@ class TokenBook:
         if verdict.listed or presented.anonymous or len(presented.value) > MAX_VALUE_CHARS:
             return False
         self.expire_unknown(now=at)
-        old = next((u for u in self.unknown.values() if (u.value, u.kind) == (presented.value, presented.kind)), None)
+        old = next(
+            (u for u in self.unknown.values() if u.kind == presented.kind and same_id(u.value, presented.value)), None
+        )
         entry = UnknownToken(
-            ref=old.ref if old else _new_ref("u"),
+            ref=old.ref if old else new_ref("u"),
             value=presented.value,
             kind=presented.kind,
             charger_id=charger_id,
@@ -308,19 +173,30 @@ class TokenBook:
     # --- editing -----------------------------------------------------------------------------
 
     def add(
-        self, name: object, value: object, kind: object, *, at: datetime, allowed: bool = True, group: str | None = None
+        self,
+        name: object,
+        value: object,
+        kind: object,
+        *,
+        at: datetime,
+        allowed: bool = True,
+        group: str | None = None,
+        exact: bool = False,
     ) -> Token:
-        """Add a token (checked with :func:`check_token`); raises :class:`TokenError`."""
-        name, value, kind = check_token(name, value, kind)
+        """Add a token (checked with :func:`check_token`); raises :class:`TokenError`.
+
+        A token whose id is listed already, in any letter case, is refused (``duplicate``).
+        """
+        name, value, kind = check_token(name, value, kind, exact=exact)
         presented = Presented(value=value, kind=kind)
         if self.find(presented) is not None:
-            raise TokenError("duplicate", "this token is in the list already")
+            raise TokenError("duplicate", "this token is in the list already (ids do not depend on letter case)")
         self._name_free(name)
         if len(self.tokens) >= MAX_TOKENS:
             raise TokenError("full", f"the list holds at most {MAX_TOKENS} tokens")
-        token = Token(ref=_new_ref("t"), name=name, value=value, kind=kind, allowed=allowed, group=group, added_at=at)
+        token = Token(ref=new_ref("t"), name=name, value=value, kind=kind, allowed=allowed, group=group, added_at=at)
         self.tokens[token.ref] = token
-        for ref in [r for r, u in self.unknown.items() if (u.value, u.kind) == (value, kind)]:
+        for ref in [r for r, u in self.unknown.items() if u.kind == kind and same_id(u.value, value)]:
             del self.unknown[ref]
         return token
 
@@ -329,7 +205,7 @@ class TokenBook:
         seen = self.unknown.get(unknown_ref)
         if seen is None:
             raise TokenError("not_found", "no unknown token with this id was seen lately")
-        return self.add(name, seen.value, seen.kind, at=at, allowed=allowed)
+        return self.add(name, seen.value, seen.kind, at=at, allowed=allowed, exact=True)
 
     def update(
         self,
@@ -377,18 +253,53 @@ class TokenBook:
 
     def set_policy(self, charger_id: str, policy: object) -> AuthPolicy:
         """Set a charger's policy; raises :class:`TokenError` (``invalid``) for an unknown one."""
-        if policy not in {p.value for p in AuthPolicy}:
+        if not isinstance(policy, str) or policy not in {p.value for p in AuthPolicy}:
             raise TokenError("invalid", f"policy must be one of {', '.join(p.value for p in AuthPolicy)}")
         self.charger(charger_id).policy = AuthPolicy(str(policy))
         return self.charger(charger_id).policy
 
-    def restore(self, tokens: Iterable[Token], unknown: Iterable[UnknownToken]) -> None:
-        """Put back the tokens and unknown tokens read from the data dir (duplicates of value and kind dropped)."""
+    # --- restoring what the token store saved ------------------------------------------------
+
+    def restore(self, tokens: Iterable[Token], unknown: Iterable[UnknownToken]) -> Restored:
+        """Put back the tokens and unknown tokens read from the data dir; returns what had to be mended.
+
+        A token whose ref is taken gets a new ref; one whose id and kind are
+        listed already (in any letter case) is merged into the first, which is
+        blocked if either was; past ``MAX_TOKENS`` the rest is left out.
+        """
+        restored = Restored()
         for token in tokens:
-            if self.find(Presented(value=token.value, kind=token.kind)) is None and len(self.tokens) < MAX_TOKENS:
+            first = self.find(Presented(value=token.value, kind=token.kind))
+            if first is not None:
+                restored.merged.append((first.name, token.name))
+                self.tokens[first.ref] = replace(first, allowed=first.allowed and token.allowed)
+            elif len(self.tokens) >= MAX_TOKENS:
+                restored.left_out += 1
+            else:
+                if token.ref in self.tokens:
+                    token, restored.new_refs = replace(token, ref=new_ref("t")), restored.new_refs + 1
                 self.tokens[token.ref] = token
         for seen in sorted(unknown, key=lambda u: u.last_seen)[-MAX_UNKNOWN:]:
             self.unknown[seen.ref] = seen
+        return restored
+
+    def restore_charger(self, charger_id: str, *, policy: AuthPolicy, local_list: LocalListState) -> None:
+        """Put back one charger's saved policy and what its local list holds."""
+        self.chargers[charger_id] = ChargerAuth(policy=policy, local_list=local_list)
+
+    def restore_remote_start(self, ref: object) -> None:
+        """Put back the token chosen for remote starts (ignored unless it is listed)."""
+        self.remote_start_ref = ref if isinstance(ref, str) and ref in self.tokens else None
+
+    def fail_closed(self) -> None:
+        """Part of the saved list could not be read: every charger accepts only listed, allowed tokens.
+
+        A token that could not be read may have been blocked, so no charger
+        accepts unknown tokens until the user sets its policy again.
+        """
+        self.default_policy = AuthPolicy.KNOWN_ONLY
+        for auth in self.chargers.values():
+            auth.policy = AuthPolicy.KNOWN_ONLY
 
     def _get(self, ref: str) -> Token:
         token = self.tokens.get(ref)

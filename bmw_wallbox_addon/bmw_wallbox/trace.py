@@ -1,10 +1,15 @@
 """The OCPP message trace: the last frames in both directions, with secrets masked.
 
 Masked are the values under secret keys (``idToken``, ``password`` ...), the
-values of secret device-model variables (``BasicAuthPassword``) wherever a
-frame carries them, and every known secret value (configured passwords, the
-id_token option, the Home Assistant token, the idTokens of the token list and of
-tokens presented lately) wherever it appears.
+values of secret device-model variables (``BasicAuthPassword``, see
+:mod:`bmw_wallbox.masking`) wherever a frame carries them, and every known
+secret value (configured passwords, the id_token option, the Home Assistant
+token, the idTokens of the token list and of tokens presented lately) wherever
+it appears. A frame that is not JSON (or cannot be read as JSON) is masked as
+the log filter masks text (:func:`bmw_wallbox.logsafe.mask_text`). A frame is
+always masked before it is cut: a frame longer than ``MAX_FRAME_CHARS`` is
+masked when it is recorded and kept cut; shorter ones are kept as they came
+and masked when read, so tracing costs the hot path almost nothing.
 """
 
 from __future__ import annotations
@@ -16,35 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-#: Keys whose values are secrets wherever they appear in a payload.
-_SECRET_KEYS = frozenset(
-    {
-        "idToken",
-        "additionalIdToken",
-        "password",
-        "basicAuthPassword",
-        "certificateChain",
-        "exiRequest",
-        "exiResponse",
-        "csr",
-    }
-)
-#: Device-model variables whose values are secrets.
-SECRET_VARIABLES = frozenset({"BasicAuthPassword", "IdentityKey"})
-#: The keys that carry a variable's value, next to its ``variable`` (reports, GetVariables, SetVariables, events).
-_VALUE_KEYS = frozenset({"attributeValue", "value", "actualValue"})
+from bmw_wallbox.logsafe import mask_text
+from bmw_wallbox.masking import MASK, mask_secrets
 
-MASK = "***"
 #: Longest frame kept in the trace, so a burst of huge frames cannot hold much memory.
 MAX_FRAME_CHARS = 20000
+#: Characters of a frame that is not JSON shown in the trace.
+MAX_MALFORMED_CHARS = 500
 
 
 @dataclass(frozen=True, kw_only=True)
 class TraceEntry:
     """One frame: direction (``in`` from the charger, ``out`` to it), time, action and the raw frame.
 
-    The raw frame is kept and masked only when it is read, so tracing costs
-    the hot path almost nothing.
+    ``raw`` is the frame as it came, or already masked and cut when it was
+    longer than ``MAX_FRAME_CHARS``; :attr:`frame` masks it (again).
     """
 
     charger_id: str
@@ -70,37 +61,24 @@ class TraceEntry:
         }
 
 
-def mask_secrets(value: Any) -> Any:
-    """Return a copy of a decoded frame with every secret value replaced by ``***``."""
-    if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    masked: dict[str, Any] = {}
-    variable = value.get("variable")
-    secret_variable = isinstance(variable, dict) and variable.get("name") in SECRET_VARIABLES
-    for key, item in value.items():
-        if (key in _SECRET_KEYS and not isinstance(item, (dict, list))) or (secret_variable and key in _VALUE_KEYS):
-            masked[key] = MASK
-        elif secret_variable and key == "variableAttribute" and isinstance(item, list):
-            masked[key] = [{**a, "value": MASK} if isinstance(a, dict) and "value" in a else a for a in item]
-        else:
-            masked[key] = mask_secrets(item)
-    return masked
+def masked_text(raw: str | bytes, secrets: Iterable[str] = (), *, limit: int = MAX_FRAME_CHARS) -> str:
+    """The frame as text with secrets masked, then cut at ``limit``; text that is not JSON is cut shorter.
 
-
-def masked_text(raw: str | bytes, secrets: Iterable[str] = ()) -> str:
-    """The frame as text with secrets masked; frames that are not JSON are shown shortened."""
+    A JSON frame is masked by its structure; anything else (a malformed frame,
+    or one cut before) by :func:`~bmw_wallbox.logsafe.mask_text`, which finds
+    secrets by their keys in plain text. Known secret values are masked in both.
+    """
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
         decoded = json.loads(text)
-        text = json.dumps(mask_secrets(decoded), separators=(",", ":"))[:MAX_FRAME_CHARS]
     except (ValueError, RecursionError):  # RecursionError: a frame nested deeper than Python recurses
-        text = text[:500]
+        # Masked before it is cut, so a cut cannot part a key from its value; the work is bounded first.
+        return mask_text(text[: 4 * limit], secrets)[: min(limit, MAX_MALFORMED_CHARS)]
+    text = json.dumps(mask_secrets(decoded), separators=(",", ":"))
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 3:
             text = text.replace(secret, MASK)
-    return text
+    return text[:limit]
 
 
 class Trace:
@@ -121,9 +99,9 @@ class Trace:
         return lambda: self._listeners.remove(listener)
 
     def record(self, charger_id: str, direction: str, raw: str | bytes, action: str | None, *, at: datetime) -> None:
-        """Keep one frame (masked when read; cut at ``MAX_FRAME_CHARS``)."""
+        """Keep one frame (masked when read; a longer one than ``MAX_FRAME_CHARS`` masked now, then cut)."""
         if len(raw) > MAX_FRAME_CHARS:
-            raw = raw[:MAX_FRAME_CHARS]
+            raw = masked_text(raw, self._secrets)
         entry = TraceEntry(
             charger_id=charger_id, direction=direction, at=at, action=action, raw=raw, secrets=self._secrets
         )

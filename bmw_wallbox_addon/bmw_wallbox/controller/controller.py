@@ -33,6 +33,7 @@ from bmw_wallbox.controller.apply import apply_setpoint
 from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.recorder import COMMIT_WINDOW_S, Recorder, ResultListener
 from bmw_wallbox.controller.recovery import reboot_as_last_resort
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import MIN_CURRENT_A
 from bmw_wallbox.ports import Answer, ChargerPort, IdToken
 from bmw_wallbox.results import (
@@ -44,7 +45,7 @@ from bmw_wallbox.results import (
     not_supported,
     unknown_charger,
 )
-from bmw_wallbox.state import SUSPENDED, ChargerState, ChargingState, ConnectorStatus, Save, StateHub, utcnow
+from bmw_wallbox.state import SUSPENDED, ChargerState, ChargingState, ConnectorStatus, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 

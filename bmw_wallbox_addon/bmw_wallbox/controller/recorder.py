@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.results import CommandResult
-from bmw_wallbox.state import CommandRecord, Save, StateHub
+from bmw_wallbox.state import CommandRecord, Save
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -5,7 +5,17 @@ The library's ``ChargePoint`` routes frames to the ``@on`` handlers in
 out: a CALLERROR for every frame it cannot parse, lenient schema checks that
 drop vendor quirks instead of the whole message, a trace of every frame, the
 translation of call failures into our exceptions, and a call queue in which
-user commands go before background calls (:data:`~bmw_wallbox.ports.USER_COMMAND`).
+user commands go before background calls (:data:`~bmw_wallbox.ports.USER_COMMAND`),
+and a budget of frames a second (:class:`~bmw_wallbox.csms.guards.InflowLimit`): a
+peer that sends faster is read more slowly.
+
+It uses private parts of ``ocpp`` 2.1.0 (the version pinned in
+``requirements.txt``; check them when the pin moves): ``_response_timeout``
+(the call timeout, set by :attr:`Connection.response_timeout_s`),
+``_response_queue`` (where :meth:`Connection._dispatch` hands answers to the
+waiting ``call()``), ``_handle_call`` (the library's handler dispatch) and
+``route_map``, and it replaces ``route_message``, which the library's
+``start()`` loop awaits once per received frame.
 """
 
 from __future__ import annotations
@@ -27,12 +37,22 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bmw_wallbox.csms.framing import CALL, CALLRESULT, Dropped, FrameError, PayloadError, check_frame, check_payload
-from bmw_wallbox.csms.guards import LogBudget
+from bmw_wallbox.csms.framing import (
+    CALL,
+    CALLRESULT,
+    Dropped,
+    Frame,
+    FrameError,
+    PayloadError,
+    check_frame,
+    check_payload,
+)
+from bmw_wallbox.csms.guards import INFLOW_BURST, INFLOW_PER_S, InflowLimit, LogBudget
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
 from bmw_wallbox.ports import USER_COMMAND
-from bmw_wallbox.state import ChargerState, Save, StateHub, utcnow
+from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.trace import Trace
 
 _OCPP_ACTIONS = frozenset(action.value for action in Action)
@@ -126,6 +146,8 @@ class Connection(ChargePoint):
         self._queue = CallQueue()
         self._gone = asyncio.Event()
         self.bad_frames = LogBudget(self.log)
+        self.inflow = InflowLimit(per_s=INFLOW_PER_S, burst=INFLOW_BURST)
+        self._throttled = False
 
     @property
     def response_timeout_s(self) -> float:
@@ -150,75 +172,87 @@ class Connection(ChargePoint):
         self.hub.commit(self.state.charger_id, save)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
-        """Check a frame, answer malformed ones with a CALLERROR, and route the rest."""
+        """Check a frame, answer malformed ones with a CALLERROR, and route the rest.
+
+        The library's receive loop awaits this for one frame after the other, so
+        waiting here for the connection's inflow budget (:class:`InflowLimit`)
+        reads the peer's frames more slowly: a flood is slowed down, not lost.
+        """
+        wait_s = self.inflow.delay_s()
+        if wait_s > 0:
+            if not self._throttled:
+                self._throttled = True
+                self.log.warning(
+                    "The charger sends more than %.0f frames a second: reading them slower (logged once)",
+                    INFLOW_PER_S,
+                )
+            await asyncio.sleep(wait_s)
         at = utcnow()
         self.state.seen(at)
         decision = check_frame(raw_msg)
         if isinstance(decision, FrameError):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.bad_frames.warning(
+            self.bad_frames.log(
                 _BAD_FRAMES, "Malformed frame answered with %s: %s", decision.code, decision.description
             )
             await self._send(decision.to_json())
-            return
-        if isinstance(decision, Dropped):
+        elif isinstance(decision, Dropped):
             self.trace.record(self.id, "in", raw_msg, None, at=at)
-            self.bad_frames.warning(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
-            return
-        message: Call | CallResult | CallError
-        if decision.message_type == CALL:
-            action = decision.action
-            assert action is not None
-            self.trace.record(self.id, "in", raw_msg, action, at=at)
-            self.log.debug("<- %s %s", shown(action, limit=40), shown(decision.unique_id))
-            token = _SENDING.set(action)
+            self.bad_frames.log(_BAD_FRAMES, "Dropped frame: %s", decision.reason)
+        elif decision.message_type == CALL:
+            self.trace.record(self.id, "in", raw_msg, decision.action, at=at)
+            await self._route_call(decision)
+        else:
+            self.trace.record(self.id, "in", raw_msg, self._pending_actions.get(decision.unique_id), at=at)
+            await self._route_answer(decision)
+
+    async def _route_call(self, frame: Frame) -> None:
+        """A CALL from the charger: refused when we have no handler or its payload breaks the schema, else handled."""
+        action = frame.action
+        assert action is not None
+        self.log.debug("<- %s %s", shown(action, limit=40), shown(frame.unique_id))
+        token = _SENDING.set(action)
+        try:
+            if action not in self.route_map:
+                code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
+                self.bad_frames.log(_BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40))
+                description = f"{action[:40]} is not a charger-to-CSMS action of OCPP 2.0.1"
+                await self._send(FrameError(unique_id=frame.unique_id, code=code, description=description).to_json())
+                return
             try:
-                if action not in self.route_map:
-                    code = "NotSupported" if action in _OCPP_ACTIONS else "NotImplemented"
-                    self.bad_frames.warning(
-                        _BAD_FRAMES, "Answered %s to unknown action %s", code, shown(action, limit=40)
-                    )
-                    await self._send(
-                        FrameError(
-                            unique_id=decision.unique_id,
-                            code=code,
-                            description=f"{action[:40]} is not a charger-to-CSMS action of OCPP 2.0.1",
-                        ).to_json()
-                    )
-                    return
-                try:
-                    checked = check_payload(action, decision.payload, lenient=self.lenient)
-                except PayloadError as err:
-                    self.bad_frames.warning(
-                        _BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, shown(err.description, limit=255)
-                    )
-                    await self._send(
-                        FrameError(unique_id=decision.unique_id, code=err.code, description=err.description).to_json()
-                    )
-                    return
-                self._log_dropped(action, checked.dropped)
-                await self._dispatch(Call(decision.unique_id, action, checked.payload))
-            finally:
-                _SENDING.reset(token)
-                self.first_message.set()
-            return
-        pending = self._pending_actions.pop(decision.unique_id, None)
-        self.trace.record(self.id, "in", raw_msg, pending, at=at)
+                checked = check_payload(action, frame.payload, lenient=self.lenient)
+            except PayloadError as err:
+                self.bad_frames.log(
+                    _BAD_FRAMES, "Rejected %s with %s: %s", action, err.code, shown(err.description, limit=255)
+                )
+                error = FrameError(unique_id=frame.unique_id, code=err.code, description=err.description)
+                await self._send(error.to_json())
+                return
+            self._log_dropped(action, checked.dropped)
+            await self._dispatch(Call(frame.unique_id, action, checked.payload))
+        finally:
+            _SENDING.reset(token)
+            self.first_message.set()
+
+    async def _route_answer(self, frame: Frame) -> None:
+        """A CALLRESULT or CALLERROR: handed to the call waiting for it; late or unasked answers are dropped."""
+        pending = self._pending_actions.pop(frame.unique_id, None)
         if pending is None:
-            if decision.unique_id in self._abandoned:
-                self._abandoned.discard(decision.unique_id)
-                self.log.debug("Late answer to a call given up on (message id %s)", shown(decision.unique_id))
+            if frame.unique_id in self._abandoned:
+                self._abandoned.discard(frame.unique_id)
+                self.log.debug("Late answer to a call given up on (message id %s)", shown(frame.unique_id))
                 return
             # Queued, it would wait for the next call() of ours: a flood of them would pile up.
-            self.bad_frames.warning(
-                _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", shown(decision.unique_id)
+            self.bad_frames.log(
+                _BAD_FRAMES, "Dropped an answer to no call of ours (message id %s)", shown(frame.unique_id)
             )
             return
-        self.log.debug("<- result of %s %s", pending, shown(decision.unique_id))
-        if decision.message_type == CALLRESULT:
-            message = CallResult(decision.unique_id, decision.payload)
+        self.log.debug("<- result of %s %s", pending, shown(frame.unique_id))
+        message: CallResult | CallError
+        if frame.message_type == CALLRESULT:
+            message = CallResult(frame.unique_id, frame.payload)
         else:
-            message = CallError(decision.unique_id, decision.payload, decision.description, decision.details)
+            message = CallError(frame.unique_id, frame.payload, frame.description, frame.details)
         self.first_message.set()
         await self._dispatch(message)
 
@@ -228,9 +262,7 @@ class Connection(ChargePoint):
             try:
                 await self._handle_call(message)
             except OCPPError as error:
-                self.bad_frames.warning(
-                    _BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action
-                )
+                self.bad_frames.log(_BAD_FRAMES, "Answered CALLERROR %s to %s", type(error).__name__, message.action)
                 await self._send(message.create_call_error(error).to_json())
         else:
             self._response_queue.put_nowait(message)
@@ -245,7 +277,7 @@ class Connection(ChargePoint):
                     "%s: ignored field %s that breaks the OCPP 2.0.1 schema (logged once)", action, shown(path)
                 )
             else:
-                self.bad_frames.warning(
+                self.bad_frames.log(
                     _BAD_FRAMES, "%s: ignored field %s that breaks the OCPP 2.0.1 schema", action, shown(path)
                 )
 

@@ -1,11 +1,17 @@
-"""Turn the OCPP library's snake_case payload dicts into our own models.
+"""Turn the OCPP library's snake_case payload dicts into our own models: the edge for numbers from a charger.
 
-The handlers, provisioning and the charger port read the library's dict
-shapes only through these functions; everything after them works with
-:mod:`bmw_wallbox.state` types. Readings are scaled here, once: the
-``unitOfMeasure.multiplier`` (a power of ten) and a ``kWh``/``kW`` unit
-become Wh/W; a reading with an unknown unit, an absurd multiplier or a value
-that is not a finite number is dropped.
+The handlers, provisioning and the charger port hand the payload fields they
+use to these functions and work with :mod:`bmw_wallbox.state` types after
+them (the handlers still read the plain fields they pass on, such as ids,
+reasons and the message's own strings). Readings are scaled here, once: the
+``unitOfMeasure.multiplier`` (an integer power of ten within
++-``MAX_MULTIPLIER``) and a ``kWh``/``kW`` unit become Wh/W. A reading is
+dropped when its unit is unknown, its multiplier is not such an integer, or
+its value is not a number, not finite, or (after scaling) larger than
+``MAX_READING`` in size; so every reading that goes on is finite and a sum
+of a few of them stays finite. The numbers of a device-model report
+(maximum current, list sizes) are believed only when finite and within range,
+and what a report keeps per variable is bounded (see :func:`report_entries`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from bmw_wallbox.masking import MASK, secret_variable
 from bmw_wallbox.state import Capabilities, ChargingState, ConnectorStatus, SampledValue
 from bmw_wallbox.tokenbook import Presented
 
@@ -39,6 +46,16 @@ MAX_MULTIPLIER = 9
 
 #: Variables kept at most in :attr:`Capabilities.variables`, so a huge report cannot grow without bound.
 MAX_VARIABLES = 2000
+#: Characters of a variable's value kept from a report (the schema allows 2,500; what we read is short).
+MAX_VALUE_CHARS = 500
+#: The characteristics of a variable the add-on reads; the rest of a report entry is not kept.
+_KEPT_CHARACTERISTICS = ("unit", "max_limit", "values_list")
+#: Largest size of a reading believed, after scaling (W, Wh, A, V): far above any charger, far below overflow.
+MAX_READING = 1e15
+#: Largest local authorization list size believed from a report.
+MAX_LIST_ENTRIES = 1_000_000
+#: Largest EVSE current believed from a report, in A.
+MAX_REPORTED_CURRENT_A = 1000.0
 
 
 def parse_time(value: object) -> datetime | None:
@@ -61,14 +78,23 @@ def presented_token(id_token: object) -> Presented:
 
 
 def scale_reading(value: float, unit: str | None, multiplier: int | None) -> float | None:
-    """Apply the OCPP ``multiplier`` and ``unitOfMeasure``; None for a unit we do not know.
+    """Apply the OCPP ``multiplier`` and ``unitOfMeasure``; None for a unit we do not know or a value out of bounds.
 
-    Without a unit the spec's defaults apply (Wh, W, A, V).
+    Without a unit the spec's defaults apply (Wh, W, A, V). A multiplier that
+    is not an integer within +-``MAX_MULTIPLIER``, a value that is not finite
+    and a result larger than ``MAX_READING`` in size give None.
     """
     factor = _UNIT_SCALE.get(unit.lower()) if unit else 1.0
-    if factor is None:
+    power = 0 if multiplier is None else multiplier
+    if factor is None or not _bounded_int(power, MAX_MULTIPLIER) or not math.isfinite(value):
         return None
-    return float(value * (10 ** (multiplier or 0)) * factor)
+    scaled = float(value * (10.0**power) * factor)
+    return scaled if math.isfinite(scaled) and abs(scaled) <= MAX_READING else None
+
+
+def _bounded_int(value: object, limit: int) -> bool:
+    """An int (not a bool) within +-``limit``."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= limit
 
 
 def charging_state(value: object) -> ChargingState | None:
@@ -88,8 +114,9 @@ _CONNECTOR_STATUSES = frozenset(s.value for s in ConnectorStatus)
 def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[SampledValue]:
     """Flatten ``meterValue`` entries into readings in Wh/W/A/V (outlet readings only).
 
-    A reading whose multiplier lies outside +-``MAX_MULTIPLIER``, whose unit is
-    unknown, or whose value is not a finite number after scaling is dropped.
+    A reading with an unknown unit, a multiplier that is not an integer within
+    +-``MAX_MULTIPLIER``, or a value that is not a finite number of at most
+    ``MAX_READING`` after scaling is dropped (see :func:`scale_reading`).
     """
     readings: list[SampledValue] = []
     for meter_value in meter_values or ():
@@ -97,20 +124,27 @@ def sampled_values(meter_values: Iterable[dict[str, Any]] | None) -> list[Sample
             location = sample.get("location")
             if location not in (None, "Outlet"):
                 continue
+            raw = sample.get("value")
+            if not isinstance(raw, (int, float, str)) or isinstance(raw, bool):
+                continue
             try:
-                raw = float(sample["value"])
-            except (KeyError, TypeError, ValueError, OverflowError):
+                number = float(raw)
+            except (TypeError, ValueError, OverflowError):
                 continue
-            measurand = sample.get("measurand") or _DEFAULT_MEASURAND
             unit_info = sample.get("unit_of_measure") or {}
-            multiplier = unit_info.get("multiplier")
-            if isinstance(multiplier, int) and abs(multiplier) > MAX_MULTIPLIER:
+            unit = unit_info.get("unit")
+            if unit is not None and not isinstance(unit, str):
                 continue
-            value = scale_reading(raw, unit_info.get("unit"), multiplier)
-            if value is None or not math.isfinite(value):
+            value = scale_reading(number, unit, unit_info.get("multiplier"))
+            if value is None:
                 continue
             readings.append(
-                SampledValue(measurand=measurand, value=value, phase=sample.get("phase"), context=sample.get("context"))
+                SampledValue(
+                    measurand=sample.get("measurand") or _DEFAULT_MEASURAND,
+                    value=value,
+                    phase=sample.get("phase"),
+                    context=sample.get("context"),
+                )
             )
     return readings
 
@@ -134,34 +168,46 @@ def variable_key(component: dict[str, Any], variable: dict[str, Any]) -> str:
 def report_entries(report_data: Iterable[dict[str, Any]] | None) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(key, entry)`` for every ``reportData`` item of a NotifyReport.
 
-    ``entry`` has ``value`` (the Actual attribute), ``mutability`` and the
-    raw ``characteristics``.
+    ``entry`` has ``value`` (the Actual attribute, cut at ``MAX_VALUE_CHARS``),
+    ``mutability`` and the ``characteristics`` the add-on reads (unit, maximum,
+    list of values); nothing else of the report is kept.
     """
     for item in report_data or ():
         attributes = item.get("variable_attribute") or []
         actual = next(
             (a for a in attributes if a.get("type", "Actual") == "Actual"), attributes[0] if attributes else {}
         )
+        characteristics = item.get("variable_characteristics") or {}
         yield (
             variable_key(item.get("component") or {}, item.get("variable") or {}),
             {
-                "value": actual.get("value"),
+                "value": _cut(actual.get("value")),
                 "mutability": actual.get("mutability", "ReadWrite"),
-                "characteristics": item.get("variable_characteristics") or {},
+                "characteristics": {k: _cut(characteristics[k]) for k in _KEPT_CHARACTERISTICS if k in characteristics},
             },
         )
 
 
-def _is_secret(key: str) -> bool:
-    lowered = key.lower()
-    return "password" in lowered or "secret" in lowered
+def _cut(value: object) -> object:
+    """Text cut at ``MAX_VALUE_CHARS``; anything else as it is."""
+    return value[:MAX_VALUE_CHARS] if isinstance(value, str) else value
+
+
+def _number(value: object, most: float) -> float | None:
+    """A finite number (not a bool) between 0 and ``most``, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 0 <= number <= most else None
 
 
 def _int(value: object) -> int | None:
+    """An integer written as text or a number, within OCPP's 32-bit range, else None."""
     try:
-        return int(str(value))
+        number = int(str(value))
     except (TypeError, ValueError):
         return None
+    return number if -(2**31) <= number < 2**31 else None
 
 
 def _bool(value: object) -> bool | None:
@@ -216,11 +262,13 @@ def capabilities_from_report(
             if phases:
                 caps.phases = phases
         characteristics = entry["characteristics"]
-        if key.startswith("EVSE@") and characteristics.get("unit") == "A" and characteristics.get("max_limit"):
-            caps.max_current_a = float(characteristics["max_limit"])
+        if key.startswith("EVSE@") and characteristics.get("unit") == "A":
+            most = _number(characteristics.get("max_limit"), MAX_REPORTED_CURRENT_A)
+            if most:
+                caps.max_current_a = most
     _authorization(caps, entries)
     caps.variables = {
-        k: "***" if _is_secret(k) else str(v["value"])
+        k: MASK if secret_variable(k) else str(v["value"])
         for k, v in list(entries.items())[:MAX_VARIABLES]
         if v["value"] is not None
     }
@@ -250,6 +298,7 @@ def _authorization(caps: Capabilities, entries: dict[str, dict[str, Any]]) -> No
         caps.local_list_writable = enabled["mutability"] != "ReadOnly"
     # Entries reports how many tokens the list holds now; its maxLimit is how many it can hold.
     most = (local.get("Entries") or {}).get("characteristics", {}).get("max_limit")
-    caps.local_list_max_entries = _int(int(most)) if isinstance(most, (int, float)) else None
+    bounded = _number(most, MAX_LIST_ENTRIES)
+    caps.local_list_max_entries = None if bounded is None else int(bounded)
     caps.local_list_per_message = _int((local.get("ItemsPerMessage") or {}).get("value"))
     caps.local_list_max_bytes = _int((local.get("BytesPerMessage") or {}).get("value"))

@@ -100,38 +100,21 @@ class Dropped:
 
 def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
     """Decide whether a raw frame can be routed, must be answered with a CALLERROR, or dropped."""
-    binary = isinstance(raw, bytes)
-    text: str | None
+    message, problem = _decode(raw)
+    readable = _readable_id(message)
+    unique_id = readable or UNREADABLE_ID
     if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-    else:
-        text = raw
-    message: Any = None
-    problem = "Frame is not valid JSON"
-    if text is not None:
-        try:
-            message = _DECODER.decode(text)
-            problem = ""
-        except ValueError:
-            pass
-        except RecursionError:
-            problem = "Frame is nested too deeply to be read"
-    unique_id = _readable_id(message)
-    if binary:
         return FrameError(
             unique_id=unique_id, code="RpcFrameworkError", description="OCPP-J frames must be text frames, not binary"
         )
-    if text is None or problem:
+    if problem:
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description=problem)
     if not isinstance(message, list) or not message:
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="Frame is not a JSON array")
     message_type = message[0]
     if not isinstance(message_type, int) or isinstance(message_type, bool):
         return FrameError(unique_id=unique_id, code="RpcFrameworkError", description="MessageTypeId is not a number")
-    if unique_id == UNREADABLE_ID:
+    if readable is None:  # a message id of "-1" is a readable one
         if message_type in (CALLRESULT, CALLERROR):
             return Dropped(reason="answer without a readable message id")
         return FrameError(
@@ -140,45 +123,70 @@ def check_frame(raw: str | bytes) -> Frame | FrameError | Dropped:
             description="MessageId is missing or not a string of at most 36 characters",
         )
     if message_type == CALL:
-        if len(message) != 4 or not isinstance(message[2], str):
-            return FrameError(
-                unique_id=unique_id,
-                code="RpcFrameworkError",
-                description="A CALL must be [2, messageId, action, payload]",
-            )
-        if not isinstance(message[3], dict):
-            return FrameError(
-                unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object"
-            )
-        if _deeper_than(message[3], MAX_DEPTH):
-            return FrameError(
-                unique_id=unique_id,
-                code="FormatViolation",
-                description=f"CALL payload is nested deeper than {MAX_DEPTH} levels",
-            )
-        return Frame(message_type=CALL, unique_id=unique_id, action=message[2], payload=message[3])
+        return _call(message, unique_id)
     if message_type == CALLRESULT:
-        if len(message) != 3 or not isinstance(message[2], dict):
-            return Dropped(reason="CALLRESULT must be [3, messageId, payload]")
-        if _deeper_than(message[2], MAX_DEPTH):
-            return Dropped(reason=f"CALLRESULT payload nested deeper than {MAX_DEPTH} levels")
-        return Frame(message_type=CALLRESULT, unique_id=unique_id, payload=message[2])
+        return _call_result(message, unique_id)
     if message_type == CALLERROR:
-        if len(message) != 5 or not isinstance(message[2], str):
-            return Dropped(reason="CALLERROR must be [4, messageId, errorCode, errorDescription, errorDetails]")
-        if _deeper_than(message[4], MAX_DEPTH):
-            return Dropped(reason=f"CALLERROR details nested deeper than {MAX_DEPTH} levels")
-        return Frame(
-            message_type=CALLERROR,
-            unique_id=unique_id,
-            payload=message[2],
-            description=str(message[3]),
-            details=message[4],
-        )
+        return _call_error(message, unique_id)
     return FrameError(
         unique_id=unique_id,
         code="MessageTypeNotSupported",
         description=f"MessageTypeId {message_type} is not supported",
+    )
+
+
+def _decode(raw: str | bytes) -> tuple[Any, str]:
+    """The decoded JSON of a frame and ``""``, or ``None`` and what is wrong with it."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        return None, "Frame is not valid JSON"
+    try:
+        return _DECODER.decode(text), ""
+    except ValueError:
+        return None, "Frame is not valid JSON"
+    except RecursionError:
+        return None, "Frame is nested too deeply to be read"
+
+
+def _call(message: list[Any], unique_id: str) -> Frame | FrameError:
+    """A CALL ``[2, messageId, action, payload]``, or the CALLERROR its shape earns."""
+    if len(message) != 4 or not isinstance(message[2], str):
+        return FrameError(
+            unique_id=unique_id, code="RpcFrameworkError", description="A CALL must be [2, messageId, action, payload]"
+        )
+    if not isinstance(message[3], dict):
+        return FrameError(unique_id=unique_id, code="FormatViolation", description="CALL payload must be a JSON object")
+    if _deeper_than(message[3], MAX_DEPTH):
+        return FrameError(
+            unique_id=unique_id,
+            code="FormatViolation",
+            description=f"CALL payload is nested deeper than {MAX_DEPTH} levels",
+        )
+    return Frame(message_type=CALL, unique_id=unique_id, action=message[2], payload=message[3])
+
+
+def _call_result(message: list[Any], unique_id: str) -> Frame | Dropped:
+    """A CALLRESULT ``[3, messageId, payload]``; a malformed one is dropped (no answer to an answer)."""
+    if len(message) != 3 or not isinstance(message[2], dict):
+        return Dropped(reason="CALLRESULT must be [3, messageId, payload]")
+    if _deeper_than(message[2], MAX_DEPTH):
+        return Dropped(reason=f"CALLRESULT payload nested deeper than {MAX_DEPTH} levels")
+    return Frame(message_type=CALLRESULT, unique_id=unique_id, payload=message[2])
+
+
+def _call_error(message: list[Any], unique_id: str) -> Frame | Dropped:
+    """A CALLERROR ``[4, messageId, errorCode, errorDescription, errorDetails]``; a malformed one is dropped."""
+    if len(message) != 5 or not isinstance(message[2], str):
+        return Dropped(reason="CALLERROR must be [4, messageId, errorCode, errorDescription, errorDetails]")
+    if _deeper_than(message[4], MAX_DEPTH):
+        return Dropped(reason=f"CALLERROR details nested deeper than {MAX_DEPTH} levels")
+    return Frame(
+        message_type=CALLERROR,
+        unique_id=unique_id,
+        payload=message[2],
+        description=str(message[3]),
+        details=message[4],
     )
 
 
@@ -196,12 +204,13 @@ def _deeper_than(node: object, limit: int) -> bool:
     return False
 
 
-def _readable_id(message: object) -> str:
+def _readable_id(message: object) -> str | None:
+    """The message id of a decoded frame, None when it has none that OCPP-J allows."""
     if isinstance(message, list) and len(message) >= 2:
         unique_id = message[1]
         if isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_ID_LENGTH:
             return unique_id
-    return UNREADABLE_ID
+    return None
 
 
 #: Which CALLERROR a schema violation gets (OCPP-J 2.0.1 table of error codes).

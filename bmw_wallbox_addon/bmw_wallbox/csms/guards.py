@@ -1,4 +1,4 @@
-"""Defences against peers that misbehave at will: password guessing and log floods.
+"""Defences against peers that misbehave at will: password guessing, frame floods and log floods.
 
 Both are decisions without I/O (a timer aside), kept apart from the server and
 connection code that consult them.
@@ -78,31 +78,82 @@ class AuthThrottle:
         return len(self._buckets)
 
 
-class LogBudget:
-    """Logs warnings a peer can trigger at will without letting a flood of them flood the log.
+#: Frames a second one connection may send on average, and at once (a device-model report, an offline queue).
+INFLOW_PER_S = 100.0
+INFLOW_BURST = 300
 
-    Per kind of warning, the first ``burst`` of a period of ``period_s`` seconds
-    are logged as they come; the rest go to DEBUG, and one line when the period
-    ends (or at :meth:`flush`) gives their number and up to three examples.
-    So a flood costs at most ``burst + 1`` lines per kind and period.
+
+class InflowLimit:
+    """A token bucket of frames for one connection: how long to wait before handling the next frame.
+
+    ``burst`` frames pass at once, then ``per_s`` a second. A frame beyond
+    waits until its turn (:meth:`delay_s` says how long). A charger that waits
+    for each answer before its next message, as OCPP asks, is never slowed;
+    one that floods is read at ``per_s`` frames a second, so its work stays
+    bounded (about a tenth of a core for MeterValues) and the rest of the add-on
+    keeps answering. Nothing is dropped: the peer's frames wait in its socket
+    (TCP back-pressure slows the sender).
     """
 
-    def __init__(self, logger: Logger, *, burst: int = 5, period_s: float = 60.0) -> None:
+    def __init__(self, *, per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_s = per_s
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def delay_s(self) -> float:
+        """Take one frame's turn; the seconds to wait before handling it (0 within the budget)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._per_s)
+        self._updated = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._per_s
+
+
+class LogBudget:
+    """Logs lines a peer can trigger at will without letting a flood of them flood the log.
+
+    Per kind of line, the first ``burst`` of a period of ``period_s`` seconds
+    are logged at ``level`` (WARNING by default) as they come; the rest go to
+    DEBUG, and one line at ``level`` when the period ends (or at :meth:`flush`)
+    gives their number and up to three examples. So a flood costs at most
+    ``burst + 1`` lines per kind and period. A period ends ``period_s`` after
+    its first line (by ``clock``, checked at each line) or by a timer when
+    the flood stops.
+    """
+
+    def __init__(
+        self,
+        logger: Logger,
+        *,
+        burst: int = 5,
+        period_s: float = 60.0,
+        level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self._burst = burst
         self._period_s = period_s
+        self._level = level
+        self._clock = clock
+        self._started: float | None = None
         self._counts: dict[str, int] = {}
         self._held: dict[str, int] = {}
         self._examples: dict[str, list[str]] = {}
         self._timer: asyncio.TimerHandle | None = None
 
-    def warning(self, kind: str, message: str, *args: object, example: str | None = None) -> None:
-        """Log ``message % args`` at WARNING within the budget of ``kind``, else at DEBUG (counted)."""
-        count = self._counts[kind] = self._counts.get(kind, 0) + 1
-        if self._timer is None:
+    def log(self, kind: str, message: str, *args: object, example: str | None = None) -> None:
+        """Log ``message % args`` at the budget's level within the budget of ``kind``, else at DEBUG (counted)."""
+        now = self._clock()
+        if self._started is not None and now - self._started >= self._period_s:
+            self.flush()
+        if self._started is None:
+            self._started = now
             self._timer = asyncio.get_running_loop().call_later(self._period_s, self.flush)
+        count = self._counts[kind] = self._counts.get(kind, 0) + 1
         if count <= self._burst:
-            self._logger.warning(message, *args)
+            self._logger.log(self._level, message, *args)
             return
         self._logger.debug(message, *args)
         self._held[kind] = self._held.get(kind, 0) + 1
@@ -111,13 +162,15 @@ class LogBudget:
             examples.append(example)
 
     def flush(self) -> None:
-        """Write the summary line of each kind that had warnings held back, and start a new period."""
+        """Write the summary line of each kind that had lines held back, and start a new period."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._started = None
         for kind, held in self._held.items():
             examples = self._examples.get(kind)
-            self._logger.warning(
+            self._logger.log(
+                self._level,
                 "%d more %s in the last %.0f s%s (each logged at debug level)",
                 held,
                 kind,

@@ -1,4 +1,4 @@
-"""Answers to every charger-to-CSMS action of OCPP 2.0.1.
+"""Answers to every charger-to-CSMS action of OCPP 2.0.1 (those that change no state in :mod:`.notices`).
 
 No action is answered NotImplemented: a charger that gets CALLERRORs for its
 unsolicited notifications retries them and floods the link. Handlers only
@@ -10,32 +10,41 @@ receive loop that must deliver the answer).
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v201 import call_result
-from ocpp.v201.datatypes import IdTokenInfoType, IdTokenType, StatusInfoType
+from ocpp.v201.datatypes import IdTokenInfoType, IdTokenType
 from ocpp.v201.enums import (
     Action,
     AuthorizationStatusEnumType,
-    DataTransferStatusEnumType,
-    GenericStatusEnumType,
-    GetCertificateStatusEnumType,
-    Iso15118EVCertificateStatusEnumType,
-    NotifyEVChargingNeedsStatusEnumType,
     RegistrationStatusEnumType,
 )
 
 from bmw_wallbox.csms.connection import Connection
-from bmw_wallbox.csms.convert import charging_state, parse_time, presented_token, report_entries, sampled_values
+from bmw_wallbox.csms.convert import (
+    MAX_VARIABLES,
+    charging_state,
+    parse_time,
+    presented_token,
+    report_entries,
+    sampled_values,
+)
 from bmw_wallbox.csms.convert import connector_status as parse_connector_status
+from bmw_wallbox.csms.guards import LogBudget
+from bmw_wallbox.csms.notices import Notices
 from bmw_wallbox.logsafe import shown
 from bmw_wallbox.state import BootInfo, ChargerState, RegisterEvent, Save, TransactionChange, plausible_time, utcnow
 from bmw_wallbox.tokenbook import Verdict
 
 #: Heartbeat interval we ask chargers for, in seconds.
 HEARTBEAT_INTERVAL_S = 60
+#: Variables of one device-model report kept while it arrives (each bounded by ``report_entries``).
+MAX_REPORT_ENTRIES = MAX_VARIABLES
+#: Lines per EVSE and minute that say a connector's status changed at INFO; the rest go to DEBUG, counted.
+STATUS_LINES_PER_MINUTE = 3
 
 
 def ocpp_now() -> str:
@@ -49,7 +58,15 @@ def id_token_info(verdict: Verdict) -> IdTokenInfoType:
     return IdTokenInfoType(status=AuthorizationStatusEnumType(str(verdict.status)), group_id_token=group)
 
 
-class ChargerConnection(Connection):
+def _answer(verdict: Verdict | None) -> call_result.TransactionEvent:
+    """The answer to a TransactionEvent: with the token's verdict when it carried one."""
+    response = call_result.TransactionEvent()
+    if verdict is not None:
+        response.id_token_info = id_token_info(verdict)
+    return response
+
+
+class ChargerConnection(Notices, Connection):
     """The CSMS side of one connection, with a handler for every action a charger may send."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -58,6 +75,7 @@ class ChargerConnection(Connection):
         self.report_entries: dict[str, dict[str, Any]] = {}
         self.report_done = asyncio.Event()
         self._logged_once: set[str] = set()
+        self.status_lines = LogBudget(self.log, burst=STATUS_LINES_PER_MINUTE, level=logging.INFO)
 
     def _once(self, key: str, message: str, *args: object) -> None:
         """Log a warning the charger can cause again and again only once per connection."""
@@ -118,7 +136,9 @@ class ChargerConnection(Connection):
             )
             return call_result.StatusNotification()
         if self.state.status_reported(evse_id, status):
-            self.log.info("EVSE %s: connector %s", evse_id, status)
+            self.status_lines.log(
+                f"connector status changes of EVSE {evse_id}", "EVSE %s: connector %s", evse_id, status
+            )
         self.commit(Save.SOON)
         return call_result.StatusNotification()
 
@@ -135,10 +155,20 @@ class ChargerConnection(Connection):
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
         verdict = self._verdict("TransactionEvent", kwargs["id_token"]) if kwargs.get("id_token") else None
+        transaction_id = str(transaction_info["transaction_id"])
+        evse_id = (kwargs.get("evse") or {}).get("id")
+        if self._stray(event_type, transaction_id, evse_id):
+            self.bad_frames.log(
+                "stray transaction events",
+                "Ignored TransactionEvent %s for unknown transaction %s without an EVSE: EVSE 1 runs another",
+                shown(event_type),
+                shown(transaction_id),
+            )
+            return _answer(verdict)
         change = self.state.transaction_event(
             event_type=event_type,
-            transaction_id=str(transaction_info["transaction_id"]),
-            evse_id=(kwargs.get("evse") or {}).get("id"),
+            transaction_id=transaction_id,
+            evse_id=evse_id,
             at=self._time(timestamp),
             now=utcnow(),
             charging_state=charging_state(transaction_info.get("charging_state")),
@@ -155,10 +185,21 @@ class ChargerConnection(Connection):
             or verdict is not None
         )
         self.commit(Save.NOW if durable else Save.SOON)
-        response = call_result.TransactionEvent()
-        if verdict is not None:
-            response.id_token_info = id_token_info(verdict)
-        return response
+        return _answer(verdict)
+
+    def _stray(self, event_type: str, transaction_id: str, evse_id: object) -> bool:
+        """An event for a transaction not known, that names no EVSE, while EVSE 1 runs another one.
+
+        Only a ``Started`` (which must name its EVSE, but may not) can replace
+        a running transaction; a stray ``Updated`` must not end it, nor become
+        the transaction that Stop targets.
+        """
+        if event_type == "Started" or evse_id is not None:
+            return False
+        if self.state.transaction_by_id(transaction_id) or self.state.find_session(transaction_id):
+            return False
+        running = self.state.evses.get(ChargerState.tracked_id(None))
+        return running is not None and running.transaction is not None
 
     def _verdict(self, action: str, id_token: object) -> Verdict:
         """Decide on a presented token, remember it when it is not listed, and log it (by name or masked)."""
@@ -253,111 +294,17 @@ class ChargerConnection(Connection):
     def on_notify_report(
         self, request_id: int, seq_no: int, generated_at: str, **kwargs: Any
     ) -> call_result.NotifyReport:
+        """Keep the entries of the report we asked for, at most ``MAX_REPORT_ENTRIES`` (bounded each)."""
         if request_id == self.report_request_id:
-            self.report_entries.update(report_entries(kwargs.get("report_data")))
+            for key, entry in report_entries(kwargs.get("report_data")):
+                if key in self.report_entries or len(self.report_entries) < MAX_REPORT_ENTRIES:
+                    self.report_entries[key] = entry
+                else:
+                    self._once(
+                        "report",
+                        "The device-model report has more than %d variables; the rest are ignored",
+                        MAX_REPORT_ENTRIES,
+                    )
             if not kwargs.get("tbc", False):
                 self.report_done.set()
         return call_result.NotifyReport()
-
-    @on(Action.notify_monitoring_report, skip_schema_validation=True)
-    def on_notify_monitoring_report(self, **kwargs: Any) -> call_result.NotifyMonitoringReport:
-        return call_result.NotifyMonitoringReport()
-
-    @on(Action.notify_event, skip_schema_validation=True)
-    def on_notify_event(self, event_data: list[dict[str, Any]], **kwargs: Any) -> call_result.NotifyEvent:
-        for event in event_data:
-            component = (event.get("component") or {}).get("name")
-            variable = (event.get("variable") or {}).get("name")
-            self.log.debug(
-                "Event %s.%s = %s (%s)",
-                shown(component),
-                shown(variable),
-                shown(event.get("actual_value")),
-                shown(event.get("trigger")),
-            )
-        return call_result.NotifyEvent()
-
-    @on(Action.security_event_notification, skip_schema_validation=True)
-    def on_security_event_notification(self, type: str, **kwargs: Any) -> call_result.SecurityEventNotification:
-        self.log.info("Security event: %s", shown(type))
-        return call_result.SecurityEventNotification()
-
-    # --- smart charging ----------------------------------------------------------------
-
-    @on(Action.notify_ev_charging_needs, skip_schema_validation=True)
-    def on_notify_ev_charging_needs(self, **kwargs: Any) -> call_result.NotifyEVChargingNeeds:
-        # Accepted: the limit comes as a charging profile the add-on keeps installed.
-        return call_result.NotifyEVChargingNeeds(status=NotifyEVChargingNeedsStatusEnumType.accepted)
-
-    @on(Action.notify_ev_charging_schedule, skip_schema_validation=True)
-    def on_notify_ev_charging_schedule(self, **kwargs: Any) -> call_result.NotifyEVChargingSchedule:
-        return call_result.NotifyEVChargingSchedule(status=GenericStatusEnumType.accepted)
-
-    @on(Action.notify_charging_limit, skip_schema_validation=True)
-    def on_notify_charging_limit(
-        self, charging_limit: dict[str, Any], **kwargs: Any
-    ) -> call_result.NotifyChargingLimit:
-        self.log.info(
-            "The charger reports an external charging limit (%s)", shown(charging_limit.get("charging_limit_source"))
-        )
-        return call_result.NotifyChargingLimit()
-
-    @on(Action.cleared_charging_limit, skip_schema_validation=True)
-    def on_cleared_charging_limit(self, charging_limit_source: str, **kwargs: Any) -> call_result.ClearedChargingLimit:
-        self.log.info("The charger cleared an external charging limit (%s)", shown(charging_limit_source))
-        return call_result.ClearedChargingLimit()
-
-    @on(Action.report_charging_profiles, skip_schema_validation=True)
-    def on_report_charging_profiles(self, **kwargs: Any) -> call_result.ReportChargingProfiles:
-        return call_result.ReportChargingProfiles()
-
-    # --- firmware, logs, display, customers, reservations --------------------------------
-
-    @on(Action.firmware_status_notification, skip_schema_validation=True)
-    def on_firmware_status_notification(self, status: str, **kwargs: Any) -> call_result.FirmwareStatusNotification:
-        self.log.info("Firmware status: %s", shown(status))
-        return call_result.FirmwareStatusNotification()
-
-    @on(Action.publish_firmware_status_notification, skip_schema_validation=True)
-    def on_publish_firmware_status_notification(self, **kwargs: Any) -> call_result.PublishFirmwareStatusNotification:
-        return call_result.PublishFirmwareStatusNotification()
-
-    @on(Action.log_status_notification, skip_schema_validation=True)
-    def on_log_status_notification(self, **kwargs: Any) -> call_result.LogStatusNotification:
-        return call_result.LogStatusNotification()
-
-    @on(Action.notify_display_messages, skip_schema_validation=True)
-    def on_notify_display_messages(self, **kwargs: Any) -> call_result.NotifyDisplayMessages:
-        return call_result.NotifyDisplayMessages()
-
-    @on(Action.notify_customer_information, skip_schema_validation=True)
-    def on_notify_customer_information(self, **kwargs: Any) -> call_result.NotifyCustomerInformation:
-        return call_result.NotifyCustomerInformation()
-
-    @on(Action.reservation_status_update, skip_schema_validation=True)
-    def on_reservation_status_update(self, **kwargs: Any) -> call_result.ReservationStatusUpdate:
-        return call_result.ReservationStatusUpdate()
-
-    @on(Action.data_transfer, skip_schema_validation=True)
-    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        self.log.info("DataTransfer from vendor %s answered UnknownVendorId", shown(vendor_id))
-        return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
-
-    # --- certificates (this add-on runs no PKI: honest refusals) -------------------------
-
-    @on(Action.sign_certificate, skip_schema_validation=True)
-    def on_sign_certificate(self, **kwargs: Any) -> call_result.SignCertificate:
-        return call_result.SignCertificate(
-            status=GenericStatusEnumType.rejected,
-            status_info=StatusInfoType(
-                reason_code="NotSupported", additional_info="This CSMS does not sign certificates"
-            ),
-        )
-
-    @on(Action.get_15118_ev_certificate, skip_schema_validation=True)
-    def on_get_15118_ev_certificate(self, **kwargs: Any) -> call_result.Get15118EVCertificate:
-        return call_result.Get15118EVCertificate(status=Iso15118EVCertificateStatusEnumType.failed, exi_response="")
-
-    @on(Action.get_certificate_status, skip_schema_validation=True)
-    def on_get_certificate_status(self, **kwargs: Any) -> call_result.GetCertificateStatus:
-        return call_result.GetCertificateStatus(status=GetCertificateStatusEnumType.failed)

@@ -98,6 +98,9 @@ async def read_capabilities(link: ChargerConnection) -> None:
             "The device-model report did not finish within %.0f s; using the part that came", REPORT_WAIT_S
         )
     caps = capabilities_from_report(link.report_entries, previous=link.state.capabilities, at=utcnow())
+    # What is kept from here on is the capability record; later report frames are not stored.
+    link.report_request_id = None
+    link.report_entries = {}
     link.state.capabilities_reported(caps)
     if caps.message_timeout_s:
         link.response_timeout_s = caps.message_timeout_s

@@ -56,9 +56,10 @@ from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
 from bmw_wallbox.options import Options
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.trace import Trace
 
 _LOGGER = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class CsmsServer:
             self._unknown_changed()
 
     def _refuse_pending(self, address: str, reason: str) -> None:
-        self._refusals.warning(
+        self._refusals.log(
             "connections refused before their handshake",
             "Refused a connection from %s at once: %s",
             address,
@@ -228,7 +229,7 @@ class CsmsServer:
         peer = _peer(connection)
         offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
         if SUBPROTOCOL not in offered:
-            self._refusals.warning(
+            self._refusals.log(
                 "refused attempts without the ocpp2.0.1 subprotocol",
                 "Refused %s: subprotocol %s is required, offered: %s",
                 peer,
@@ -250,7 +251,7 @@ class CsmsServer:
             address = str(peer)
             retry_after_s = self._throttle.retry_after_s(address)
             if retry_after_s > 0:
-                self._refusals.warning(
+                self._refusals.log(
                     "refused attempts after too many wrong passwords",
                     "Refused %s from %s: too many wrong passwords from this address; next try in %.0f s",
                     charger_id,
@@ -265,7 +266,7 @@ class CsmsServer:
             if not basic_auth_matches(header, username=charger_id, password=charger.password):
                 self._throttle.failed(address)
                 cause = "wrong password or username" if header else "no credentials"
-                self._refusals.warning(
+                self._refusals.log(
                     f"refused attempts ({cause})",
                     "Refused %s from %s: %s",
                     charger_id,
@@ -283,7 +284,7 @@ class CsmsServer:
         """Log an id that is not configured and remember it (see :mod:`bmw_wallbox.unknown_ids`)."""
         shown_id = shown(charger_id, limit=unknown_ids.MAX_ID_CHARS)
         if not unknown_ids.rememberable(charger_id):
-            self._refusals.warning(
+            self._refusals.log(
                 _UNKNOWN,
                 "Refused unknown charging station id '%s' from %s (not remembered: longer than %d characters)",
                 shown_id,
@@ -293,7 +294,7 @@ class CsmsServer:
             )
             return
         if self._hub.note_unknown(charger_id, remote_address=peer, at=utcnow()):
-            self._refusals.warning(
+            self._refusals.log(
                 _UNKNOWN,
                 "Refused unknown charging station id '%s' from %s: add it under option chargers "
                 "(id: %s) to let it connect",
@@ -344,6 +345,7 @@ class CsmsServer:
                 state.mark_disconnected(at=utcnow())
                 self._hub.commit(charger_id, Save.NOW)
             link.bad_frames.flush()
+            link.status_lines.flush()
             code = connection.close_code
             link.log.info(
                 "Disconnected (code %s%s)", code, f", {connection.close_reason!r}" if connection.close_reason else ""

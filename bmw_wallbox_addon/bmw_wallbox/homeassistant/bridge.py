@@ -36,7 +36,7 @@ from bmw_wallbox.homeassistant.publisher import StatePublisher
 from bmw_wallbox.homeassistant.registry import RegistryIds
 from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.hub import StateHub
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from typing import Any
 from bmw_wallbox.controller import Command, Controller, run
 from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import ChargerState, Save, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, Save
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from typing import Any
 from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome, parse_command, run
 from bmw_wallbox.homeassistant.rest import HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.websocket import CoreConnection
-from bmw_wallbox.state import ChargerState, Save, SessionRecord, StateHub, token_label
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, Save, SessionRecord, token_label
 
 _LOGGER = logging.getLogger(__name__)
 

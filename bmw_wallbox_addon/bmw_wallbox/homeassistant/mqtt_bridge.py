@@ -51,7 +51,8 @@ from bmw_wallbox.homeassistant.evcc import evcc_command, evcc_topic, parse_evcc,
 from bmw_wallbox.homeassistant.events import SessionTracker
 from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS, CommandRequest
 from bmw_wallbox.homeassistant.mqtt_link import MqttError, MqttLink
-from bmw_wallbox.state import Save, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import Save
 
 _LOGGER = logging.getLogger(__name__)
 

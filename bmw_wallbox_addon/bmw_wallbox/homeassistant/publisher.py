@@ -36,7 +36,8 @@ from bmw_wallbox.homeassistant.rest import (
     HomeAssistantConnectionError,
     HomeAssistantRequestError,
 )
-from bmw_wallbox.state import Save, StateHub
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import Save
 
 _LOGGER = logging.getLogger(__name__)
 

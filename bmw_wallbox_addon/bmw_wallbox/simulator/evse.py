@@ -9,17 +9,16 @@ times simulated seconds.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
+from bmw_wallbox.simulator import evse_config as rules
 from bmw_wallbox.simulator import messages
 from bmw_wallbox.simulator._lib import OcppRequest, enums
 from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel
-from bmw_wallbox.simulator.messages import MIN_CHARGE_A
+from bmw_wallbox.simulator.evse_config import EvseConfig
 from bmw_wallbox.simulator.meter import Meter
-from bmw_wallbox.simulator.personality import Personality
-from bmw_wallbox.simulator.profiles import ChargingProfile, Decision, ProfileRules, ProfileStore, TxContext, Verdict
+from bmw_wallbox.simulator.profiles import ChargingProfile, Decision, ProfileStore, Verdict
 from bmw_wallbox.simulator.transaction import Transaction
 
 _State = enums.ChargingStateEnumType
@@ -31,21 +30,7 @@ _Purpose = enums.ChargingProfilePurposeEnumType
 _Msg = enums.MessageTriggerEnumType
 _Status = enums.RequestStartStopStatusEnumType
 
-
-@dataclass(frozen=True, kw_only=True)
-class EvseConfig:
-    """Fixed electrical facts (A per phase, V phase-to-neutral) and the charger's personality."""
-
-    personality: Personality
-    phases: int
-    voltage_v: float
-    max_current_a: float
-    car_max_current_a: float
-
-    @property
-    def quirks(self) -> bool:
-        """True when the Delta firmware quirks are modelled."""
-        return self.personality.quirks
+__all__ = ["Evse", "EvseConfig"]
 
 
 class Evse:
@@ -264,7 +249,11 @@ class Evse:
         now, tx = self._clock.now_s(), self.transaction
         start_s = tx.started_s if tx else now
         profile = ChargingProfile.from_request(evse_id, raw, clock=self._clock, now_s=now, relative_start_s=start_s)
-        decision = self.profiles.decide(profile, self._rules(), self._tx_context())
+        decision = self.profiles.decide(
+            profile,
+            rules.profile_rules(self.config, self._model, self.reject_profiles),
+            rules.tx_context(self.transaction, self.charging_state),
+        )
         if tx is not None and decision.verdict is Verdict.REJECT and profile.purpose == _Purpose.tx_profile:
             tx.tx_profiles_refused = self.config.quirks
         if decision.verdict is Verdict.ACCEPT:
@@ -347,18 +336,6 @@ class Evse:
         self.profiles.remove_tx_profiles()
         return [event]
 
-    def _state(self, offered_a: float) -> str:
-        tx = self.transaction
-        if not self.plugged:
-            return str(_State.idle)
-        if tx is None or not self.powered or not tx.authorized:
-            return str(_State.ev_connected)
-        if self.car_suspended:
-            return str(_State.suspended_ev)
-        if tx.hold_until_profile or min(offered_a, self.config.car_max_current_a) < MIN_CHARGE_A:
-            return str(_State.suspended_evse)
-        return str(_State.charging)
-
     def _refresh(self) -> list[OcppRequest]:
         """Bring meter and charging state up to now; report a charging state change."""
         now, tx = self._clock.now_s(), self.transaction
@@ -371,7 +348,13 @@ class Evse:
                 # Firmware quirk: the non-phased total keeps the pre-change value.
                 self.meter.frozen_total_a = self.meter.total_current_a
         self._accounted_s = now
-        state = self._state(offered)
+        state = rules.charging_state(
+            plugged=self.plugged,
+            tx=tx,
+            powered=self.powered,
+            car_suspended=self.car_suspended,
+            drawable_a=min(offered, self.config.car_max_current_a),
+        )
         drawn_a = min(offered, self.config.car_max_current_a) if state == _State.charging else 0.0
         self.meter.set_current(now, drawn_a)
         changed = state != self.charging_state
@@ -401,11 +384,7 @@ class Evse:
         now = self._clock.now_s() if now_s is None else now_s
         samples = None
         if context is not None:
-            variable = {
-                _Context.transaction_begin: "TxStartedMeasurands",
-                _Context.transaction_end: "TxEndedMeasurands",
-            }.get(context, "TxUpdatedMeasurands")
-            samples = self.meter.sampled_values(now, self._measurands(variable), context)
+            samples = self.meter.sampled_values(now, self._measurands(rules.measurands_variable(context)), context)
         return tx.event(
             event_type,
             trigger,
@@ -415,24 +394,4 @@ class Evse:
             samples=samples,
             stopped_reason=stopped_reason,
             phases=self.config.phases,
-        )
-
-    def _rules(self) -> ProfileRules:
-        smart = "SmartChargingCtrlr"
-        return ProfileRules(
-            quirks=self.config.quirks,
-            reject_purposes=frozenset(self.reject_profiles),
-            max_stack_level=self._model.int_value(smart, "ProfileStackLevel"),
-            max_periods=self._model.int_value(smart, "PeriodsPerSchedule"),
-            max_entries=self._model.int_value(smart, "Entries", instance="ChargingProfiles"),
-            rate_units=frozenset(self._model.members(smart, "RateUnit")),
-        )
-
-    def _tx_context(self) -> TxContext:
-        tx = self.transaction
-        return TxContext(
-            transaction_id=tx.id if tx else None,
-            suspended=self.charging_state in (_State.suspended_ev, _State.suspended_evse),
-            tx_profiles_refused=bool(tx and tx.tx_profiles_refused),
-            tx_profile_locked=bool(tx and tx.tx_profile_locked),
         )

@@ -120,3 +120,18 @@ def notify_reports(request_id: int, timestamp: str, entries: list[dict[str, Any]
         )
         for seq_no, chunk in enumerate(chunks)
     ]
+
+
+def unsolicited(
+    timestamp: str, event_id: int, *, plugged: bool, config: tuple[int, float, float], offered_a: float
+) -> list[OcppRequest]:
+    """One each of the messages the unit sends unasked: NotifyEvent, SecurityEventNotification,
+    NotifyEVChargingNeeds, NotifyChargingLimit and ClearedChargingLimit (``config``: phases, V, car's A)."""
+    phases, voltage_v, car_max_current_a = config
+    return [
+        notify_event(timestamp, event_id, 0, "Occupied" if plugged else "Available"),
+        security_event(timestamp, "SettingSystemTime"),
+        charging_needs(phases=phases, voltage_v=voltage_v, car_max_current_a=car_max_current_a),
+        notify_charging_limit(offered_a),
+        cleared_charging_limit(),
+    ]

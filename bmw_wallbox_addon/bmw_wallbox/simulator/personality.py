@@ -13,6 +13,21 @@ against chargers that are not the Delta:
 
 :func:`combine` merges presets where that makes sense, e.g.
 ``combine(PER_TX_REGISTER, NO_SMART_CHARGING)``.
+
+The Delta's quirks are the firmware behaviour reported from the field:
+SetChargingProfile with stackLevel > 0 Rejected; a profile id reused for another
+purpose Rejected; a TxProfile during SuspendedEV/SuspendedEVSE Accepted but
+dropped; after one rejected TxProfile all later ones of that transaction
+Rejected; after SuspendedEVSE an installed TxProfile cannot be cleared (Unknown)
+or replaced; an Accepted RequestStartTransaction delivers 0 W until a profile
+with a limit > 0 arrives; after a RequestStopTransaction remote starts are
+Rejected until unplug or reboot; the non-phased Current.Import total freezes at
+the first limit change; NotifyEVChargingNeeds at plug-in. Every personality
+(quirks or not): TriggerMessage Boot/StatusNotification Rejected,
+StopTxOnEVSideDisconnect read-only, TxUpdatedInterval 0 by default, the real
+unit's device model (with Connector and EVSE AvailabilityState; without
+SmartChargingCtrlr for NO_SMART_CHARGING); all but LOSES_TRANSACTION start a
+new transaction after a reboot with the car plugged in.
 """
 
 from __future__ import annotations

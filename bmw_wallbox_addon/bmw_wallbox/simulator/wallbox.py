@@ -20,20 +20,19 @@ from bmw_wallbox.simulator import messages
 from bmw_wallbox.simulator._lib import OcppRequest, enums
 from bmw_wallbox.simulator.auth import LocalAuthList, present
 from bmw_wallbox.simulator.clock import SimClock, cancel_and_wait
-from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse, EvseConfig
 from bmw_wallbox.simulator.inventory import Identity, LiveValues, wallbox_model
 from bmw_wallbox.simulator.outage import crash, reboot
 from bmw_wallbox.simulator.personality import DELTA, Personality
-from bmw_wallbox.simulator.profiles import ChargingProfile
 from bmw_wallbox.simulator.station import ChargerLog, Station
 from bmw_wallbox.simulator.uplink import RECONNECT_MIN_S, Uplink
+from bmw_wallbox.simulator.view import WallboxView
 
 _LOGGER = logging.getLogger(__name__)
 _Boot = enums.BootReasonEnumType
 
 
-class WallboxSimulator:
+class WallboxSimulator(WallboxView):
     """A simulated wallbox; ``await run()`` connects it to ``url`` + "/" + percent-encoded id.
 
     Electrical model: ``phases`` x ``voltage_v`` V; the EVSE offers the effective
@@ -55,20 +54,7 @@ class WallboxSimulator:
     personality's), ``vendor_name``, ``model`` and ``firmware_version`` (None:
     the personality's identity) override the personality.
 
-    The Delta's quirks are the firmware behaviour reported from the field:
-    SetChargingProfile with stackLevel > 0 Rejected; a profile id reused for another
-    purpose Rejected; a TxProfile during SuspendedEV/SuspendedEVSE Accepted but
-    dropped; after one rejected TxProfile all later ones of that transaction
-    Rejected; after SuspendedEVSE an installed TxProfile cannot be cleared (Unknown)
-    or replaced; an Accepted RequestStartTransaction delivers 0 W until a profile
-    with a limit > 0 arrives; after a RequestStopTransaction remote starts are
-    Rejected until unplug or reboot; the non-phased Current.Import total freezes at
-    the first limit change; NotifyEVChargingNeeds at plug-in. Every personality
-    (quirks or not): TriggerMessage Boot/StatusNotification Rejected,
-    StopTxOnEVSideDisconnect read-only, TxUpdatedInterval 0 by default, the real
-    unit's device model (with Connector and EVSE AvailabilityState; without
-    SmartChargingCtrlr for NO_SMART_CHARGING); all but LOSES_TRANSACTION start a
-    new transaction after a reboot with the car plugged in.
+    The Delta's quirks and what every personality shares are listed in :mod:`.personality`.
     """
 
     def __init__(
@@ -149,112 +135,6 @@ class WallboxSimulator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._stopped.set()
-
-    # ---------------------------------------------------------------- observable state
-
-    @property
-    def connected(self) -> bool:
-        """True while connected and booted (BootNotification accepted)."""
-        return self._uplink.connected.is_set()
-
-    @property
-    def boot_count(self) -> int:
-        """BootNotifications the CSMS accepted so far."""
-        return self._uplink.boot_count
-
-    @property
-    def plugged(self) -> bool:
-        """True while a car is plugged in."""
-        return bool(self._station.evse.plugged)
-
-    @property
-    def transaction_id(self) -> str | None:
-        """Id of the running transaction, None between sessions."""
-        tx = self._station.evse.transaction
-        return tx.id if tx else None
-
-    @property
-    def charging_state(self) -> str:
-        """Idle, EVConnected, Charging, SuspendedEV or SuspendedEVSE."""
-        return str(self._station.evse.charging_state)
-
-    @property
-    def offered_current_a(self) -> float:
-        """Effective limit per phase from the active profiles (hardware max without any), in A."""
-        return self._station.evse.offered_current_a()
-
-    @property
-    def current_a(self) -> float:
-        """Current the car draws per phase now, in A."""
-        return float(self._station.evse.meter.current_a)
-
-    @property
-    def power_w(self) -> float:
-        """Active power now, in W."""
-        return float(self._station.evse.meter.power_w)
-
-    @property
-    def energy_wh(self) -> float:
-        """What Energy.Active.Import.Register shows now, in Wh (lifetime, or per session with PER_TX_REGISTER)."""
-        return self._station.evse.meter.register_wh(self.clock.now_s())
-
-    @property
-    def lifetime_energy_wh(self) -> float:
-        """The hidden lifetime meter now: ``energy_wh`` at construction plus all energy since, in Wh."""
-        return self._station.evse.meter.energy_wh(self.clock.now_s())
-
-    @property
-    def session_energies_wh(self) -> list[float]:
-        """True energy of each transaction that ended (or was lost in a crash), in order, in Wh."""
-        return list(self._station.evse.meter.session_energies_wh)
-
-    @property
-    def received(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every CSMS -> charger call as (action, camelCase payload), in arrival order (newest 10000)."""
-        return self._station.received
-
-    @property
-    def sent(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every charger -> CSMS request as (action, camelCase payload), in sending order (newest 10000)."""
-        return self._station.sent
-
-    @property
-    def reset_count(self) -> int:
-        """Reset calls received so far (answered or not)."""
-        return self._station.received_count("Reset")
-
-    def received_count(self, action: str) -> int:
-        """Return how many ``action`` calls the CSMS sent so far (answered or not, never trimmed)."""
-        return self._station.received_count(action)
-
-    @property
-    def profiles(self) -> dict[int, ChargingProfile]:
-        """Installed charging profiles by id."""
-        return self._station.evse.profiles.profiles
-
-    @property
-    def variables(self) -> DeviceModel:
-        """The device model (GetVariables/SetVariables/GetBaseReport answer from it)."""
-        return self._station.variables
-
-    @property
-    def local_list(self) -> LocalAuthList:
-        """The local authorization list (version and entries) as SendLocalList left it."""
-        return self._station.local_list
-
-    @property
-    def presented(self) -> list[tuple[str, str, str]]:
-        """Every token presented so far: (kind, status it got, what decided), never the token itself."""
-        return list(self._station.presented)
-
-    @property
-    def reject_profiles(self) -> set[str]:
-        """Profile purposes to reject whatever their content, e.g. {"TxDefaultProfile"}; mutable."""
-        return self._station.evse.reject_profiles
-
-    @reject_profiles.setter
-    def reject_profiles(self, purposes: set[str]) -> None:
-        self._station.evse.reject_profiles = set(purposes)
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """Wait (real seconds) until connected, booted, and the messages queued so far answered.
@@ -379,19 +259,14 @@ class WallboxSimulator:
         NotifyChargingLimit and ClearedChargingLimit. A response is the library's
         ``call_result`` object, None when the CSMS answered CALLERROR or not at all.
         """
-        evse, now = self._station.evse, self.clock.iso()
-        availability = "Occupied" if evse.plugged else "Available"
-        requests = [
-            messages.notify_event(now, next(self._uplink.event_ids), 0, availability),
-            messages.security_event(now, "SettingSystemTime"),
-            messages.charging_needs(
-                phases=evse.config.phases,
-                voltage_v=evse.config.voltage_v,
-                car_max_current_a=evse.config.car_max_current_a,
-            ),
-            messages.notify_charging_limit(evse.offered_current_a()),
-            messages.cleared_charging_limit(),
-        ]
+        evse = self._station.evse
+        requests = messages.unsolicited(
+            self.clock.iso(),
+            next(self._uplink.event_ids),
+            plugged=evse.plugged,
+            config=(evse.config.phases, evse.config.voltage_v, evse.config.car_max_current_a),
+            offered_a=evse.offered_current_a(),
+        )
         futures = self._station.post(requests)
         async with asyncio.timeout(timeout_s):
             results = await asyncio.gather(*futures)

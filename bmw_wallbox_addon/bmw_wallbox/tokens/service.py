@@ -7,12 +7,16 @@ chargers' local lists through :class:`~bmw_wallbox.tokens.sync.LocalListSync`,
 which follows the book. A rename also renames the token in every charger's
 running transaction and session history.
 
-Charger settings (whether the charger asks before charging,
+Charger commands (switching whether the charger asks before charging,
 ``AuthCtrlr.Enabled``, and whether it keeps a local list,
-``LocalAuthListCtrlr.Enabled``) are SetVariables calls sent as user commands
-(they go before background calls) with one deadline, ``deadline_s`` (35 s
-unless set otherwise), and answer with an honest
-:class:`~bmw_wallbox.results.CommandResult`:
+``LocalAuthListCtrlr.Enabled``; a full local-list push; the ClearCache after a
+block) run through the one command table, the
+:data:`~bmw_wallbox.results.CommandRunner` the composition root hands in: they
+go before background calls, have its one deadline, and their outcome is
+recorded as the charger's last command and announced like every other
+command's. The switches answer with an honest
+:class:`~bmw_wallbox.results.CommandResult` (a failed call is worded by
+:func:`~bmw_wallbox.results.from_error`):
 
 ============================================  =================
 The charger answered                          Outcome
@@ -41,10 +45,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
 from bmw_wallbox.ports import AuthPort, VariableChange
 from bmw_wallbox.results import CALL_ERRORS, CommandResult, CommandRunner, Outcome, from_error
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import AuthPolicy, Token, TokenError
 from bmw_wallbox.tokens.sync import LocalListSync
 

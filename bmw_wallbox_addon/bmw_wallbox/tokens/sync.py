@@ -29,10 +29,11 @@ import logging
 from collections.abc import Callable
 
 from bmw_wallbox.errors import ChargerNotConnectedError
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
 from bmw_wallbox.ports import AuthPort
 from bmw_wallbox.results import CALL_ERRORS, CommandResult, Outcome, from_error
-from bmw_wallbox.state import Save, StateHub, utcnow
+from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import LocalListState
 from bmw_wallbox.tokens.locallist import Entries, applied, plan_updates, wanted_entries
 

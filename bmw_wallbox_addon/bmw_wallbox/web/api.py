@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -11,7 +13,7 @@ from aiohttp import web
 
 from bmw_wallbox import __version__
 from bmw_wallbox.controller import SIMPLE_COMMANDS, Command, CommandResult, Controller, Outcome, run
-from bmw_wallbox.state import StateHub
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.access import HEALTH_PATH, Handler, access_middleware
 from bmw_wallbox.web.token_views import session_month, time_zone, valid_month
@@ -55,18 +57,22 @@ SESSION_COLUMNS = (
 )
 
 
+#: Where a spreadsheet may start a formula: the cell's start, or after a separator (``,``, or ``;`` as German
+#: spreadsheets split), before ``= + - @`` (after blanks) or a TAB or CR.
+_FORMULA_START = re.compile(r"(^|[;,])(?=[ \t\r\n]*[=+\-@]|[\t\r])")
+
+
 def _csv_cell(value: object) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    """A CSV cell; wherever a spreadsheet could start a formula, an apostrophe makes it text (numbers stay)."""
     text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+    return text if _is_number(text) else _FORMULA_START.sub(r"\1'", text)
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 async def sessions_csv(request: web.Request) -> web.Response:
@@ -105,7 +111,7 @@ async def sessions_csv(request: web.Request) -> web.Response:
 async def list_unknown(request: web.Request) -> web.Response:
     """Charging station ids that tried to connect but are not configured."""
     hub = request.app[HUB_KEY]
-    return web.json_response(sorted(hub.unknown_ids.values(), key=lambda e: str(e.get("last_seen")), reverse=True))
+    return web.json_response(hub.unknown_ids.to_json())
 
 
 async def get_trace(request: web.Request) -> web.Response:

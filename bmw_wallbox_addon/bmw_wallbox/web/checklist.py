@@ -18,6 +18,30 @@ from bmw_wallbox.certinfo import CertInfo
 EXPIRY_WARNING = timedelta(days=14)
 #: Shown instead of a hostname when the certificate names none.
 HOST_PLACEHOLDER = "<your-hostname>"
+#: Characters YAML reads as line breaks besides ``\n`` and ``\r`` (YAML 1.1); escaped in a quoted id.
+_YAML_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+def charger_option_line(charger_id: str) -> str:
+    """The line of the option ``chargers`` that adds this id (``  - id: "..."``), for the setup page to show.
+
+    The id came from anyone who reached the OCPP port, so it is written as a
+    YAML double-quoted scalar with every character that could end it or the
+    line escaped (quotes, backslashes, control characters, line and
+    paragraph separators, and anything not printable): the line always reads
+    back as exactly this id, and adds nothing else to the configuration.
+    """
+    return f'  - id: "{"".join(_yaml_char(char) for char in charger_id)}"'
+
+
+def _yaml_char(char: str) -> str:
+    """One character inside a YAML double-quoted scalar."""
+    if char in ('"', "\\"):
+        return "\\" + char
+    if char.isprintable() and char not in _YAML_BREAKS:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,12 +7,15 @@ Messages, server to page (the page sends nothing but WebSocket pings):
 - ``charger``: one charger's view after it changed, with the power points
   the page has not seen yet (and its sessions when they changed);
 - ``trace`` / ``logs``: the entries recorded since the last message, newest first;
-- ``unknown``: the ids that tried to connect without being configured;
+- ``unknown``: the ids that tried to connect without being configured, each with
+  the ``option_line`` the setup page shows to add it
+  (:func:`~bmw_wallbox.web.checklist.charger_option_line`);
 - ``tokens``: the token list and each charger's authorization
   (:func:`~bmw_wallbox.web.token_views.tokens_view`), after the list changed
   or a charger connected, disconnected or changed its authorization settings.
 
-Each client has its own writer task that sleeps until something changed, so
+Every message is strict JSON (:func:`~bmw_wallbox.web.views.json_text`: no
+NaN or infinity, whatever the state holds). Each client has its own writer task that sleeps until something changed, so
 a burst of changes while it is sending is coalesced into one message per
 charger. A client that reads too slowly loses its oldest trace and log
 entries, never the state.
@@ -32,12 +35,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bmw_wallbox import __version__
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer, LogLine
-from bmw_wallbox.state import ChargerState, Save, StateHub
+from bmw_wallbox.state import ChargerState, Save
 from bmw_wallbox.trace import Trace, TraceEntry
+from bmw_wallbox.web.checklist import charger_option_line
 from bmw_wallbox.web.history import PowerHistory
 from bmw_wallbox.web.token_views import tokens_view
-from bmw_wallbox.web.views import charger_detail
+from bmw_wallbox.web.views import charger_detail, json_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,6 +105,7 @@ class LiveFeed:
             self._trace.subscribe(self._on_trace),
             self._logs.subscribe(self._on_log),
             self._hub.tokens.subscribe(self._on_tokens),
+            self._hub.unknown_ids.subscribe(lambda save: self.unknown_changed()),
         ]
 
     async def close(self) -> None:
@@ -174,18 +180,21 @@ class LiveFeed:
         return view
 
     def _unknown(self) -> list[dict[str, Any]]:
-        return sorted(self._hub.unknown_ids.values(), key=lambda e: str(e.get("last_seen")), reverse=True)
+        """The unknown ids, most recent first, each with the ``option_line`` that adds it (safely quoted)."""
+        return [
+            {**entry, "option_line": charger_option_line(str(entry["id"]))} for entry in self._hub.unknown_ids.to_json()
+        ]
 
     async def _write(self, client: _Client, hello: dict[str, Any]) -> None:
         """Send the hello, then whatever changed, until the socket closes."""
         ws = client.ws
         try:
-            await ws.send_json(hello)
+            await ws.send_json(hello, dumps=json_text)
             while not ws.closed:
                 await client.wake.wait()
                 client.wake.clear()
                 for message in self._pending(client):
-                    await ws.send_json(message)
+                    await ws.send_json(message, dumps=json_text)
         except (ConnectionResetError, RuntimeError):
             pass  # the page went away while we were sending; the handler cleans up
 

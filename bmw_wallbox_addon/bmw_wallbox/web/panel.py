@@ -25,8 +25,9 @@ from aiohttp import web
 
 from bmw_wallbox import __version__
 from bmw_wallbox.certinfo import read_cert_info
+from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer, level_number
-from bmw_wallbox.state import StateHub, utcnow
+from bmw_wallbox.state import utcnow
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.checklist import SetupFacts, build_setup
 from bmw_wallbox.web.history import PowerHistory

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bmw_wallbox.state import ChargerState, SessionRecord, StateHub, kwh, token_label
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState, SessionRecord, kwh, token_label
 from bmw_wallbox.tokenbook import REMOTE_START_NAME, Token, TokenBook, UnknownToken, mask
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

@@ -11,15 +11,39 @@ shows them unavailable; the last values stay under ``last_reading``. A status
 or transaction known from before (restored from the data dir, or from before
 the charger disconnected) is marked ``"restored"`` in ``status_source`` /
 ``transaction_source`` until the charger confirms it (``"live"``).
+
+Every view is valid JSON: a number that is not finite (the edges refuse them,
+this is the last guard) shows as ``None`` (:func:`finite`), and the values of
+secret device-model variables (``BasicAuthPassword``, ``IdentityKey``, see
+:func:`bmw_wallbox.masking.secret_variable`) show as ``***``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from bmw_wallbox.masking import MASK, secret_variable
 from bmw_wallbox.state import ChargerState, EvseState, kwh
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinity) replaced by None, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON of ``value`` (non-finite numbers as ``null``); what the panel's live feed sends."""
+    return json.dumps(finite(value), allow_nan=False)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -54,6 +78,10 @@ def last_reading(evse: EvseState) -> dict[str, Any]:
 
 def charger_snapshot(state: ChargerState) -> dict[str, Any]:
     """The flat view of one charger (its main EVSE)."""
+    return finite(_snapshot(state))  # type: ignore[no-any-return]
+
+
+def _snapshot(state: ChargerState) -> dict[str, Any]:
     evse = state.main_evse
     tx = evse.transaction
     meter = evse.meter
@@ -103,10 +131,15 @@ def charger_snapshot(state: ChargerState) -> dict[str, Any]:
 def charger_detail(state: ChargerState) -> dict[str, Any]:
     """The snapshot plus what the panel and ``GET /api/chargers/{id}`` show besides."""
     meter = state.main_evse.meter
-    return {
-        **charger_snapshot(state),
+    capabilities = asdict(state.capabilities)
+    capabilities["variables"] = {
+        key: MASK if secret_variable(key) else value for key, value in state.capabilities.variables.items()
+    }
+    detail = {
+        **_snapshot(state),
         "voltage_phases_v": (dict(meter.voltage_phases_v) or None) if state.connected else None,
         "installed_profiles": list(state.installed_profiles),
-        "capabilities": asdict(state.capabilities),
+        "capabilities": capabilities,
         "evses": [evse_view(evse) for evse in state.evses.values()],
     }
+    return finite(detail)  # type: ignore[no-any-return]

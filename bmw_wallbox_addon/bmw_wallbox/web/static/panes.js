@@ -145,7 +145,8 @@ export function renderSetup(setup, chargers, unknown) {
     unknownList.replaceChildren(el("p", { class: "empty", text: "None: every charger that connected is configured." }));
     return;
   }
-  const yaml = `chargers:\n${unknown.map((u) => `  - id: "${u.id}"`).join("\n")}`;
+  // Each line comes from the add-on with the id quoted and escaped (an id is whatever reached the OCPP port).
+  const yaml = `chargers:\n${unknown.map((u) => u.option_line).join("\n")}`;
   unknownList.replaceChildren(
     el(
       "ul",
