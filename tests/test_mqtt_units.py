@@ -132,7 +132,7 @@ def test_evcc_status_letters(state: ChargerState, letter: str) -> None:
         ("enable", "0", (Command.PAUSE, None)),
         ("enable", "TRUE", (Command.RESUME, None)),
         ("enable", "maybe", None),
-        ("maxcurrent", "10", (Command.SET_MAX_CURRENT, "10")),
+        ("maxcurrent", "10", (Command.SET_LIMIT_KEEP_PAUSE, "10")),
         ("maxcurrent", " ", None),
     ],
 )

@@ -12,8 +12,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from aiohttp import web
 
-from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller
-from bmw_wallbox.controller.port import IdToken
+from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller, runner
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.csms.provision import provision
@@ -24,6 +23,7 @@ from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.options import Options
+from bmw_wallbox.ports import IdToken
 from bmw_wallbox.startup_checks import report_at_start
 from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.store import Store
@@ -116,7 +116,7 @@ class Application:
         self.hub.tokens.remote_start_default = Presented(value=remote.value, kind=remote.kind)
         self.local_lists = LocalListSync(self.hub, ports=self.csms.port)
         self.tokens = TokenService(
-            self.hub, sync=self.local_lists, ports=self.csms.port, deadline_s=settings.command_deadline_s
+            self.hub, sync=self.local_lists, ports=self.csms.port, commands=runner(self.controller)
         )
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -267,6 +267,7 @@ class Application:
             await self.home_assistant.stop()
         if self._http is not None:
             await self._http.close()
+        await self.tokens.close()
         await self.controller.close()
         await self.local_lists.close()
         self.token_store.detach()

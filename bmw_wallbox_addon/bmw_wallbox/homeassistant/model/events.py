@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome, run
+from bmw_wallbox.controller import Command, CommandResult, Controller, run
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState, Save, SessionRecord, token_label
 
@@ -138,11 +138,8 @@ class EventFeed:
         self.announce(COMMAND_RESULT, charger_id, result_data(charger_id, result))
 
     async def run(self, command: Command, charger_id: str, amps: object = None) -> CommandResult:
-        """Run a command from Home Assistant through the one command table; its outcome is announced."""
-        result = await run(self._controller, command, charger_id, amps)
-        if result.outcome is Outcome.INVALID:  # the controller announces only what it ran
-            self.announce_result(charger_id, result)
-        return result
+        """Run a command from Home Assistant through the one command table (which announces every outcome)."""
+        return await run(self._controller, command, charger_id, amps)
 
     def _on_result(self, charger_id: str, result: CommandResult) -> None:
         self.announce_result(charger_id, result)

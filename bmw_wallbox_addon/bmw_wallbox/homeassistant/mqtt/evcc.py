@@ -90,4 +90,4 @@ def parse_evcc(name: str, payload: str, charger: ChargerState) -> CommandRequest
         if text in _TRUE:
             return enable_command(charger), None
         return (Command.PAUSE, None) if text in _FALSE else None
-    return (Command.SET_MAX_CURRENT, text) if text else None
+    return (Command.SET_LIMIT_KEEP_PAUSE, text) if text else None
