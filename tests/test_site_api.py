@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ssl
 
-from test_control_simulator import profile_limits, simulator
+from test_control_simulator import simulator
 
 from conftest import CHARGER_ID, StartApp, api_get, charger_snapshot, default_options
-from helpers import eventually
+from helpers import eventually, profile_limits
 
 
 async def test_without_a_site_block_nothing_is_capped(start_app: StartApp) -> None:
@@ -32,7 +32,7 @@ async def test_a_site_without_a_meter_reading_starts_in_failsafe_and_the_charger
     assert (view["state"], view["main_fuse_a"], view["problem"]) == ("failsafe", 25, "no reading of sensor.grid_l1 yet")
     async with simulator(app, client_ssl) as sim:
         await eventually(
-            lambda: profile_limits(sim), what="the connect-time limit", until=lambda sent: sent[-1:] == [6.0]
+            lambda: profile_limits(sim.received), what="the connect-time limit", until=lambda sent: sent[-1:] == [6.0]
         )
         snapshot = await charger_snapshot(app)
         assert (snapshot["budget_limit_a"], snapshot["limited_by"], snapshot["desired_limit_a"]) == (

@@ -1,4 +1,4 @@
-"""Home Assistant states of a few entities, as they come: for the site budget's grid meter.
+"""Home Assistant states of a few entities, as they come (the site budget's grid meter).
 
 Every ``state_changed`` event of these entities is passed on at once (the
 event type is subscribed for the whole home, Core cannot filter it by entity;
@@ -25,12 +25,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
-from bmw_wallbox.homeassistant.websocket import CoreConnection
+from bmw_wallbox.homeassistant.core.client import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
+from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 
 _LOGGER = logging.getLogger(__name__)
 
 Observe = Callable[[str, Mapping[str, Any] | None], None]
+#: What to follow: the entity ids, and who gets their states.
+Follow = tuple[Iterable[str], Observe]
 #: How often the states are read besides the change events.
 POLL_S = 2.0
 
@@ -47,7 +49,7 @@ def states_template(entities: Iterable[str]) -> str:
     return "[" + ",".join(items) + "]"
 
 
-class MeterFeed:
+class StateFeed:
     """Passes the states of ``entities`` to ``observe(entity_id, state)`` (see the module docstring)."""
 
     def __init__(
