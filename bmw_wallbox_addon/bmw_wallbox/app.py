@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bmw_wallbox import __version__
 from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller
 from bmw_wallbox.controller.port import IdToken
 from bmw_wallbox.csms.handlers import ChargerConnection
@@ -38,6 +39,7 @@ from bmw_wallbox.tokenbook import Presented
 from bmw_wallbox.tokens import LocalListSync, TokenService, TokenStore
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
+from bmw_wallbox.web.bundle import BundleSources, credential_values, install_bundle
 from bmw_wallbox.web.checklist import SetupFacts
 from bmw_wallbox.web.panel import Panel
 from bmw_wallbox.web.token_api import install_token_api
@@ -192,6 +194,23 @@ class Application:
             **self._entity_facts(),
         )
 
+    def _bundle_sources(self) -> BundleSources:
+        """What the support bundle collects, and the secret values it masks (those of now, at each download)."""
+        settings = self.settings
+        options = settings.options.model_dump(mode="json")
+        passwords = [*credential_values(options), settings.ha_token or "", _url_password(settings.mqtt_url)]
+        return BundleSources(
+            version=__version__,
+            options=lambda: options,
+            data_dir=settings.data_dir,
+            hub=self.hub,
+            trace=self.trace,
+            logs=self.logs,
+            setup=self.panel.setup_report,
+            passwords=lambda: passwords,
+            token_ids=lambda: [settings.options.id_token or "", *self.hub.tokens.secret_values()],
+        )
+
     def _entity_facts(self) -> dict[str, Any]:
         """How entities reach Home Assistant, for the checklist, and each charger's entity ids."""
         if self.mqtt is not None:
@@ -289,6 +308,7 @@ class Application:
         self.local_lists.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
+        install_bundle(app, self._bundle_sources())
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
