@@ -30,6 +30,7 @@ from bmw_wallbox.homeassistant.mqtt_link import MqttAuthError, MqttConnectionErr
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
+from bmw_wallbox.maintenance.service import Maintenance
 from bmw_wallbox.options import Options
 from bmw_wallbox.startup_checks import report_at_start
 from bmw_wallbox.state import ChargerState, Save, utcnow
@@ -41,6 +42,7 @@ from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
 from bmw_wallbox.web.bundle import BundleSources, credential_values, install_bundle
 from bmw_wallbox.web.checklist import SetupFacts
+from bmw_wallbox.web.maintenance_api import install_maintenance_api
 from bmw_wallbox.web.panel import Panel
 from bmw_wallbox.web.token_api import install_token_api
 
@@ -56,6 +58,8 @@ class Settings:
     ssl_dir: Path = Path("/ssl")
     host: str | None = None
     ocpp_port: int = 9000
+    transfer_port: int = 9001
+    """Where chargers upload logs and download firmware (one-time URLs, :mod:`bmw_wallbox.maintenance`)."""
     panel_port: int = 8099
     ha_url: str = "http://supervisor/core"
     ha_token: str | None = None
@@ -124,6 +128,7 @@ class Application:
         self.tokens = TokenService(
             self.hub, sync=self.local_lists, ports=self.csms.port, deadline_s=settings.command_deadline_s
         )
+        self.maintenance = Maintenance(self.hub, data_dir=settings.data_dir, ports=self.csms.port)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.home_assistant: HomeAssistantBridge | None = None
@@ -309,6 +314,8 @@ class Application:
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
         install_bundle(app, self._bundle_sources())
+        self.maintenance.load()
+        install_maintenance_api(app, self.maintenance)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -321,6 +328,12 @@ class Application:
         sockets = getattr(server, "sockets", None) or []
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
+        try:
+            await self.maintenance.transfer.start(self.settings.host, self.settings.transfer_port, tls=tls)
+        except OSError as err:
+            raise StartupError(
+                f"Transfer port {self.settings.transfer_port} cannot be opened: {err.strerror}"
+            ) from None
         if self.settings.ha_token:
             self._http = aiohttp.ClientSession()
             if self.settings.container:
@@ -354,6 +367,7 @@ class Application:
             return
         self._stopped = True
         await self.csms.stop()
+        await self.maintenance.transfer.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.home_assistant is not None:
