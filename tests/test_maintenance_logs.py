@@ -166,3 +166,22 @@ async def test_get_log_refusals(start_app: StartApp) -> None:
     bad_type = await api_send(app, "POST", f"{BASE}/get_log", {"type": "Everything"})
     offline = await api_send(app, "POST", f"{BASE}/get_log", {"type": "SecurityLog"})
     assert (unknown[0], bad_type[0], offline[0]) == (404, 422, 503)
+
+
+async def test_received_logs_survive_a_restart(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """A received log is listed and downloadable after the app restarts with the same data dir."""
+    app = await start_app()
+    async with library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=LoggingCharger
+    ) as charger:
+        charger.ssl_context = client_ssl
+        entry, _ = await request_log(app, charger)
+        await received(app, entry["id"])
+    await app.stop()
+    again = await start_app(data_dir=app.settings.data_dir)
+    logs = await api_get(again, f"{BASE}/logs")
+    url = f"http://127.0.0.1:{again.panel_port}{BASE}/logs/{entry['id']}"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        body = await response.read()
+    assert [(e["id"], e["size"], e["status"]) for e in logs] == [(entry["id"], len(LOG), "Uploaded")]
+    assert body == LOG

@@ -315,6 +315,7 @@ class Application:
         install_token_api(app, self.tokens)
         install_bundle(app, self._bundle_sources())
         self.maintenance.load()
+        self.maintenance.attach()
         install_maintenance_api(app, self.maintenance)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)

@@ -41,7 +41,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 @dataclass(kw_only=True)
 class LogEntry:
-    """One log asked for with GetLog: its id, what was asked, what arrived and the charger's last status."""
+    """One log asked for with GetLog: its id, what was asked, what arrived and the charger's last status.
+
+    ``name`` is the file name the charger gave (in its GetLog answer, else in its upload), shown as
+    ``<type>-<id>.log`` while it gave none.
+    """
 
     log_id: str
     request_id: int
@@ -60,7 +64,7 @@ class LogEntry:
             "request_id": self.request_id,
             "type": self.log_type,
             "requested_at": _iso(self.requested_at),
-            "name": self.name,
+            "name": self.name or f"{self.log_type}-{self.log_id}.log",
             "size": self.size,
             "received_at": _iso(self.received_at),
             "status": self.status,

@@ -130,7 +130,7 @@ class Maintenance:
         self.link_ttl_s = link_ttl_s
         self.firmware = FirmwareFiles(self._root / "firmware")
         self._request_ids = itertools.count(secrets.randbelow(1_000_000) + 1)
-        self._committed_at: dict[str, float] = {}
+        self._saved: dict[str, tuple[tuple[object, ...], ...]] = {}
 
     def charger(self, charger_id: str) -> ChargerState | None:
         """A configured charger's state."""
@@ -168,8 +168,17 @@ class Maintenance:
         """Whether a received entry's file is on disk."""
         return (self._folder(charger_id) / f"{entry.log_id}.log").is_file()
 
+    def attach(self) -> None:
+        """Save a charger's log list whenever a commit changed it (a status, a file received, a log dropped)."""
+        self._hub.subscribe(lambda charger_id, save: self._save_index(charger_id))
+
     def _save_index(self, charger_id: str) -> None:
-        entries = [e.to_json() for e in self._hub.chargers[charger_id].upkeep.logs]
+        logs = self._hub.chargers[charger_id].upkeep.logs
+        key = tuple((e.log_id, e.status, e.size, e.name) for e in logs)
+        if self._saved.get(charger_id, ()) == key:
+            return
+        self._saved[charger_id] = key
+        entries = [e.to_json() for e in logs]
         try:
             write_text_atomic(self._folder(charger_id) / INDEX_NAME, encode(entries))
         except OSError as err:
@@ -211,7 +220,7 @@ class Maintenance:
             entry.status = "NotSent"
             self.links.revoke(charger_id, entry.log_id)
         else:
-            entry.name = entry.name or shown_name(reply.filename)
+            entry.name = shown_name(reply.filename) or entry.name  # the name the charger gave wins
             if entry.status == "Requested":
                 entry.status = reply.status
             if reply.status not in ("Accepted", "AcceptedCanceled"):
@@ -240,7 +249,6 @@ class Maintenance:
         return answer
 
     def _changed(self, charger_id: str, save: Save = Save.NO) -> None:
-        self._save_index(charger_id)
         self._hub.commit(charger_id, save)
 
     # --- the transfer server's side (Transfers) --------------------------------------------
@@ -268,7 +276,7 @@ class Maintenance:
             self._hub.commit(link.charger_id)
             raise
         entry.size, entry.bytes_received, entry.received_at = received.size, received.size, utcnow()
-        entry.name = entry.name or shown_name(name) or f"{entry.log_type}-{entry.log_id}.log"
+        entry.name = entry.name or shown_name(name)
         self._changed(link.charger_id, Save.SOON)
         return received.size
 
