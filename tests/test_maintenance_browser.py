@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_panel_browser import (
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     Browser,
@@ -61,6 +62,8 @@ async def test_maintenance_tab_gets_a_log_updates_firmware_and_gives_the_bundle(
         await expect(page.locator("#firmware-list")).to_contain_text("delta-01.20.07.00.bin")
         await card.get_by_role("button", name="Install").click()
         await expect(card.locator(".firmware-status")).to_contain_text("delta-01.20.07.00.bin: Installed")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "panel-maintenance.png"))
         async with page.expect_download() as bundle_download:
             await page.get_by_role("link", name="Download support bundle").click()
         bundle_path = tmp_path / "bundle.zip"
