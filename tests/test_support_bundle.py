@@ -7,9 +7,11 @@ import json
 import logging
 import ssl
 import zipfile
+from urllib.parse import quote
 
 import aiohttp
 from ocpp.v201 import call
+from test_maintenance_logs import LoggingCharger
 
 from bmw_wallbox.app import Application
 
@@ -39,7 +41,7 @@ async def bundle(app: Application) -> tuple[zipfile.ZipFile, dict[str, bytes]]:
 
 
 async def test_bundle_holds_no_configured_secret(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """No password, MQTT credential, Home Assistant token or idToken the test configured appears in the zip."""
+    """No password, MQTT credential, idToken or one-time URL token the test configured or made appears in the zip."""
     with refused_port() as port:
         options = default_options(
             id_token=REMOTE_TOKEN,
@@ -48,13 +50,19 @@ async def test_bundle_holds_no_configured_secret(start_app: StartApp, client_ssl
         app = await start_app(options=options, mqtt_probe_timeout_s=2.0)
     status, _ = await api_send(app, "POST", "/api/tokens", {"name": "Anna", "id_token": CARD, "type": "ISO14443"})
     assert status == 201
-    async with library_charger(ocpp_url(app), AUTH_CHARGER_ID, ssl_context=client_ssl, password=PASSWORD) as charger:
+    async with library_charger(
+        ocpp_url(app), AUTH_CHARGER_ID, ssl_context=client_ssl, password=PASSWORD, charger_class=LoggingCharger
+    ) as charger:
+        charger.upload = False
         await charger.next_call("SetVariables")
+        status, _ = await api_send(app, "POST", f"/api/chargers/{quote(AUTH_CHARGER_ID, safe='')}/get_log", {})
+        upload_url = (await charger.next_call("GetLog"))["log"]["remote_location"]
         await charger.call(call.Authorize(id_token={"id_token": PRESENTED, "type": "ISO14443"}), suppress=False)
         await charger.call(call.Authorize(id_token={"id_token": CARD, "type": "ISO14443"}), suppress=False)
         await eventually(lambda: (app.settings.data_dir / "tokens.json").exists(), what="the token list saved")
         archive, members = await bundle(app)
-    secrets = [PASSWORD, REMOTE_TOKEN, CARD, PRESENTED, MQTT_USER, MQTT_PASSWORD, DEVICE_PASSWORD]
+    link_token = upload_url.rsplit("/", 1)[-1]
+    secrets = [PASSWORD, REMOTE_TOKEN, CARD, PRESENTED, MQTT_USER, MQTT_PASSWORD, DEVICE_PASSWORD, link_token]
     everything = b"".join(members.values()) + "".join(archive.namelist()).encode()
     assert CARD[-4:].encode() in members["state/tokens.json"]  # the card is there, masked to its last four
     assert [s for s in secrets if s.encode() in everything] == []

@@ -212,7 +212,7 @@ class Application:
             trace=self.trace,
             logs=self.logs,
             setup=self.panel.setup_report,
-            passwords=lambda: passwords,
+            passwords=lambda: [*passwords, *self.maintenance.links.tokens()],
             token_ids=lambda: [settings.options.id_token or "", *self.hub.tokens.secret_values()],
         )
 

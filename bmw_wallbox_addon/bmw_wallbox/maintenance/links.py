@@ -104,6 +104,10 @@ class Links:
         link.busy = False
         link.used = link.used or complete
 
+    def tokens(self) -> list[str]:
+        """Every token still remembered (secrets to mask, e.g. in the support bundle's trace)."""
+        return list(self._links)
+
     def revoke(self, charger_id: str, target: str) -> None:
         """Use up every link of this charger to ``target`` (its file was deleted, or a new one replaces it)."""
         for link in self._links.values():

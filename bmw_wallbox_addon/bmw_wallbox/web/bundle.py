@@ -7,7 +7,7 @@ masked, with the add-on's one masking (:mod:`bmw_wallbox.masking`,
 :mod:`bmw_wallbox.logsafe`, :mod:`bmw_wallbox.tokenvalues`):
 
 - passwords (chargers, MQTT, an upstream CSMS), the MQTT and upstream user
-  names, the Home Assistant token: ``***``;
+  names, the Home Assistant token, the tokens of one-time transfer URLs: ``***``;
 - idTokens (the ``id_token`` option, the token list, cards presented):
   only their last four characters (:func:`bmw_wallbox.tokenvalues.mask`);
 - values of secret device-model variables (``BasicAuthPassword`` ...) and of
