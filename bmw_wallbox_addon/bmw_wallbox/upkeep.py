@@ -138,11 +138,14 @@ class Upkeep:
         """Connections opened in the 24 hours before ``now`` after the first one this run of the add-on saw."""
         return sum(1 for at in self.connects[1:] if now - at <= RECONNECT_WINDOW)
 
-    def health(self, *, connected_since: datetime | None, boot_reason: str | None, now: datetime) -> dict[str, Any]:
-        """The health fields of the snapshot (uptime and round trip only while connected)."""
+    def health(self, *, connected: bool, boot_reason: str | None, now: datetime) -> dict[str, Any]:
+        """The health fields of the snapshot (the round trip only while connected).
+
+        The connection's uptime is the snapshot's ``connected_since`` (a time, so
+        the snapshot changes only when the state does).
+        """
         return {
-            "rtt_ms": self.rtt_ms if connected_since is not None else None,
+            "rtt_ms": self.rtt_ms if connected else None,
             "reconnects_24h": self.reconnects_24h(now),
             "boot_reason": boot_reason,
-            "connection_uptime_s": round((now - connected_since).total_seconds()) if connected_since else None,
         }

@@ -126,9 +126,7 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "last_command": state.last_command.to_json() if state.last_command else None,
         "last_session": evse.last_session.to_json() if evse.last_session else None,
         "firmware_update": state.upkeep.firmware_update.to_json() if state.upkeep.firmware_update else None,
-        **state.upkeep.health(
-            connected_since=state.connected_since if live else None, boot_reason=state.boot.reason, now=utcnow()
-        ),
+        **state.upkeep.health(connected=live, boot_reason=state.boot.reason, now=utcnow()),
     }
 
 

@@ -139,7 +139,7 @@ export class MaintenanceView {
     card.title.textContent = charger.name;
     const reconnects = `${charger.reconnects_24h ?? 0} reconnects in 24 h · last boot: ${charger.boot_reason ?? "–"}`;
     card.health.textContent = charger.connected
-      ? `Round trip ${charger.rtt_ms ?? "–"} ms · connected for ${duration(charger.connection_uptime_s)} · ${reconnects}`
+      ? `Round trip ${charger.rtt_ms ?? "–"} ms · connected for ${duration((Date.now() - Date.parse(charger.connected_since)) / 1000)} · ${reconnects}`
       : `Offline · ${reconnects}`;
     card.logs.replaceChildren(...(charger.logs || []).map((log) => logRow(charger, log)));
     const update = charger.firmware_update;
