@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from pathlib import Path
@@ -15,7 +16,7 @@ from ocpp.v201 import call, call_result
 
 from bmw_wallbox.app import Application
 
-from conftest import AUTH_CHARGER_ID, CHARGER_ID, StartApp, api_get, api_send, ocpp_url
+from conftest import AUTH_CHARGER_ID, CHARGER_ID, StartApp, api_get, api_send, default_options, ocpp_url
 from helpers import eventually
 from peer import LibraryCharger, library_charger
 
@@ -185,3 +186,37 @@ async def test_received_logs_survive_a_restart(start_app: StartApp, client_ssl: 
         body = await response.read()
     assert [(e["id"], e["size"], e["status"]) for e in logs] == [(entry["id"], len(LOG), "Uploaded")]
     assert body == LOG
+
+
+async def test_a_stalled_upload_is_cut_and_leaves_nothing(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """An upload that stops sending is cut after the upload timeout; nothing of it stays on disk."""
+    app = await start_app()
+    app.maintenance.transfer.upload_timeout_s = 0.3
+    stalled = asyncio.Event()
+    async with library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=LoggingCharger
+    ) as charger:
+        charger.upload = False
+        _, url = await request_log(app, charger)
+
+        async def stalling() -> Any:
+            yield b"x" * 10_000
+            await stalled.wait()  # the sender never sends the rest
+
+        try:
+            async with aiohttp.ClientSession() as http, http.put(url, data=stalling(), ssl=client_ssl) as response:
+                status = response.status
+        except aiohttp.ClientError:
+            status = 0
+    assert status in (408, 0)
+    assert files_in(app.settings.data_dir / "maintenance") == []
+
+
+async def test_without_tls_the_upload_url_is_plain_http(start_app: StartApp) -> None:
+    """With option ssl off the charger gets an http:// URL on the transfer port, and its PUT is stored."""
+    app = await start_app(options=default_options(ssl=False))
+    async with library_charger(ocpp_url(app), CHARGER_ID, charger_class=LoggingCharger) as charger:
+        entry, url = await request_log(app, charger)
+        await received(app, entry["id"])
+    assert url.startswith(f"http://localhost:{app.maintenance.transfer.port}/transfer/")
+    assert charger.upload_status == 201

@@ -9,7 +9,8 @@ Request                     Answer
 ==========================  ======================================================
 PUT (the raw file)          201 when stored whole; 413 past the cap (Content-Length
 POST (multipart form data,  too large, or too many bytes: the connection is cut and
-the first file part)        nothing stays on disk); the link is then used up
+the first file part)        nothing stays on disk); the link is then used up; 408
+                            when slower than ``UPLOAD_TIMEOUT_S`` (nothing kept)
 GET / HEAD                  200 with the file (a GET that sent it whole uses the link up)
 unknown or foreign link     404
 expired or used link        410
@@ -21,6 +22,7 @@ One log line per transfer (its outcome) and per refusal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -38,6 +40,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Bytes a multipart form may carry besides the file (boundaries, headers).
 FORM_OVERHEAD_BYTES = 64 * 1024
+#: Seconds an upload may take; a slower one is cut (408) and nothing of it is kept.
+UPLOAD_TIMEOUT_S = 600.0
 
 
 class Transfers(Protocol):
@@ -60,6 +64,7 @@ class TransferServer:
         self._links = links
         self._transfers = transfers
         self.cap = cap
+        self.upload_timeout_s = UPLOAD_TIMEOUT_S
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._tls = False
@@ -140,10 +145,16 @@ class TransferServer:
         self._links.begin(link)
         complete = False
         try:
-            size = await self._transfers.upload(link, chunks, name=name)
+            async with asyncio.timeout(self.upload_timeout_s):
+                size = await self._transfers.upload(link, chunks, name=name)
             complete = True
         except TooLargeError:
             return self._too_large(link)
+        except TimeoutError:
+            _LOGGER.warning("[%s] Upload cut: slower than %.0f s", shown(link.charger_id), self.upload_timeout_s)
+            response = web.Response(status=408, text="upload too slow\n")
+            response.force_close()
+            return response
         finally:
             self._links.end(link, complete=complete)
         _LOGGER.info("[%s] Upload stored: %s bytes", shown(link.charger_id), size)
