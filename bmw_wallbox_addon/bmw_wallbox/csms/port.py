@@ -1,10 +1,10 @@
 """The charger port over an OCPP connection: the controller's requests as OCPP 2.0.1 calls.
 
-Implements :class:`~bmw_wallbox.controller.port.ChargerPort`, for the
-token service :class:`~bmw_wallbox.controller.port.AuthPort`, and for the maintenance
-service :class:`~bmw_wallbox.maintenance.port.MaintenancePort`. Only this
+Implements :class:`~bmw_wallbox.ports.ChargerPort`, for the token service
+:class:`~bmw_wallbox.ports.AuthPort`, and for the maintenance service
+:class:`~bmw_wallbox.maintenance.port.MaintenancePort`. Only this
 module, the handlers and provisioning build library calls or read the
-library's answers; the controller sees :mod:`bmw_wallbox.controller.port` types.
+library's answers; the controller sees :mod:`bmw_wallbox.ports` types.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from ocpp.v201.enums import (
     ResetEnumType,
 )
 
-from bmw_wallbox.controller.port import (
+from bmw_wallbox.csms.connection import Connection
+from bmw_wallbox.maintenance.port import TransferAnswer
+from bmw_wallbox.ports import (
     Answer,
     IdToken,
     LimitProfile,
@@ -31,8 +33,6 @@ from bmw_wallbox.controller.port import (
     TransactionStatus,
     VariableChange,
 )
-from bmw_wallbox.csms.connection import Connection
-from bmw_wallbox.maintenance.port import TransferAnswer
 from bmw_wallbox.state import ChargerState
 
 _PURPOSES: dict[Strategy, ChargingProfilePurposeEnumType] = {
@@ -113,7 +113,7 @@ def _text(value: object) -> str | None:
 
 
 class ConnectionPort:
-    """A :class:`~bmw_wallbox.controller.port.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
+    """A :class:`~bmw_wallbox.ports.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -179,6 +179,10 @@ class ConnectionPort:
     async def send_local_list(self, update: LocalListUpdate) -> Answer:
         """SendLocalList."""
         return answer_of(await self._connection.request(send_local_list_request(update)))
+
+    async def clear_cache(self) -> Answer:
+        """ClearCache."""
+        return answer_of(await self._connection.request(call.ClearCache()))
 
     async def set_variable(self, change: VariableChange) -> Answer:
         """SetVariables for one variable (attribute Actual)."""

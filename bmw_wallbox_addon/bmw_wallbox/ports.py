@@ -1,8 +1,11 @@
-"""The charger port: what the controller may ask of a connected charger, in our own types.
+"""The charger ports: what the controller and the token service may ask of a connected charger, in our own types.
 
-The controller decides; a port (implemented in :mod:`bmw_wallbox.csms.port`
-over the OCPP connection, and by a small fake in the tests) turns each request
-into OCPP and the answer back into the types below. Failures are raised as
+The controller (through :class:`ChargerPort`) and the token service (through
+:class:`AuthPort`) decide; a port (implemented in :mod:`bmw_wallbox.csms.port`
+over the OCPP connection, and by small fakes in the tests) turns each request
+into OCPP and the answer back into the types below. This module is neutral
+ground: it imports only the state model and the token book's entry type, so
+neither side imports the other. Failures are raised as
 :class:`~bmw_wallbox.errors.ChargerTimeoutError`,
 :class:`~bmw_wallbox.errors.ChargerCallError` (a CALLERROR, with its code) and
 :class:`~bmw_wallbox.errors.ChargerNotConnectedError`.
@@ -175,3 +178,6 @@ class AuthPort(Protocol):
 
     async def set_variable(self, change: VariableChange) -> Answer:
         """SetVariables for one variable; the status is the ``SetVariableStatusEnumType`` the charger answered."""
+
+    async def clear_cache(self) -> Answer:
+        """ClearCache: the charger forgets the authorization cache; the status is ``Accepted`` or ``Rejected``."""

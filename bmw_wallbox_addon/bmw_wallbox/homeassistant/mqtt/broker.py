@@ -1,6 +1,7 @@
 """Which MQTT broker to use: the ``--mqtt-url`` flag, else the ``mqtt`` options, else the Supervisor's service.
 
-:func:`choose_broker` decides without I/O. The host, port and TLS come from
+:func:`choose_broker` decides without I/O; :func:`find_broker` asks the
+Supervisor and tries the broker once (the composition's only I/O about it). The host, port and TLS come from
 the first of: the flag (``mqtt://[user:password@]host[:port]``, for running
 outside the container), option ``mqtt.server``, the Supervisor's MQTT service
 (the Mosquitto broker app). User and password come from options ``mqtt.user``
@@ -10,11 +11,16 @@ none of them there is no broker, and entities go through the REST API.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+import aiohttp
+
 from bmw_wallbox.options import MqttOptions
-from bmw_wallbox.supervisor import MqttService
+from bmw_wallbox.supervisor import MqttService, SupervisorError, mqtt_service
+
+_LOGGER = logging.getLogger(__name__)
 
 #: Default ports of ``mqtt://`` and ``mqtts://``.
 MQTT_PORT = 1883
@@ -80,3 +86,52 @@ def choose_broker(*, options: MqttOptions, flag_url: str | None, service: MqttSe
         base_topic=options.base_topic,
         source=source,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrokerChoice:
+    """The broker to use (None: the REST API), and why none is used when there is something to say."""
+
+    broker: BrokerSettings | None
+    note: str | None = None
+
+
+async def find_broker(
+    http: aiohttp.ClientSession | None,
+    *,
+    options: MqttOptions,
+    flag_url: str | None,
+    supervisor: tuple[str, str] | None,
+    probe_timeout_s: float,
+) -> BrokerChoice:
+    """The broker for the entities (see :func:`choose_broker`), once it accepted a first connection.
+
+    ``supervisor`` is (base URL, token) in the container, where the
+    Supervisor's MQTT service is asked when neither the flag nor the option
+    names a broker. A broker that refuses the login or is not reached within
+    ``probe_timeout_s`` is logged and not used. Raises :class:`BrokerUrlError` for a bad URL.
+    """
+    service, note = None, None
+    if not (flag_url or options.server) and supervisor is not None and http is not None:
+        try:
+            service = await mqtt_service(http, token=supervisor[1], base_url=supervisor[0])
+        except SupervisorError as err:
+            _LOGGER.warning("Cannot ask the Supervisor for an MQTT broker (%s)", err)
+        if service is None:
+            note = "No MQTT broker: install the Mosquitto broker app for a device with controls"
+    broker = choose_broker(options=options, flag_url=flag_url, service=service)
+    if broker is None:
+        _LOGGER.info("No MQTT broker: entities go through Home Assistant's REST API (no device, no unique ids)")
+        return BrokerChoice(broker=None, note=note)
+    from bmw_wallbox.homeassistant.mqtt.client import MqttAuthError, MqttConnectionError, probe  # only with a broker
+
+    try:
+        await probe(broker, timeout_s=probe_timeout_s)
+    except MqttAuthError as err:
+        _LOGGER.error("%s; check the options mqtt.user and mqtt.password. Using the REST API instead", err)
+        return BrokerChoice(broker=None, note=f"The MQTT broker {broker.url} refused the login")
+    except MqttConnectionError as err:
+        _LOGGER.warning("%s. Using the REST API instead", err)
+        return BrokerChoice(broker=None, note=f"The MQTT broker {broker.url} could not be reached at start")
+    _LOGGER.info("Entities go through MQTT discovery on %s (%s)", broker.url, broker.source)
+    return BrokerChoice(broker=broker)

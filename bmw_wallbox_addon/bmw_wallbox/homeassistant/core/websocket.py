@@ -19,13 +19,13 @@ import asyncio
 import itertools
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
-from bmw_wallbox.homeassistant.rest import (
+from bmw_wallbox.aio import Backoff
+from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantAuthError,
     HomeAssistantConnectionError,
     HomeAssistantError,
@@ -67,8 +67,7 @@ class CoreConnection:
         self._http = http
         self._url = websocket_url(base_url)
         self._token = token
-        self._backoff_min_s = backoff_min_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(min_s=backoff_min_s, max_s=backoff_max_s)
         self._command_timeout_s = command_timeout_s
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ids = itertools.count(1)
@@ -120,7 +119,6 @@ class CoreConnection:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; returns only by cancellation."""
-        delay = self._backoff_min_s
         failing = False
         while True:
             try:
@@ -131,7 +129,7 @@ class CoreConnection:
                     else:
                         _LOGGER.info("Connected to Home Assistant")
                     failing = False
-                    delay = self._backoff_min_s
+                    self._backoff.reset()
                     await self._serve(ws)
                 if not failing:
                     _LOGGER.info("The connection to Home Assistant closed (restarting?); reconnecting")
@@ -140,13 +138,12 @@ class CoreConnection:
                 if not failing:
                     _LOGGER.error("%s; check the app's access to the Home Assistant API", err)
                 failing = True
-                delay = self._backoff_max_s
+                self._backoff.longest()
             except (aiohttp.ClientError, HomeAssistantConnectionError, TimeoutError, ConnectionError) as err:
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Home Assistant is unreachable (%s); retrying", err or type(err).__name__)
                 failing = True
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._backoff_max_s)
+            await self._backoff.sleep()
 
     async def _authenticate(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:

@@ -2,14 +2,13 @@
 
 Topics, with ``<prefix>`` the discovery prefix (``homeassistant``), ``<base>``
 the base topic (``bmw_wallbox``) and ``<node>`` the charger's node id
-(:func:`node_ids`: ``bmw_wallbox_`` and the charging station id with every
-character but letters, digits, ``_`` and ``-`` made ``_``):
+(:func:`~bmw_wallbox.homeassistant.model.values.node_id`, from the charger id alone):
 
 - ``<prefix>/device/<node>/config``: the device-based discovery document
   (retained): ``dev`` (identifiers from the charger id, manufacturer, model,
   serial and firmware from BootNotification, configuration URL), ``o`` (origin)
-  and ``cmps`` (one component per :data:`~bmw_wallbox.homeassistant.entities.ENTITIES`
-  description, per :data:`~bmw_wallbox.homeassistant.mqtt_entities.CONTROLS`
+  and ``cmps`` (one component per :data:`~bmw_wallbox.homeassistant.model.entities.ENTITIES`
+  description, per :data:`~bmw_wallbox.homeassistant.model.controls.CONTROLS`
   description, and the event entity); an empty retained payload removes the device;
 - ``<base>/status``: ``online``/``offline`` for the add-on (retained, ``offline`` is the last will);
 - ``<base>/<node>/availability``: ``online`` while the charger is connected (retained);
@@ -21,48 +20,33 @@ Entities that need the charger list both availability topics with
 add-on is stopped; the others only follow the add-on. Unique ids are
 ``<node>_<key>``; entity names follow ``has_entity_name`` (the device name
 comes first), and ``default_entity_id`` pins the id Home Assistant derives from
-the names (``sensor.<slug>_<entity name>``), which are the ids the REST API used,
-except ``sensor.<slug>_applied_current_limit`` (REST: ``sensor.<slug>_current_limit``).
+the names (``sensor.<slug>_<entity name>``), the ids the REST API uses too.
 Component keys are unique across sensors and controls (a check in the tests).
+Values are formatted by :func:`~bmw_wallbox.homeassistant.model.values.format_value`
+with :data:`MQTT_WORDS`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bmw_wallbox import __version__
-from bmw_wallbox.homeassistant.entities import ENTITIES, EntityDescription, StateValue, slugify
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS, EVENT_TYPES, OFF, ON, ControlDescription
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
+from bmw_wallbox.homeassistant.model.entities import ENTITIES, EntityDescription
+from bmw_wallbox.homeassistant.model.events import EVENT_KINDS
+from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, Words, entity_id, format_value, json_text
 from bmw_wallbox.state import ChargerState
 
 ONLINE, OFFLINE = "online", "offline"
-#: What Home Assistant's MQTT sensors, numbers and switches take as "unknown".
-NONE_PAYLOAD = "None"
-#: Every node id starts with this, so the add-on can tell its own devices among the retained configs.
-NODE_PREFIX = "bmw_wallbox_"
+#: Home Assistant's MQTT words: ``None`` is "unknown" for sensors, numbers and switches; ON/OFF its switch defaults.
+MQTT_WORDS = Words(unknown="None", on="ON", off="OFF")
+#: The payloads Home Assistant's MQTT switch and button send (their defaults).
+ON, OFF, PRESS = MQTT_WORDS.on, MQTT_WORDS.off, "PRESS"
 ORIGIN = {"name": "BMW Wallbox OCPP", "sw": __version__, "url": "https://github.com/bmw-wallbox/ha-addon"}
 #: The key of the event entity.
 EVENT_KEY = "events"
-
-
-def node_ids(charger_ids: Iterable[str]) -> dict[str, str]:
-    """The node id of each charger id, in configuration order; a clash gets ``_2``, ``_3`` ..."""
-    nodes: dict[str, str] = {}
-    taken: set[str] = set()
-    for charger_id in charger_ids:
-        base = node = NODE_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "_", charger_id)
-        number = 2
-        while node in taken:
-            node = f"{base}_{number}"
-            number += 1
-        taken.add(node)
-        nodes[charger_id] = node
-    return nodes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,22 +90,6 @@ class Topics:
         return f"{self.base}/{self.node}/{key}/set"
 
 
-def _payload(value: StateValue, precision: int | None = None) -> str:
-    """A state as an MQTT payload: ``ON``/``OFF``, ISO time, a rounded number, or ``None`` (unknown)."""
-    if value is None:
-        return NONE_PAYLOAD
-    if isinstance(value, bool):
-        return ON if value else OFF
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and precision is not None:
-        rounded = round(value, precision)
-        return str(int(rounded)) if precision == 0 else str(rounded)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _availability(topics: Topics, needs_connection: bool) -> dict[str, Any]:
     listed = [{"t": topics.status}, {"t": topics.availability}] if needs_connection else [{"t": topics.status}]
     return {"avty": listed, "avty_mode": "all"}
@@ -132,7 +100,7 @@ def _common(key: str, name: str, platform: str, topics: Topics, slug: str) -> di
         "p": platform,
         "name": name,
         "uniq_id": f"{topics.node}_{key}",
-        "default_entity_id": f"{platform}.{slug}_{slugify(name)}",
+        "default_entity_id": entity_id(platform, slug, name),
     }
 
 
@@ -197,31 +165,37 @@ def discovery_config(
     components[EVENT_KEY] = {
         **_common(EVENT_KEY, "Events", "event", topics, slug),
         "stat_t": topics.event,
-        "evt_typ": list(EVENT_TYPES),
+        "evt_typ": list(EVENT_KINDS),
         "ic": "mdi:bell-ring-outline",
         **_availability(topics, False),
     }
     return {"dev": device(charger, configuration_url=configuration_url), "o": ORIGIN, "cmps": components}
 
 
+def config_inputs(charger: ChargerState) -> tuple[object, ...]:
+    """What :func:`discovery_config` reads of the charger (name, boot details, ranges): render again when it changes."""
+    boot = charger.boot
+    ranges = tuple(control.range_fn(charger) for control in CONTROLS if control.range_fn is not None)
+    return (charger.name, boot.vendor, boot.model, boot.firmware, boot.serial, ranges)
+
+
 def render_states(charger: ChargerState, topics: Topics) -> dict[str, str]:
     """Every retained state topic of one charger and its payload now (states, attributes, availability)."""
     states = {topics.availability: ONLINE if charger.connected else OFFLINE}
     for description in ENTITIES:
-        states[topics.state(description.key)] = _payload(description.value_fn(charger), description.precision)
+        value = description.value_fn(charger)
+        states[topics.state(description.key)] = format_value(value, description.precision, MQTT_WORDS)
         if description.attributes_fn is not None:
-            states[topics.attributes(description.key)] = json.dumps(
-                description.attributes_fn(charger), default=str, sort_keys=True
-            )
+            states[topics.attributes(description.key)] = json_text(description.attributes_fn(charger))
     for control in CONTROLS:
         if control.value_fn is not None:
-            states[topics.state(control.key)] = _payload(control.value_fn(charger))
+            states[topics.state(control.key)] = format_value(control.value_fn(charger), None, MQTT_WORDS)
     return states
 
 
 def event_payload(event_type: str, data: Mapping[str, Any]) -> str:
     """The event entity's JSON payload: ``event_type`` and the event's data as attributes."""
-    return json.dumps({**data, "event_type": event_type}, default=str)
+    return json_text({**data, "event_type": event_type})
 
 
 def command_key(topic: str, topics: Topics) -> str | None:

@@ -1,30 +1,24 @@
-"""The Home Assistant entities of one charger, declared once as data, and how they render.
+"""The sensors and binary sensors of one charger, declared once as data.
 
-Every entity is one :class:`EntityDescription` in :data:`ENTITIES`; adding a
-sensor means adding a description. :func:`render` turns a charger's state into
-the ``{"state": ..., "attributes": ...}`` documents the Core REST API takes,
-with no I/O, so the publisher only has to compare and post them; the MQTT
-discovery (:mod:`bmw_wallbox.homeassistant.discovery`) is generated from the
-same descriptions. Descriptions with ``rest=False`` came with MQTT and are not
-posted through the REST API (:data:`REST_ENTITIES`), which shows what it always did.
-
-Entity ids are ``<domain>.<slug>_<key>``, the slug being the charger's display
-name made into an id (``BMW Wallbox`` -> ``bmw_wallbox``).
+Every entity is one :class:`EntityDescription` in :data:`ENTITIES`: its value,
+unit, classes, category and attributes; adding a sensor means adding a
+description. Each transport renders these descriptions into its own wire form
+(:mod:`bmw_wallbox.homeassistant.rest.states`, :mod:`bmw_wallbox.homeassistant.mqtt.discovery`)
+and decides itself which of them it shows. The entity id is
+``<domain>.<slug>_<slug of the name>`` (:func:`~bmw_wallbox.homeassistant.model.values.entity_id`);
+``key`` names the entity in MQTT topics and unique ids.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bmw_wallbox.controller import Outcome
+from bmw_wallbox.homeassistant.model.values import StateValue
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label
 
-StateValue = str | int | float | bool | datetime | None
 Domain = Literal["sensor", "binary_sensor"]
 Category = Literal["diagnostic", "config"]
 
@@ -37,21 +31,6 @@ COMMAND_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 #: The options of the charge status sensor: what evcc's Home Assistant charger maps to A, B and C.
 CAR_STATES = ("disconnected", "connected", "charging")
 
-UNAVAILABLE = "unavailable"
-UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, kw_only=True)
-class EntityState:
-    """One entity as Home Assistant gets it: the state string and its attributes."""
-
-    state: str
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The body of ``POST /api/states/<entity_id>``."""
-        return {"state": self.state, "attributes": dict(self.attributes)}
-
 
 @dataclass(frozen=True, kw_only=True)
 class EntityDescription:
@@ -63,8 +42,8 @@ class EntityDescription:
     charger is offline. ``immediate`` entities skip the publisher's
     coalescing, and a change of one sends the charger's other changes at once too.
     ``category`` is Home Assistant's entity category (``diagnostic`` for
-    technical details), used by MQTT discovery; ``rest=False`` keeps an entity
-    out of the REST API's set.
+    technical details). ``former_names`` are names it had before, whose
+    entity ids a transport removes.
     """
 
     key: str
@@ -79,9 +58,9 @@ class EntityDescription:
     needs_connection: bool = True
     immediate: bool = False
     category: Category | None = None
-    rest: bool = True
     value_fn: Callable[[ChargerState], StateValue]
     attributes_fn: Callable[[ChargerState], Mapping[str, Any]] | None = None
+    former_names: tuple[str, ...] = ()
 
 
 def _session_energy_kwh(charger: ChargerState) -> float | None:
@@ -158,7 +137,7 @@ def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> 
     return EntityDescription(
         key=f"{measurand}_{phase.lower()}", name=f"{measurand.title()} {phase}", unit="A" if current else "V",
         device_class=measurand, state_class="measurement", icon="mdi:current-ac" if current else "mdi:sine-wave",
-        precision=2 if current else 1, rest=False, value_fn=value,
+        precision=2 if current else 1, value_fn=value,
     )  # fmt: skip
 
 
@@ -185,7 +164,7 @@ def _command_attributes(charger: ChargerState) -> dict[str, Any]:
     return {"command": record.command, "detail": record.detail, "at": record.at.isoformat()}
 
 
-#: Every entity of a charger; the publisher posts exactly these.
+#: Every sensor and binary sensor of a charger (a transport may leave some out; see its adapter).
 ENTITIES: tuple[EntityDescription, ...] = (
     EntityDescription(
         key="power", name="Power", unit="W", device_class="power", state_class="measurement", icon="mdi:flash",
@@ -218,8 +197,10 @@ ENTITIES: tuple[EntityDescription, ...] = (
         icon="mdi:ev-station", immediate=True, value_fn=_charging_state,
     ),
     EntityDescription(
+        # The limit the charger enforces now; the control "Current limit" is the one asked for (desired).
         key="current_limit", name="Applied current limit", unit="A", device_class="current", icon="mdi:speedometer",
         precision=1, category="diagnostic", value_fn=lambda c: c.applied_limit_a, attributes_fn=_limit_attributes,
+        former_names=("Current limit",),
     ),
     EntityDescription(
         key="session_duration", name="Session duration", unit="s", device_class="duration", icon="mdi:timer-outline",
@@ -260,95 +241,7 @@ ENTITIES: tuple[EntityDescription, ...] = (
     ),
     EntityDescription(
         key="charge_status", name="Charge status", device_class="enum", options=CAR_STATES, icon="mdi:ev-plug-type2",
-        immediate=True, rest=False, value_fn=car_state,
+        immediate=True, value_fn=car_state,
     ),
     *(_phase_description(measurand, phase) for measurand in ("current", "voltage") for phase in ("L1", "L2", "L3")),
 )  # fmt: skip
-#: The entities posted through the Core REST API (when no MQTT broker is used).
-REST_ENTITIES: tuple[EntityDescription, ...] = tuple(d for d in ENTITIES if d.rest)
-
-
-def slugify(text: str) -> str:
-    """Make an id part of a display name, as Home Assistant does (``BMW Wallbox`` -> ``bmw_wallbox``)."""
-    ascii_text = unicodedata.normalize("NFKD", text.replace("ß", "ss")).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
-    return slug or "wallbox"
-
-
-def charger_slugs(chargers: Iterable[ChargerState]) -> dict[str, str]:
-    """The slug of each charger id; a name used twice gets ``_2``, ``_3`` ... in configuration order."""
-    slugs: dict[str, str] = {}
-    taken: set[str] = set()
-    for charger in chargers:
-        base = slug = slugify(charger.name)
-        number = 2
-        while slug in taken:
-            slug = f"{base}_{number}"
-            number += 1
-        taken.add(slug)
-        slugs[charger.charger_id] = slug
-    return slugs
-
-
-def entity_id(description: EntityDescription, slug: str) -> str:
-    """``<domain>.<slug>_<key>``."""
-    return f"{description.domain}.{slug}_{description.key}"
-
-
-def format_state(description: EntityDescription, value: StateValue) -> str:
-    """The state string of a value: ``on``/``off``, ISO time, a rounded number or ``unknown``."""
-    if value is None:
-        return UNKNOWN
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and description.precision is not None:
-        rounded = round(value, description.precision)
-        return str(int(rounded)) if description.precision == 0 else str(rounded)
-    return str(value)
-
-
-def attributes(description: EntityDescription, charger: ChargerState) -> dict[str, Any]:
-    """The attributes Home Assistant needs for units, history, statistics and display."""
-    attrs: dict[str, Any] = {"friendly_name": f"{charger.name} {description.name}"}
-    if description.unit is not None:
-        attrs["unit_of_measurement"] = description.unit
-    if description.device_class is not None:
-        attrs["device_class"] = description.device_class
-    if description.state_class is not None:
-        attrs["state_class"] = description.state_class
-    if description.options is not None:
-        attrs["options"] = list(description.options)
-    if description.icon is not None:
-        attrs["icon"] = description.icon
-    if description.attributes_fn is not None:
-        attrs.update(description.attributes_fn(charger))
-    return attrs
-
-
-def render(
-    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
-) -> dict[str, tuple[EntityDescription, EntityState]]:
-    """Every entity of one charger, by entity id, as it should be in Home Assistant now."""
-    rendered: dict[str, tuple[EntityDescription, EntityState]] = {}
-    for description in descriptions:
-        if description.needs_connection and not charger.connected:
-            state = UNAVAILABLE
-        else:
-            state = format_state(description, description.value_fn(charger))
-        rendered[entity_id(description, slug)] = (
-            description,
-            EntityState(state=state, attributes=attributes(description, charger)),
-        )
-    return rendered
-
-
-def render_offline(
-    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
-) -> dict[str, EntityState]:
-    """Every entity ``unavailable``: what Home Assistant should show once the add-on has stopped."""
-    return {
-        entity_id(description, slug): EntityState(state=UNAVAILABLE, attributes=attributes(description, charger))
-        for description in descriptions
-    }

@@ -1,15 +1,18 @@
-"""One connection to the MQTT broker at a time (aiomqtt), reopened for as long as :meth:`MqttLink.run` runs.
+"""The broker connection: one MQTT client at a time (aiomqtt), reopened for as long as :meth:`MqttClient.run` runs.
 
 At every connect: the add-on's status topic is set ``online`` (retained; the
 last will sets it ``offline`` when the connection dies without a goodbye), the
 subscriptions are made, and the ``on_connected`` hook runs (it publishes the
-discovery and every state again). Then messages go to ``on_message`` until the
-connection drops; the next attempt follows after a backoff that doubles from
+discovery and every state again; it must not wait for anything). Then messages
+go to ``on_message(topic, payload, retained)`` until the connection drops
+(``retained``: the broker sent a stored message because we subscribed, not one
+just published); the next attempt follows after a backoff that doubles from
 ``backoff_min_s`` (0.5 s) to ``backoff_max_s`` (10 s).
 
 Error policy: a lost connection is logged at INFO, a failed connect at WARNING
 once per outage and at DEBUG after that, the reconnect at INFO; a refused login
-at ERROR once per outage. Every aiomqtt error is translated here into
+at ERROR once per outage (also when the outage began with a lost connection,
+as after a broker restart with other logins). Every aiomqtt error is translated here into
 :class:`MqttConnectionError` or :class:`MqttAuthError`; the password never
 appears in a log line or a message.
 """
@@ -19,20 +22,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
 
-from bmw_wallbox.aio import stopping
+from bmw_wallbox.aio import Backoff, stopping
 from bmw_wallbox.errors import WallboxError
-from bmw_wallbox.homeassistant.broker import BrokerSettings
+from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings
 
 _LOGGER = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, str], None]
+MessageHandler = Callable[[str, str, bool], None]
 ConnectedHook = Callable[[], Awaitable[None]]
 
 ONLINE, OFFLINE = "online", "offline"
@@ -81,7 +83,7 @@ async def probe(broker: BrokerSettings, *, timeout_s: float = 10.0) -> None:
         raise _translate(err, broker) from err
 
 
-class MqttLink:
+class MqttClient:
     """Publishes and receives through the broker; see the module docstring."""
 
     def __init__(
@@ -102,8 +104,7 @@ class MqttLink:
         self._subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_connected = on_connected
-        self._backoff_min_s = backoff_min_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(min_s=backoff_min_s, max_s=backoff_max_s)
         self._keepalive_s = keepalive_s
         self._timeout_s = timeout_s
         self._client: aiomqtt.Client | None = None
@@ -137,8 +138,8 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; returns only by cancellation."""
-        delay = self._backoff_min_s
         failing = False
+        refusal_logged = False
         while True:
             if stopping():
                 raise asyncio.CancelledError
@@ -152,8 +153,8 @@ class MqttLink:
                     self.connected.set()
                     self.state = "connected"
                     _LOGGER.info("Connected to the MQTT broker %s%s", self.broker.url, " again" if failing else "")
-                    failing = False
-                    delay = self._backoff_min_s
+                    failing = refusal_logged = False
+                    self._backoff.reset()
                     await self._run_hook()
                     async for message in client.messages:
                         self._dispatch(message)
@@ -164,9 +165,10 @@ class MqttLink:
                 error = _translate(err, self.broker)
                 if isinstance(error, MqttAuthError):
                     self.state = "refused the login"
-                    if not failing:
+                    if not refusal_logged:
                         _LOGGER.error("%s; check the options mqtt.user and mqtt.password", error)
-                    delay = self._backoff_max_s
+                    refusal_logged = True
+                    self._backoff.longest()
                 else:
                     self.state = "unreachable"
                     if self.connected.is_set():
@@ -179,8 +181,7 @@ class MqttLink:
                 self._client = None
                 if self.state == "connected":
                     self.state = "connecting"
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._backoff_max_s)
+            await self._backoff.sleep()
 
     async def _run_hook(self) -> None:
         """Run the connect hook; a lost connection ends the connection, anything else is logged."""
@@ -202,7 +203,7 @@ class MqttLink:
         else:
             text = "" if payload is None else str(payload)
         try:
-            self._on_message(message.topic.value, text)
+            self._on_message(message.topic.value, text, bool(message.retain))
         except Exception:  # one bad message must not close the connection
             _LOGGER.exception("Handling the MQTT message on %s failed", message.topic.value)
 

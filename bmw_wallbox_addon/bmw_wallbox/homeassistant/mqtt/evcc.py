@@ -15,22 +15,27 @@ waits without a session); ``.../evcc/maxcurrent/set`` (A): the limit for
 when charging is enabled, through the command table's ``set_max_current``
 (0 pauses, 1 to 5 A become 6 A; it never resumes a pause: only ``enable``
 does). Quick toggles are coalesced by the controller like any other command.
+Values go through the one formatter with :data:`EVCC_WORDS`; no payload is ever
+``nan`` or ``inf``.
 """
 
 from __future__ import annotations
 
-import json
+import math
 
 from bmw_wallbox.controller import Command
-from bmw_wallbox.homeassistant.discovery import Topics
-from bmw_wallbox.homeassistant.entities import car_state
-from bmw_wallbox.homeassistant.mqtt_entities import CommandRequest, enable_command
+from bmw_wallbox.homeassistant.model.controls import CommandRequest, enable_command
+from bmw_wallbox.homeassistant.model.entities import car_state
+from bmw_wallbox.homeassistant.model.values import Words, format_value, json_text
+from bmw_wallbox.homeassistant.mqtt.discovery import Topics
 from bmw_wallbox.state import ChargerState, ConnectorStatus, kwh
 
 #: evcc's status letters for the charge status sensor's states.
 STATUS_LETTERS = {"disconnected": "A", "connected": "B", "charging": "C"}
 #: The commands evcc sends, by the name in ``.../evcc/<name>/set``.
 COMMANDS = ("enable", "maxcurrent")
+#: evcc's words: a number it cannot get is 0.
+EVCC_WORDS = Words(unknown="0", on="true", off="false")
 _TRUE = frozenset({"true", "1", "on"})
 _FALSE = frozenset({"false", "0", "off"})
 
@@ -47,24 +52,26 @@ def status_letter(charger: ChargerState) -> str:
     return STATUS_LETTERS[car_state(charger)]
 
 
-def _number(value: float | None) -> str:
-    return "0" if value is None else str(round(value, 3))
-
-
 def render_evcc(charger: ChargerState, topics: Topics) -> dict[str, str]:
     """Every evcc topic of one charger and its payload now."""
     meter = charger.main_evse.meter
     phases = meter.current_phases_a
-    currents = [round(phases.get(phase, 0.0), 2) for phase in ("L1", "L2", "L3")]
+    currents = [phases.get(phase, 0.0) for phase in ("L1", "L2", "L3")]
     if not phases and meter.current_a is not None:
-        currents = [round(meter.current_a, 2), 0.0, 0.0]
+        currents = [meter.current_a, 0.0, 0.0]
+    currents = [round(value, 2) if math.isfinite(value) else 0.0 for value in currents]
     return {
         evcc_topic(topics, "status"): status_letter(charger),
-        evcc_topic(topics, "enabled"): "false" if charger.desired.paused else "true",
+        evcc_topic(topics, "enabled"): format_value(not charger.desired.paused, None, EVCC_WORDS),
         evcc_topic(topics, "power"): _number(meter.power_w if charger.connected else 0.0),
         evcc_topic(topics, "energy"): _number(kwh(meter.energy_wh)),
-        evcc_topic(topics, "currents"): json.dumps(currents if charger.connected else [0.0, 0.0, 0.0]),
+        evcc_topic(topics, "currents"): json_text(currents if charger.connected else [0.0] * 3),
     }
+
+
+def _number(value: float | None) -> str:
+    """A number as evcc reads it: rounded to 3 decimals, 0 when unknown or not finite."""
+    return format_value(value if value is None else float(value), 3, EVCC_WORDS)
 
 
 def evcc_command(topic: str, topics: Topics) -> str | None:
@@ -83,4 +90,4 @@ def parse_evcc(name: str, payload: str, charger: ChargerState) -> CommandRequest
         if text in _TRUE:
             return enable_command(charger), None
         return (Command.PAUSE, None) if text in _FALSE else None
-    return (Command.SET_MAX_CURRENT, text) if text else None
+    return (Command.SET_LIMIT_KEEP_PAUSE, text) if text else None

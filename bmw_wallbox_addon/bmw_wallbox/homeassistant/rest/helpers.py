@@ -1,13 +1,16 @@
-"""Controls in Home Assistant: persistent input helpers that drive the controller.
+"""Controls in Home Assistant without a broker: persistent input helpers that drive the controller.
 
-Per charger, one slider ``input_number.<slug>_current_limit`` (0 .. max current,
-step 1 A; 0 pauses, 1-5 A become 6 A) and the buttons
-``input_button.<slug>_start``, ``_pause``, ``_resume``, ``_stop`` and ``_reset``.
-They are created through the helper collections of the Core WebSocket API, so
-they are real, UI-editable entities that survive restarts; at every connect
-the add-on finds its own helpers again (by id, else by name) and creates only
-the missing ones. Their entity ids are looked up in the entity registry, so a
-helper the user renamed keeps working.
+The helpers come from :data:`~bmw_wallbox.homeassistant.model.controls.CONTROLS`:
+the number becomes a slider ``input_number.<slug>_current_limit`` (0 .. max
+current, step 1 A; 0 pauses, 1-5 A become 6 A), each button an
+``input_button.<slug>_<name>`` (Start, Pause, Resume, Stop, Reboot); the REST
+mode shows no switch (its Pause and Resume buttons do that job). They are
+created through the helper collections of the Core WebSocket API, so they are
+real, UI-editable entities that survive restarts; at every connect the add-on
+finds its own helpers again (by id, else by name, also a former name: the
+Reboot button of earlier versions is ``input_button.<slug>_reset``) and creates
+only the missing ones. Their entity ids are looked up in the entity registry,
+so a helper the user renamed keeps working.
 
 The slider shows the desired state: the limit, or 0 while paused. When the
 limit is changed elsewhere (panel, JSON API, an event) the slider is moved to
@@ -24,9 +27,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bmw_wallbox.controller import Command, Controller, run
-from bmw_wallbox.homeassistant.rest import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
-from bmw_wallbox.homeassistant.websocket import CoreConnection
+from bmw_wallbox.homeassistant.core.client import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
+from bmw_wallbox.homeassistant.core.websocket import CoreConnection
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
+from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.values import slugify
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState, Save
 
@@ -35,49 +40,43 @@ _LOGGER = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, object], str], None]
 #: How long a value we set on the slider is expected to come back as a state change.
 ECHO_TTL_S = 10.0
+#: The helper domain of each control platform the REST mode shows.
+HELPER_DOMAINS = {"number": "input_number", "button": "input_button"}
+SLIDER = next(c for c in CONTROLS if c.platform == "number")
+BUTTONS = tuple(c for c in CONTROLS if c.platform == "button")
 
 
-@dataclass(frozen=True, kw_only=True)
-class ButtonDescription:
-    """One ``input_button`` per charger; pressing it runs ``command``."""
-
-    command: Command
-    name: str
-    icon: str
-
-    @property
-    def key(self) -> str:
-        """The helper id's suffix (``<slug>_<key>``)."""
-        return str(self.command)
+def helper_id(control: ControlDescription, slug: str, name: str | None = None) -> str:
+    """The helper's id (``<slug>_<slug of the name>``), with a former ``name`` if given."""
+    return f"{slug}_{slugify(name or control.name)}"
 
 
-BUTTONS: tuple[ButtonDescription, ...] = (
-    ButtonDescription(command=Command.START, name="Start", icon="mdi:play"),
-    ButtonDescription(command=Command.PAUSE, name="Pause", icon="mdi:pause"),
-    ButtonDescription(command=Command.RESUME, name="Resume", icon="mdi:play-pause"),
-    ButtonDescription(command=Command.STOP, name="Stop", icon="mdi:stop"),
-    ButtonDescription(command=Command.RESET, name="Reset", icon="mdi:restart"),
-)
-SLIDER_KEY = "current_limit"
-SLIDER_NAME = "Current limit"
+def helper_config(charger: ChargerState, control: ControlDescription) -> dict[str, Any]:
+    """The ``input_number/create`` or ``input_button/create`` fields of one control."""
+    config: dict[str, Any] = {"name": f"{charger.name} {control.name}", "icon": control.icon}
+    if control.range_fn is not None:
+        low, high, step = control.range_fn(charger)
+        config.update(
+            {
+                "min": int(low),
+                "max": int(high),
+                "step": int(step),
+                "unit_of_measurement": control.unit,
+                "mode": "slider",
+            }
+        )
+    return config
 
 
-def slider_config(charger: ChargerState) -> dict[str, Any]:
-    """The ``input_number/create`` fields of a charger's limit slider."""
-    return {
-        "name": f"{charger.name} {SLIDER_NAME}",
-        "min": 0,
-        "max": charger.max_current_a,
-        "step": 1,
-        "unit_of_measurement": "A",
-        "mode": "slider",
-        "icon": "mdi:current-ac",
-    }
-
-
-def button_config(charger: ChargerState, button: ButtonDescription) -> dict[str, Any]:
-    """The ``input_button/create`` fields of one button."""
-    return {"name": f"{charger.name} {button.name}", "icon": button.icon}
+def find_helper(
+    items: list[dict[str, Any]], control: ControlDescription, charger: ChargerState, slug: str
+) -> dict[str, Any] | None:
+    """Our helper of ``control`` among a collection's items: by id, else by name, else by a former id or name."""
+    for name in (control.name, *control.former_names):
+        found = find_item(items, item_id=helper_id(control, slug, name), name=f"{charger.name} {name}")
+        if found is not None:
+            return found
+    return None
 
 
 def find_item(items: list[dict[str, Any]], *, item_id: str, name: str) -> dict[str, Any] | None:
@@ -101,7 +100,7 @@ def slider_value(state: Mapping[str, Any] | None) -> float | None:
 class _ChargerControls:
     charger_id: str
     slider_entity: str | None = None
-    buttons: dict[str, ButtonDescription] = field(default_factory=dict)  # entity id -> button
+    buttons: dict[str, ControlDescription] = field(default_factory=dict)  # entity id -> button
     slider_known: float | None = None  # what Home Assistant shows, as far as we know
     echoes: list[tuple[float, float]] = field(default_factory=list)  # (value, expires at) we set ourselves
 
@@ -112,7 +111,7 @@ class HelperControls:
     def __init__(
         self,
         hub: StateHub,
-        controller: Controller,
+        feed: EventFeed,
         connection: CoreConnection,
         rest: CoreRestClient,
         *,
@@ -121,7 +120,7 @@ class HelperControls:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hub = hub
-        self._controller = controller
+        self._feed = feed
         self._connection = connection
         self._rest = rest
         self._slugs = dict(slugs)
@@ -147,54 +146,55 @@ class HelperControls:
 
     async def setup(self) -> None:
         """Find or create every helper, learn their entity ids, and bring the sliders in step."""
-        numbers: list[dict[str, Any]] = await self._connection.command({"type": "input_number/list"})
-        buttons: list[dict[str, Any]] = await self._connection.command({"type": "input_button/list"})
+        items = {
+            domain: await self._connection.command({"type": f"{domain}/list"}) for domain in HELPER_DOMAINS.values()
+        }
         created = False
-        plan: list[tuple[_ChargerControls, str, dict[str, str]]] = []
+        plan: list[tuple[_ChargerControls, ControlDescription, str]] = []
         for charger_id, slug in self._slugs.items():
-            charger = self._hub.chargers[charger_id]
-            slider, new = await self._ensure("input_number", numbers, f"{slug}_{SLIDER_KEY}", slider_config(charger))
-            created |= new
-            button_ids: dict[str, str] = {}
-            for button in BUTTONS:
-                item_id, new = await self._ensure(
-                    "input_button", buttons, f"{slug}_{button.key}", button_config(charger, button)
-                )
+            for control in (SLIDER, *BUTTONS):
+                item_id, new = await self._ensure(items[HELPER_DOMAINS[control.platform]], control, charger_id, slug)
                 created |= new
-                button_ids[item_id] = button.key
-            plan.append((self._controls[charger_id], slider, button_ids))
+                plan.append((self._controls[charger_id], control, item_id))
         registry = await self._registry()
         by_entity: dict[str, _ChargerControls] = {}
-        keys = {button.key: button for button in BUTTONS}
-        for controls, slider, button_ids in plan:
-            controls.slider_entity = registry.get(("input_number", slider), f"input_number.{slider}")
-            by_entity[controls.slider_entity] = controls
+        for controls in self._controls.values():
             controls.buttons = {}
-            for item_id, key in button_ids.items():
-                entity = registry.get(("input_button", item_id), f"input_button.{item_id}")
-                controls.buttons[entity] = keys[key]
-                by_entity[entity] = controls
-            controls.slider_known = slider_value(await self._rest.get_state(controls.slider_entity))
+        for controls, control, item_id in plan:
+            domain = HELPER_DOMAINS[control.platform]
+            entity = registry.get((domain, item_id), f"{domain}.{item_id}")
+            by_entity[entity] = controls
+            if control is SLIDER:
+                controls.slider_entity = entity
+                controls.slider_known = slider_value(await self._rest.get_state(entity))
+            else:
+                controls.buttons[entity] = control
         self._by_entity = by_entity
         if created:
             _LOGGER.info("Home Assistant controls ready: %s", ", ".join(sorted(by_entity)))
         self._sync_wanted.set()
 
     async def _ensure(
-        self, domain: str, items: list[dict[str, Any]], item_id: str, config: dict[str, Any]
+        self, items: list[dict[str, Any]], control: ControlDescription, charger_id: str, slug: str
     ) -> tuple[str, bool]:
-        """The id of our helper in ``domain`` (found, its slider range corrected, or created) and whether it is new."""
-        found = find_item(items, item_id=item_id, name=config["name"])
+        """The id of our helper of ``control`` (found, its slider range corrected, or created) and whether it is new."""
+        domain = HELPER_DOMAINS[control.platform]
+        charger = self._hub.chargers[charger_id]
+        config = helper_config(charger, control)
+        found = find_helper(items, control, charger, slug)
         if found is None:
             created = await self._connection.command({"type": f"{domain}/create", **config})
             _LOGGER.info("Created the Home Assistant helper %s.%s", domain, created["id"])
             return str(created["id"]), True
-        if domain == "input_number" and (found.get("min") != config["min"] or found.get("max") != config["max"]):
-            # An update replaces the whole item: keep what the user may have changed (name, icon, mode).
-            kept = {key: value for key, value in found.items() if key != "id"}
-            update = {**kept, "min": config["min"], "max": config["max"], "step": config["step"]}
+        # An update replaces the whole item: keep what the user may have changed (name, icon, mode).
+        update = {key: value for key, value in found.items() if key != "id"}
+        if found.get("name") in {f"{charger.name} {name}" for name in control.former_names}:
+            update["name"] = config["name"]  # our former default name: the control is called so now
+        if "min" in config:
+            update.update({"min": config["min"], "max": config["max"], "step": config["step"]})
+        if update != {key: value for key, value in found.items() if key != "id"}:
             await self._connection.command({"type": f"{domain}/update", f"{domain}_id": found["id"], **update})
-            _LOGGER.info("Set the range of input_number.%s to %s..%s A", found["id"], config["min"], config["max"])
+            _LOGGER.info("Updated the Home Assistant helper %s.%s (name or range)", domain, found["id"])
         return str(found["id"]), False
 
     async def _registry(self) -> dict[tuple[str, str], str]:
@@ -231,7 +231,8 @@ class HelperControls:
         if new.get("state") in ("unknown", "unavailable"):
             return
         _LOGGER.info("[%s] %s pressed in Home Assistant", controls.charger_id, entity_id)
-        self._spawn(run(self._controller, button.command, controls.charger_id), f"home assistant {button.key}")
+        command, amps = button.request(self._hub.chargers[controls.charger_id])
+        self._spawn(self._feed.run(command, controls.charger_id, amps), f"home assistant {button.key}")
 
     def _slider_moved(
         self, controls: _ChargerControls, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
@@ -250,9 +251,8 @@ class HelperControls:
         if value == charger.desired.target_a:
             return
         _LOGGER.info("[%s] Current limit set to %g A in Home Assistant", controls.charger_id, value)
-        self._spawn(
-            run(self._controller, Command.SET_CURRENT_LIMIT, controls.charger_id, value), "home assistant current limit"
-        )
+        command, amps = SLIDER.request(charger, value)
+        self._spawn(self._feed.run(command, controls.charger_id, amps), "home assistant current limit")
 
     # --- controller -> Home Assistant (the slider follows the desired limit) ------------------------
 
