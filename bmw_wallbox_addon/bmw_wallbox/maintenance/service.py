@@ -254,7 +254,7 @@ class Maintenance:
     # --- the transfer server's side (Transfers) --------------------------------------------
 
     async def upload(self, link: Link, chunks: AsyncIterator[bytes], *, name: str | None) -> int:
-        """Store a log upload; its progress shows in the charger's log entry."""
+        """Store a log upload; its progress shows in the charger's log entry (LookupError: the log was dropped)."""
         state = self._hub.chargers[link.charger_id]
         entry = state.upkeep.log(link.target)
         if entry is None:

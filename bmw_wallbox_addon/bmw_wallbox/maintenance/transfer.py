@@ -150,6 +150,8 @@ class TransferServer:
             complete = True
         except TooLargeError:
             return self._too_large(link)
+        except LookupError:  # the log was dropped (a newer one past the limit) while its upload came
+            raise _error(410, "log dropped") from None
         except TimeoutError:
             _LOGGER.warning("[%s] Upload cut: slower than %.0f s", shown(link.charger_id), self.upload_timeout_s)
             response = web.Response(status=408, text="upload too slow\n")
