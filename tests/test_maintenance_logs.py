@@ -15,6 +15,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 
 from bmw_wallbox.app import Application
+from bmw_wallbox.upkeep import MAX_LOGS
 
 from conftest import AUTH_CHARGER_ID, CHARGER_ID, StartApp, api_get, api_send, default_options, ocpp_url
 from helpers import eventually
@@ -220,3 +221,25 @@ async def test_without_tls_the_upload_url_is_plain_http(start_app: StartApp) -> 
         await received(app, entry["id"])
     assert url.startswith(f"http://localhost:{app.maintenance.transfer.port}/transfer/")
     assert charger.upload_status == 201
+
+
+async def test_logs_are_bounded_per_charger(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """Past ``MAX_LOGS`` the oldest log is dropped with its file, and its URL no longer takes an upload."""
+    app = await start_app()
+    async with library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=LoggingCharger
+    ) as charger:
+        charger.ssl_context = client_ssl
+        first, first_url = await request_log(app, charger)
+        await received(app, first["id"])
+        charger.upload = False
+        for _ in range(MAX_LOGS):
+            await request_log(app, charger)
+        late = await upload(first_url, b"late", method="PUT", ssl_context=client_ssl)
+    logs = await api_get(app, f"{BASE}/logs")
+    assert len(logs) == MAX_LOGS
+    assert first["id"] not in [e["id"] for e in logs]
+    assert late == 410
+    assert files_in(app.settings.data_dir / "maintenance") == []
+    status, _ = await api_send(app, "GET", f"{BASE}/logs/{first['id']}")
+    assert status == 404
