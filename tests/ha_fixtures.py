@@ -156,6 +156,7 @@ async def charging_scenario(onboarded: OnboardedCore, data_dir: Path) -> AsyncIt
         host="127.0.0.1",
         ocpp_port=0,
         panel_port=0,
+        transfer_port=0,
         ha_url=core.url,
         ha_token=onboarded.token,
         min_apply_interval_s=0.0,

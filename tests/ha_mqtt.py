@@ -62,6 +62,7 @@ class Scenario:
             host="127.0.0.1",
             ocpp_port=self.ocpp_port,
             panel_port=0,
+            transfer_port=0,
             ha_url=self.core.url,
             ha_token=self.core.token,
             min_apply_interval_s=0.0,

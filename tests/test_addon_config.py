@@ -248,8 +248,8 @@ def test_ssl_mapped_read_only(config: dict[str, Any]) -> None:
 
 
 def test_ocpp_port(config: dict[str, Any]) -> None:
-    """Port 9000/tcp is exposed on host port 9000."""
-    assert config["ports"] == {"9000/tcp": 9000}
+    """Port 9000/tcp (OCPP) is exposed on host port 9000, and 9001/tcp (log uploads, firmware) on 9001."""
+    assert config["ports"] == {"9000/tcp": 9000, "9001/tcp": 9001}
 
 
 def test_ports_described(config: dict[str, Any], translations: dict[str, Any]) -> None:

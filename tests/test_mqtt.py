@@ -298,7 +298,8 @@ async def test_killed_addon_leaves_its_last_will(names: Names, mosquitto: Mosqui
     options.write_text(json.dumps(names.options().model_dump()))
     argv = [
         sys.executable, "-m", "bmw_wallbox", "--options", str(options), "--data-dir", str(tmp_path / "data"),
-        "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0", "--mqtt-url", mosquitto.url,
+        "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0", "--transfer-port", "0",
+        "--mqtt-url", mosquitto.url,
     ]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key != "SUPERVISOR_TOKEN"}
     async with watching(mosquitto, names.status) as watcher:

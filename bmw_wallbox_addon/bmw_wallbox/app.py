@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from aiohttp import web
 
+from bmw_wallbox import __version__
 from bmw_wallbox.aio import cancel_and_wait, supervise
 from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller, runner
 from bmw_wallbox.csms.handlers import ChargerConnection
@@ -23,6 +24,7 @@ from bmw_wallbox.homeassistant import HomeAssistantOutput
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
+from bmw_wallbox.maintenance.service import Maintenance
 from bmw_wallbox.options import Options
 from bmw_wallbox.ports import IdToken
 from bmw_wallbox.site.service import SiteBudget
@@ -34,7 +36,9 @@ from bmw_wallbox.tokenbook import Presented
 from bmw_wallbox.tokens import LocalListSync, TokenService, TokenStore
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.web.api import create_app
+from bmw_wallbox.web.bundle import BundleSources, credential_values, install_bundle
 from bmw_wallbox.web.checklist import SetupFacts
+from bmw_wallbox.web.maintenance_api import install_maintenance_api
 from bmw_wallbox.web.panel import Panel
 from bmw_wallbox.web.site_api import install_site_api
 from bmw_wallbox.web.token_api import install_token_api
@@ -51,6 +55,8 @@ class Settings:
     ssl_dir: Path = Path("/ssl")
     host: str | None = None
     ocpp_port: int = 9000
+    transfer_port: int = 9001
+    """Where chargers upload logs and download firmware (one-time URLs, :mod:`bmw_wallbox.maintenance`)."""
     panel_port: int = 8099
     ha_url: str = "http://supervisor/core"
     ha_token: str | None = None
@@ -129,6 +135,7 @@ class Application:
         self.tokens = TokenService(
             self.hub, sync=self.local_lists, ports=self.csms.port, commands=runner(self.controller)
         )
+        self.maintenance = Maintenance(self.hub, data_dir=settings.data_dir, ports=self.csms.port)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.home_assistant: HomeAssistantOutput | None = None
@@ -203,6 +210,23 @@ class Application:
             entity_ids=output.entity_ids if output else (),
         )
 
+    def _bundle_sources(self) -> BundleSources:
+        """What the support bundle collects, and the secret values it masks (those of now, at each download)."""
+        settings = self.settings
+        options = settings.options.model_dump(mode="json")
+        passwords = [*credential_values(options), settings.ha_token or "", _url_password(settings.mqtt_url)]
+        return BundleSources(
+            version=__version__,
+            options=lambda: options,
+            data_dir=settings.data_dir,
+            hub=self.hub,
+            trace=self.trace,
+            logs=self.logs,
+            setup=self.panel.setup_report,
+            passwords=lambda: [*passwords, *self.maintenance.links.tokens()],
+            token_ids=lambda: [settings.options.id_token or "", *self.hub.tokens.secret_values()],
+        )
+
     def _configuration_url(self) -> str | None:
         """The device's link in Home Assistant: the panel (through ingress in the container)."""
         if self.settings.container:
@@ -239,6 +263,10 @@ class Application:
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
         install_site_api(app, self.site)
+        install_bundle(app, self._bundle_sources())
+        self.maintenance.load()
+        self.maintenance.attach()
+        install_maintenance_api(app, self.maintenance)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -251,6 +279,12 @@ class Application:
         sockets = getattr(server, "sockets", None) or []
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
+        try:
+            await self.maintenance.transfer.start(self.settings.host, self.settings.transfer_port, tls=tls)
+        except OSError as err:
+            raise StartupError(
+                f"Transfer port {self.settings.transfer_port} cannot be opened: {err.strerror}"
+            ) from None
         if self.settings.ha_token:
             self._http = aiohttp.ClientSession()
             if self.settings.container:
@@ -278,6 +312,7 @@ class Application:
             return
         self._stopped = True
         await self.csms.stop()
+        await self.maintenance.transfer.stop()
         if self.home_assistant is not None:
             await self.home_assistant.stop()
         if self._http is not None:

@@ -1,18 +1,16 @@
 """The state model: what the add-on knows about each charger, and the rules that keep it true.
 
-One :class:`ChargerState` per configured charger, one :class:`EvseState` per
-EVSE. The OCPP handlers feed it through its methods, the controller records
-its results through methods too, the store restores it through
-:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON
-API, the panel, Home Assistant, the store) only read. After a change the
-writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how durable
-the change must be (:class:`Save`).
+One :class:`ChargerState` per configured charger, one :class:`EvseState` per EVSE. The OCPP handlers feed it
+through its methods, the controller records its results through methods too, the store restores it through
+:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON API, the panel, Home Assistant,
+the store) only read. After a change the writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how
+durable the change must be (:class:`Save`).
 
 The state model is this module with :mod:`~bmw_wallbox.hub`, :mod:`~bmw_wallbox.records`,
-:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`,
-:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import
-nothing else of ours and do no I/O. State values use the OCPP 2.0.1 names;
-energy is kept in Wh and converted once, by :func:`kwh`. The records are importable from here.
+:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.upkeep`,
+:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import nothing else of ours and do no I/O.
+State values use the OCPP 2.0.1 names; energy is kept in Wh and converted once, by :func:`kwh`. The records are
+importable from here.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ from bmw_wallbox.records import (
     utcnow,
 )
 from bmw_wallbox.saved import MAX_SESSIONS, SavedCharger, capture, put_back
+from bmw_wallbox.upkeep import Upkeep
 
 # fmt: off
 __all__ = [
@@ -91,6 +90,7 @@ class ChargerState:
     sessions: list[SessionRecord] = field(default_factory=list)
     #: The site budget's cap in force and the name of the lowest cap (not saved: a start begins in failsafe).
     budget: BudgetCap = field(default_factory=BudgetCap)
+    upkeep: Upkeep = field(default_factory=Upkeep)
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))

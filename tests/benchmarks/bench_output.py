@@ -71,7 +71,7 @@ def idle_rss_mib(mqtt_url: str | None, wait_s: float = 5.0) -> float:
     (folder / "options.json").write_text(json.dumps({"ssl": False, "chargers": [{"id": "DE*BMW*E1"}]}))
     argv = [
         sys.executable, "-m", "bmw_wallbox", "--options", str(folder / "options.json"), "--data-dir",
-        str(folder / "data"), "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0",
+        str(folder / "data"), "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0", "--transfer-port", "0",
         *(["--mqtt-url", mqtt_url] if mqtt_url else []),
     ]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key != "SUPERVISOR_TOKEN"}
