@@ -124,7 +124,8 @@ async def start_site(
     ha = HaClient(http, onboarded.core.url, onboarded.token)
     settings = Settings(
         options=site_options(chargers), data_dir=data_dir, host="127.0.0.1", ocpp_port=free_port(), panel_port=0,
-        transfer_port=0, ha_url=onboarded.core.url, ha_token=onboarded.token, min_apply_interval_s=0.0, mqtt_url=mqtt_url,
+        transfer_port=0, ha_url=onboarded.core.url, ha_token=onboarded.token, min_apply_interval_s=0.0,
+        mqtt_url=mqtt_url,
     )  # fmt: skip
     app = Application(settings)
     await app.start()
