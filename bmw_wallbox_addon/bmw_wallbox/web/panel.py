@@ -44,6 +44,7 @@ STATIC_FILES: dict[str, str] = {
     "chart.js": "text/javascript",
     "panes.js": "text/javascript",
     "maintenance.js": "text/javascript",
+    "site.js": "text/javascript",
     "tokens.js": "text/javascript",
     "util.js": "text/javascript",
     "style.css": "text/css",

@@ -3,6 +3,7 @@
 
 import { ChargerCard } from "./cards.js";
 import { MaintenanceView } from "./maintenance.js";
+import { SiteCard } from "./site.js";
 import { LiveList, renderFrame, renderLog, renderSessions, renderSetup } from "./panes.js";
 import { TokensView } from "./tokens.js";
 import { el } from "./util.js";
@@ -255,6 +256,22 @@ function connect() {
 window.addEventListener("online", () => {
   if (link.dataset.state === "offline") connect();
 });
+
+// The site budget's card: its figures move with the meter, so it is read every few seconds.
+const siteCard = new SiteCard();
+$("chargers").before(siteCard.node);
+async function refreshSite() {
+  try {
+    const response = await fetch("api/site");
+    if (!response.ok) return;
+    const names = new Map([...state.chargers.values()].map((c) => [c.id, c.name]));
+    siteCard.update(await response.json(), names);
+  } catch {
+    // offline: the card keeps its last figures until the app answers again
+  }
+}
+refreshSite();
+setInterval(refreshSite, 3000);
 
 // Durations and "ago" texts follow the clock; the chart scrolls with time.
 setInterval(() => {

@@ -1,6 +1,7 @@
 // One charger on the overview: state in words, live values, the power chart, controls and details.
 
 import { PowerChart } from "./chart.js";
+import { budgetNote } from "./site.js";
 import { ago, command, duration, el, icon, num, power, stamp, when } from "./util.js";
 
 const COMMAND_NAMES = {
@@ -59,6 +60,11 @@ export function describe(c) {
   }
   const restored = c.status_source === "restored" || c.transaction_source === "restored";
   const state = describeLive(c);
+  const note = budgetNote(c);
+  if (note && c.transaction_id && !c.paused && (state.key === "charging" || state.key === "paused")) {
+    if (c.budget_limit_a === 0) state.title = "Paused by the site budget";
+    state.detail = note;
+  }
   if (restored) state.detail = `${state.detail} (last known state: waiting for the wallbox to confirm it)`;
   return state;
 }
