@@ -36,6 +36,7 @@ from bmw_wallbox.records import (
     TokenUse,
     Transaction,
     TransactionChange,
+    UpstreamStatus,
     kwh,
     plausible_time,
     token_label,
@@ -103,6 +104,7 @@ class ChargerState:
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
     sessions: list[SessionRecord] = field(default_factory=list)
+    upstream: UpstreamStatus | None = None
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))
@@ -128,9 +130,7 @@ class ChargerState:
         with_tx = [e for e in self.evses.values() if e.transaction is not None]
         if with_tx:
             return with_tx[0]
-        if self.evses:
-            return self.evses[min(self.evses)]
-        return self.evse(1)
+        return self.evses[min(self.evses)] if self.evses else self.evse(1)
 
     def transaction_by_id(self, transaction_id: str) -> EvseState | None:
         """Return the EVSE that runs this transaction, if any."""

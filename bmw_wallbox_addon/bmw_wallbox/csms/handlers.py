@@ -284,9 +284,12 @@ class ChargerConnection(Notices, Connection):
         return call_result.MeterValues()
 
     @on(Action.authorize, skip_schema_validation=True)
-    def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
+    async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
         # The idToken is a secret: it is logged by its name in the token list, or masked.
-        return call_result.Authorize(id_token_info=id_token_info(self._verdict("Authorize", id_token)))
+        verdict = self._verdict("Authorize", id_token)
+        if self.upstream is not None:  # upstream_authorization: upstream lets the upstream decide, bounded in time
+            verdict = await self.upstream.authorize(id_token, verdict)
+        return call_result.Authorize(id_token_info=id_token_info(verdict))
 
     # --- device model ------------------------------------------------------------------
 

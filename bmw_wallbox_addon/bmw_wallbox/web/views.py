@@ -125,6 +125,7 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "last_rejection": state.last_rejection,
         "last_command": state.last_command.to_json() if state.last_command else None,
         "last_session": evse.last_session.to_json() if evse.last_session else None,
+        "upstream": state.upstream.to_json() if state.upstream else None,
     }
 
 

@@ -1,0 +1,108 @@
+"""Forwarding to an upstream backend (mirror mode): boot, status and every transaction event once, in order.
+
+The upstream is a plain library CSMS (:mod:`upstream_backend`), the charger a
+library charge point; both talk to the add-on on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+from ocpp.v201 import call
+
+from conftest import CHARGER_ID, StartApp, charger_snapshot, default_options, ocpp_url
+from helpers import eventually
+from peer import LibraryCharger, library_charger
+from upstream_backend import Backend, running_backend
+
+STATION = "UP*STATION*1"
+NOW = "2026-12-06T10:00:00Z"
+
+
+def forwarded(backend: Backend, **charger: Any) -> Any:
+    """Options with the test charger forwarded to ``backend``."""
+    return default_options(chargers=[{"id": CHARGER_ID, "upstream_url": backend.url(STATION), **charger}])
+
+
+async def event(charger: LibraryCharger, seq_no: int, event_type: str = "Updated") -> None:
+    """One TransactionEvent of transaction tx-1 with this seqNo."""
+    await charger.call(
+        call.TransactionEvent(
+            event_type=event_type,
+            timestamp=NOW,
+            trigger_reason="MeterValuePeriodic" if event_type == "Updated" else "CablePluggedIn",
+            seq_no=seq_no,
+            transaction_info={"transaction_id": "tx-1", "charging_state": "Charging"},
+            evse={"id": 1, "connector_id": 1} if event_type == "Started" else None,
+        ),
+        suppress=False,
+    )
+
+
+def seq_numbers(backend: Backend) -> list[int]:
+    """The seqNo of every TransactionEvent the upstream received, in order."""
+    return [p["seq_no"] for p in backend.actions("TransactionEvent")]
+
+
+async def test_mirror_forwards_boot_status_and_every_event(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """The upstream gets a boot with the charger's identity, its status and each transaction event once, in order."""
+    async with running_backend() as backend:
+        app = await start_app(options=forwarded(backend), upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
+            await backend.session(STATION)
+            await charger.call(
+                call.StatusNotification(timestamp=NOW, connector_status="Occupied", evse_id=1, connector_id=1),
+                suppress=False,
+            )
+            await event(charger, 0, "Started")
+            for seq_no in range(1, 5):
+                await event(charger, seq_no)
+            await event(charger, 5, "Ended")
+            await eventually(lambda: seq_numbers(backend), what="six events", until=lambda s: len(s) >= 6)
+        assert seq_numbers(backend) == [0, 1, 2, 3, 4, 5]
+        boots = backend.actions("BootNotification")
+        assert boots[-1]["charging_station"] == {"model": "Library", "vendor_name": "ocpp"}
+        statuses = [(p["connector_status"], p["evse_id"]) for p in backend.actions("StatusNotification")]
+        assert ("Occupied", 1) in statuses
+        snapshot = await charger_snapshot(app)
+        assert snapshot["upstream"]["connected"] is True
+        assert snapshot["upstream"]["queued"] == 0
+
+
+async def test_outage_and_restart_deliver_queued_events_in_order(
+    start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
+) -> None:
+    """Events sent while the upstream is away, across an add-on restart, reach it once each and in order."""
+    data_dir = tmp_path / "data"
+    async with running_backend() as backend:
+        app = await start_app(options=forwarded(backend), data_dir=data_dir, upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
+            await backend.session(STATION)
+            await event(charger, 0, "Started")
+            await event(charger, 1)
+            await eventually(lambda: seq_numbers(backend), what="two events", until=lambda s: len(s) == 2)
+            await backend.stop()
+            await eventually(lambda: charger_snapshot(app), what="upstream down", until=_down)
+            await event(charger, 2)
+            await event(charger, 3)
+            assert (await charger_snapshot(app))["upstream"]["queued"] == 2
+        await app.stop()
+        again = await start_app(options=forwarded(backend), data_dir=data_dir, upstream_backoff_s=0.1)
+        assert (await charger_snapshot(again))["upstream"]["queued"] == 2
+        async with library_charger(ocpp_url(again), CHARGER_ID, ssl_context=client_ssl) as charger:
+            await event(charger, 4)
+            await event(charger, 5, "Ended")
+            await backend.start()
+            await eventually(lambda: seq_numbers(backend), what="six events", until=lambda s: len(s) >= 6)
+            await eventually(lambda: charger_snapshot(again), what="queue drained", until=_drained)
+        assert seq_numbers(backend) == [0, 1, 2, 3, 4, 5]
+
+
+def _down(snapshot: dict[str, Any]) -> bool:
+    return snapshot["upstream"]["connected"] is False
+
+
+def _drained(snapshot: dict[str, Any]) -> bool:
+    return snapshot["upstream"]["connected"] is True and snapshot["upstream"]["queued"] == 0
