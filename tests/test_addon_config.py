@@ -505,7 +505,9 @@ def test_upstream_options_match_model(charger_schema: dict[str, Any]) -> None:
         assert match
         assert match["list"]
         annotation = ChargerOptions.model_fields[key].annotation
-        choices = typing.get_args(typing.get_args(annotation)[0]) if key == "upstream_allow" else typing.get_args(annotation)
+        if key == "upstream_allow":  # list[Literal[...]]
+            annotation = typing.get_args(annotation)[0]
+        choices = typing.get_args(annotation)
         assert match["list"].split("|") == list(choices), key
     url = RE_SCHEMA_ELEMENT.match(charger_schema["upstream_url"])
     assert url
