@@ -69,7 +69,8 @@ class Backend:
         self.port = free_port()
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.sessions: dict[str, BackendSession] = {}
-        self.headers: list[dict[str, str]] = []
+        #: The Authorization header of each connection (None: none sent).
+        self.authorizations: list[str | None] = []
         self.interval_s = 60
         self.boot_status = "Accepted"
         self.authorize_status = "Accepted"
@@ -93,7 +94,7 @@ class Backend:
 
     async def _handle(self, connection: ServerConnection) -> None:
         path = connection.request.path if connection.request else ""
-        self.headers.append(dict(connection.request.headers) if connection.request else {})
+        self.authorizations.append(connection.request.headers.get("Authorization") if connection.request else None)
         session = BackendSession(unquote(path.rsplit("/", 1)[-1]), connection, self)
         self.sessions[session.id] = session
         with contextlib.suppress(Exception):
