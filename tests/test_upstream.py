@@ -82,7 +82,7 @@ async def test_outage_and_restart_deliver_queued_events_in_order(
             await backend.session(STATION)
             await event(charger, 0, "Started")
             await event(charger, 1)
-            await eventually(lambda: seq_numbers(backend), what="two events", until=lambda s: len(s) == 2)
+            await eventually(lambda: charger_snapshot(app), what="both answered", until=_drained)
             await backend.stop()
             await eventually(lambda: charger_snapshot(app), what="upstream down", until=_down)
             await event(charger, 2)
