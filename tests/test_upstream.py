@@ -12,8 +12,10 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from conftest import CHARGER_ID, StartApp, charger_snapshot, default_options, ocpp_url
-from helpers import eventually
+from bmw_wallbox.simulator import WallboxSimulator
+
+from conftest import CHARGER_ID, StartApp, charger_snapshot, default_options, ocpp_url, running
+from helpers import eventually, simulated_time_passes
 from peer import LibraryCharger, library_charger
 from upstream_backend import Backend, running_backend
 
@@ -106,3 +108,33 @@ def _down(snapshot: dict[str, Any]) -> bool:
 
 def _drained(snapshot: dict[str, Any]) -> bool:
     return snapshot["upstream"]["connected"] is True and snapshot["upstream"]["queued"] == 0
+
+
+async def test_simulated_session_with_outage_reaches_upstream_unbroken(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """A simulated session with the upstream away in the middle reaches it whole: seqNo 0, 1, 2 ... Started to Ended."""
+    async with running_backend() as backend:
+        app = await start_app(options=forwarded(backend), upstream_backoff_s=0.1)
+        sim = WallboxSimulator(ocpp_url(app), CHARGER_ID, ssl=client_ssl, time_scale=20.0, reboot_s=5.0)
+        async with running(sim):
+            boot = (await backend.session(STATION)) and backend.actions("BootNotification")[-1]
+            await sim.plug_in()
+            await eventually(lambda: backend.actions("TransactionEvent"), what="Started upstream")
+            await backend.stop()
+            await simulated_time_passes(sim.clock, 60)
+            assert (await charger_snapshot(app))["upstream"]["queued"] > 0
+            await backend.start()
+            await sim.unplug()
+            await eventually(
+                lambda: [p["event_type"] for p in backend.actions("TransactionEvent")],
+                what="the Ended event upstream",
+                until=lambda kinds: "Ended" in kinds,
+                timeout=30,
+            )
+            await eventually(lambda: charger_snapshot(app), what="queue drained", until=_drained)
+        events = backend.actions("TransactionEvent")
+        seq = [p["seq_no"] for p in events]
+        assert seq == list(range(seq[0], seq[0] + len(seq)))
+        assert (events[0]["event_type"], events[-1]["event_type"]) == ("Started", "Ended")
+        assert boot["charging_station"]["serial_number"] == "DE2201A00042"
