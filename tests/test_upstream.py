@@ -68,9 +68,7 @@ async def test_mirror_forwards_boot_status_and_every_event(start_app: StartApp, 
         assert boots[-1]["charging_station"] == {"model": "Library", "vendor_name": "ocpp"}
         statuses = [(p["connector_status"], p["evse_id"]) for p in backend.actions("StatusNotification")]
         assert ("Occupied", 1) in statuses
-        snapshot = await charger_snapshot(app)
-        assert snapshot["upstream"]["connected"] is True
-        assert snapshot["upstream"]["queued"] == 0
+        await eventually(lambda: charger_snapshot(app), what="connected, nothing queued", until=_drained)
 
 
 async def test_outage_and_restart_deliver_queued_events_in_order(
@@ -135,6 +133,9 @@ async def test_simulated_session_with_outage_reaches_upstream_unbroken(
             await eventually(lambda: charger_snapshot(app), what="queue drained", until=_drained)
         events = backend.actions("TransactionEvent")
         seq = [p["seq_no"] for p in events]
-        assert seq == list(range(seq[0], seq[0] + len(seq)))
+        # The one event in flight when the upstream went away may come twice (its answer was lost), never more.
+        once = [n for i, n in enumerate(seq) if i == 0 or n != seq[i - 1]]
+        assert once == list(range(once[0], once[0] + len(once)))
+        assert len(seq) - len(once) <= 1
         assert (events[0]["event_type"], events[-1]["event_type"]) == ("Started", "Ended")
         assert boot["charging_station"]["serial_number"] == "DE2201A00042"

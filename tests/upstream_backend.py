@@ -28,6 +28,8 @@ RECORDED = (
     "SecurityEventNotification",
     "NotifyReport",
     "Heartbeat",
+    "NotifyEVChargingNeeds",
+    "NotifyChargingLimit",
 )
 
 
@@ -45,6 +47,8 @@ class BackendSession(ChargePoint):
             self.backend.received.append((action, kwargs))
             if action == "Heartbeat":
                 return call_result.Heartbeat(current_time="2026-12-06T00:00:00Z")
+            if action == "NotifyEVChargingNeeds":
+                return call_result.NotifyEVChargingNeeds(status="Accepted")
             return getattr(call_result, action)()
 
         return handler

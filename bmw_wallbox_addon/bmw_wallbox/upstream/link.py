@@ -292,7 +292,8 @@ class UpstreamLink:
                 self.outbox.answered(entry, dropped=True)
                 continue
             try:
-                await station.call(payload, suppress=False)
+                # Checked against the schema when the charger sent it (csms.framing): not again.
+                await station.call(payload, suppress=False, skip_schema_validation=True)
             except OCPPError as err:
                 self.log.warning("%s: the upstream answered CALLERROR %s", entry.action, type(err).__name__)
             self.outbox.answered(entry)

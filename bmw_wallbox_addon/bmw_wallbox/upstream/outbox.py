@@ -2,9 +2,11 @@
 
 One :class:`Outbox` per forwarded charger, in ``upstream-<id>.json`` of the data
 dir (written through :class:`~bmw_wallbox.jsonfile.JsonFile`, so atomically).
-Transaction events and meter values are *durable*: they are written before
-they are sent, removed only when the upstream answered them, and wait while
-the upstream is away, also across a restart of the add-on. Other messages
+Transaction events and meter values are *durable*: they are written to the
+file (in a worker thread, so the charger's next frame never waits for the
+disk; changes that come meanwhile are written together right after), removed
+only when the upstream answered them, and wait while the upstream is away,
+also across a restart of the add-on. Other messages
 (status, notifications) are sent while the upstream is connected and
 forgotten when it goes away: the upstream gets the charger's status again
 when it comes back.
@@ -77,6 +79,8 @@ class Outbox:
         self.dropped = 0
         self._on_change = on_change
         self._arrived = asyncio.Event()
+        self._dirty = False
+        self._saver: asyncio.Task[None] | None = None
 
     @property
     def queued(self) -> int:
@@ -104,7 +108,7 @@ class Outbox:
         self._changed(save=False)
 
     def put(self, action: str, payload: dict[str, Any]) -> None:
-        """Queue a message (a durable one is on disk when this returns)."""
+        """Queue a message (a durable one is written to the file at once, in a worker thread)."""
         entry = Entry(number=self._next, action=action, payload=payload)
         self._next += 1
         self._entries.append(entry)
@@ -147,6 +151,30 @@ class Outbox:
 
     def _changed(self, *, save: bool) -> None:
         if save:
-            entries = [{"action": e.action, "payload": e.payload} for e in self._entries if e.durable]
-            self._file.write({"schema": SCHEMA, "dropped": self.dropped, "entries": entries})
+            self._dirty = True
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a tool or a test): write now
+                self._write()
+            else:
+                if self._saver is None or self._saver.done():
+                    self._saver = asyncio.create_task(self._save())
         self._on_change()
+
+    def _write(self) -> None:
+        self._dirty = False
+        entries = [{"action": e.action, "payload": e.payload} for e in self._entries if e.durable]
+        self._file.write({"schema": SCHEMA, "dropped": self.dropped, "entries": entries})
+
+    async def _save(self) -> None:
+        """Write the queue in a worker thread, again while it changed meanwhile (one write at a time)."""
+        while self._dirty:
+            self._dirty = False
+            entries = [{"action": e.action, "payload": e.payload} for e in self._entries if e.durable]
+            data = {"schema": SCHEMA, "dropped": self.dropped, "entries": entries}
+            await asyncio.to_thread(self._file.write, data)
+
+    async def flush(self) -> None:
+        """Wait until the file holds the queue as it is now."""
+        while self._saver is not None and not self._saver.done():
+            await asyncio.shield(self._saver)

@@ -81,3 +81,4 @@ class Upstreams:
         self._tasks = []
         for link in self.links.values():
             await link.close()
+            await link.outbox.flush()
