@@ -139,3 +139,35 @@ async def test_simulated_session_with_outage_reaches_upstream_unbroken(
         assert len(seq) - len(once) <= 1
         assert (events[0]["event_type"], events[-1]["event_type"]) == ("Started", "Ended")
         assert boot["charging_station"]["serial_number"] == "DE2201A00042"
+
+
+async def test_pending_boot_holds_the_queue(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """While the upstream answers the boot Pending nothing else is sent; once Accepted, the queue follows."""
+    async with running_backend() as backend:
+        backend.boot_status, backend.interval_s = "Pending", 1
+        app = await start_app(options=forwarded(backend), upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
+            await event(charger, 0, "Started")
+            await eventually(
+                lambda: backend.actions("BootNotification"), what="a second boot", until=lambda b: len(b) >= 2
+            )
+            snapshot = await charger_snapshot(app)
+            assert backend.actions("TransactionEvent") == []
+            assert (snapshot["upstream"]["connected"], snapshot["upstream"]["last_error"]) == (False, "boot Pending")
+            assert snapshot["upstream"]["queued"] == 1
+            backend.boot_status = "Accepted"
+            await eventually(lambda: charger_snapshot(app), what="queue drained", until=_drained)
+        assert seq_numbers(backend) == [0]
+
+
+async def test_refused_login_is_the_last_error(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """An upstream that refuses the connection shows up as not connected with the HTTP status as last_error."""
+    async with running_backend() as backend:
+        backend.refuse_status = 401
+        app = await start_app(options=forwarded(backend, upstream_password="wrong-one"), upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl):
+            snapshot = await eventually(
+                lambda: charger_snapshot(app), what="the refusal", until=lambda s: s["upstream"]["last_error"]
+            )
+        assert snapshot["upstream"]["connected"] is False
+        assert snapshot["upstream"]["last_error"] == "refused the connection: HTTP 401"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from helpers import eventually, free_port
 
@@ -78,6 +80,8 @@ class Backend:
         self.interval_s = 60
         self.boot_status = "Accepted"
         self.authorize_status = "Accepted"
+        #: An HTTP status to refuse every connection with (None: accept).
+        self.refuse_status: int | None = None
         self._server: Server | None = None
 
     def url(self, station_id: str) -> str:
@@ -86,7 +90,18 @@ class Backend:
 
     async def start(self) -> None:
         """Listen (again) on the backend's port."""
-        self._server = await serve(self._handle, "127.0.0.1", self.port, subprotocols=["ocpp2.0.1"])  # type: ignore[list-item]
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            self.port,
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            process_request=self._process_request,
+        )
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.refuse_status is None:
+            return None
+        return connection.respond(HTTPStatus(self.refuse_status), "refused\n")
 
     async def stop(self) -> None:
         """Stop listening and drop every connection (an outage)."""

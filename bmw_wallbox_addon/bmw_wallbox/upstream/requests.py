@@ -87,10 +87,20 @@ class RequestGate:
         if action in ("GetBaseReport", "GetReport") and isinstance(request.get("request_id"), int):
             self.report_ids = {*list(self.report_ids)[-7:], request["request_id"]}
         try:
-            return await charger.request(getattr(call, action)(**request))
+            answer = await charger.request(getattr(call, action)(**request))
         except WallboxError as err:
             self._log.warning("%s from the upstream: the charger did not take it (%s); refused", action, err)
             return self._refuse(action, request)
+        if action == "ClearChargingProfile" and getattr(answer, "status", None) == "Accepted":
+            self._forget_profile()
+        return answer
+
+    def _forget_profile(self) -> None:
+        """The upstream cleared profiles (``upstream_allow``): its limit no longer applies."""
+        self._profile = None
+        if self._state.upstream is not None:
+            self._state.upstream.upstream_limit(None)
+            self._hub.commit(self._state.charger_id, Save.NO)
 
     def _note(self, action: str, decision: Decision) -> None:
         text = decision.text(action)
