@@ -150,6 +150,27 @@ async def test_upstream_invalid_refuses_a_card_the_list_accepts(
         assert backend.actions("Authorize") == [{"id_token": CARD}]
 
 
+async def test_upstream_decides_the_token_of_a_transaction_event(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """With upstream_authorization: upstream, the idTokenInfo of a TransactionEvent is the upstream's verdict."""
+    async with forwarded(start_app, client_ssl, upstream_authorization="upstream") as (_, backend, _, lib):
+        backend.authorize_status = "Blocked"
+        answer = await lib.call(
+            call.TransactionEvent(
+                event_type="Started",
+                timestamp="2026-12-06T10:00:00Z",
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info={"transaction_id": "tx-9"},
+                evse={"id": 1, "connector_id": 1},
+                id_token=CARD,
+            ),
+            suppress=False,
+        )
+        assert answer.id_token_info["status"] == "Blocked"
+
+
 async def test_local_policy_decides_when_upstream_away(
     start_app: StartApp, client_ssl: ssl.SSLContext, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -145,7 +145,7 @@ class ChargerConnection(Notices, Connection):
     # --- transactions and metering -----------------------------------------------------
 
     @on(Action.transaction_event, skip_schema_validation=True)
-    def on_transaction_event(
+    async def on_transaction_event(
         self,
         event_type: str,
         timestamp: str,
@@ -155,6 +155,8 @@ class ChargerConnection(Notices, Connection):
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
         verdict = self._verdict("TransactionEvent", kwargs["id_token"]) if kwargs.get("id_token") else None
+        if verdict is not None and self.upstream is not None:  # upstream_authorization: upstream, bounded in time
+            verdict = await self.upstream.authorize(kwargs["id_token"], verdict)
         transaction_id = str(transaction_info["transaction_id"])
         evse_id = (kwargs.get("evse") or {}).get("id")
         if self._stray(event_type, transaction_id, evse_id):

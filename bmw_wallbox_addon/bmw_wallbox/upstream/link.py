@@ -27,6 +27,7 @@ import base64
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +55,8 @@ MAX_BACKOFF_S = 120.0
 RESPONSE_TIMEOUT_S = 30.0
 #: Seconds the upstream may take to decide on a card before the local policy decides.
 AUTHORIZE_TIMEOUT_S = 5.0
+#: Seconds an upstream verdict on a card is reused, and how many are kept.
+RECENT_S, MAX_RECENT = 60.0, 16
 #: Seconds the first connection waits for the charger's identity (then it boots as ``Unknown``/``Wallbox``).
 IDENTITY_WAIT_S = 30.0
 #: The heartbeat interval the upstream may ask for is clamped to this range, in seconds.
@@ -119,6 +122,8 @@ class UpstreamLink:
         )
         self._station: UpstreamStation | None = None
         self._identity = asyncio.Event()
+        #: The upstream's recent verdicts by idToken (an Authorize and the TransactionEvent after it ask once).
+        self._recent: dict[str, tuple[float, AuthStatus]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- the tap: what the charger sends ---------------------------------------------------
@@ -137,6 +142,10 @@ class UpstreamLink:
         """With ``upstream_authorization: upstream``, the upstream's verdict; the local one when it cannot answer."""
         if not self._upstream_auth:
             return verdict
+        key = str(id_token.get("id_token"))
+        recent = self._recent.get(key)
+        if recent is not None and time.monotonic() - recent[0] < RECENT_S:
+            return replace(verdict, status=recent[1])
         station = self._station
         if station is None:
             self.log.warning("Authorize: not connected, the local policy decides (%s)", verdict.status)
@@ -161,6 +170,9 @@ class UpstreamLink:
         said = str((asked.result().id_token_info or {}).get("status"))
         status = _STATUS_OF.get(said, AuthStatus.INVALID)
         self.log.info("Authorize: the upstream says %s (local policy: %s)", said[:30], verdict.status)
+        if len(self._recent) >= MAX_RECENT:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = (time.monotonic(), status)
         return replace(verdict, status=status)
 
     # --- the connection ------------------------------------------------------------------------
