@@ -10,8 +10,11 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import pytest
+import trustme
 from ocpp.v201 import call
 
+from bmw_wallbox.errors import StartupError
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import CHARGER_ID, StartApp, charger_snapshot, default_options, ocpp_url, running
@@ -171,3 +174,26 @@ async def test_refused_login_is_the_last_error(start_app: StartApp, client_ssl: 
             )
         assert snapshot["upstream"]["connected"] is False
         assert snapshot["upstream"]["last_error"] == "refused the connection: HTTP 401"
+
+
+async def test_tls_upstream_with_a_ca_file_from_ssl(
+    start_app: StartApp, client_ssl: ssl.SSLContext, ssl_dir: Path, ca: trustme.CA
+) -> None:
+    """A wss:// upstream whose certificate chains to upstream_ca (a file in the ssl folder) is reached."""
+    ca.cert_pem.write_to_path(str(ssl_dir / "upstream-ca.pem"))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(ssl_dir / "fullchain.pem", ssl_dir / "privkey.pem")
+    async with running_backend(tls=server) as backend:
+        app = await start_app(options=forwarded(backend, upstream_ca="upstream-ca.pem"), upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl):
+            await backend.session(STATION)
+            await eventually(lambda: charger_snapshot(app), what="connected", until=_drained)
+
+
+async def test_missing_upstream_ca_stops_the_start(start_app: StartApp) -> None:
+    """An upstream_ca file that is not there stops the start with a message that names the option."""
+    options = default_options(
+        chargers=[{"id": CHARGER_ID, "upstream_url": "wss://backend.example/ocpp/X", "upstream_ca": "nope.pem"}]
+    )
+    with pytest.raises(StartupError, match=r"option upstream_ca: .*nope\.pem"):
+        await start_app(options=options)

@@ -9,6 +9,7 @@ requests to a connected station.
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
@@ -71,8 +72,9 @@ class BackendSession(ChargePoint):
 class Backend:
     """The upstream CSMS on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.port = free_port()
+        self.tls = tls
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.sessions: dict[str, BackendSession] = {}
         #: The Authorization header of each connection (None: none sent).
@@ -86,7 +88,8 @@ class Backend:
 
     def url(self, station_id: str) -> str:
         """The URL a station connects to."""
-        return f"ws://127.0.0.1:{self.port}/ocpp/{station_id}"
+        host = "localhost" if self.tls else "127.0.0.1"
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}/ocpp/{station_id}"
 
     async def start(self) -> None:
         """Listen (again) on the backend's port."""
@@ -96,6 +99,7 @@ class Backend:
             self.port,
             subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
             process_request=self._process_request,
+            ssl=self.tls,
         )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -133,9 +137,9 @@ class Backend:
 
 
 @contextlib.asynccontextmanager
-async def running_backend() -> AsyncIterator[Backend]:
-    """A started backend, stopped after the block."""
-    backend = Backend()
+async def running_backend(*, tls: ssl.SSLContext | None = None) -> AsyncIterator[Backend]:
+    """A started backend (``wss://localhost`` with ``tls``), stopped after the block."""
+    backend = Backend(tls=tls)
     await backend.start()
     try:
         yield backend

@@ -39,6 +39,7 @@ from ocpp.v201 import call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from bmw_wallbox.errors import StartupError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import ChargerOptions
 from bmw_wallbox.state import ChargerState, Save, utcnow
@@ -75,10 +76,19 @@ class UpstreamLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 def client_tls(url: str, ssl_dir: Path, ca_file: str | None) -> ssl.SSLContext | None:
-    """The TLS context for a ``wss://`` upstream (system CAs, or ``ca_file`` in the ssl folder); None for ``ws://``."""
+    """The TLS context for a ``wss://`` upstream (system CAs, or ``ca_file`` in the ssl folder); None for ``ws://``.
+
+    Raises :class:`StartupError` when ``ca_file`` is missing or not a CA certificate.
+    """
     if not url.startswith("wss://"):
         return None
-    return ssl.create_default_context(cafile=str(ssl_dir / ca_file) if ca_file else None)
+    path = ssl_dir / ca_file if ca_file else None
+    try:
+        return ssl.create_default_context(cafile=str(path) if path else None)
+    except (OSError, ssl.SSLError) as err:
+        raise StartupError(
+            f"option upstream_ca: {path} cannot be used: {getattr(err, 'strerror', None) or err}"
+        ) from None
 
 
 class UpstreamLink:
@@ -104,6 +114,7 @@ class UpstreamLink:
         self._password = options.upstream_password
         self._upstream_auth = options.upstream_authorization == "upstream"
         self._tls = client_tls(self._url, ssl_dir, options.upstream_ca)
+        self.charger_id = options.id
         self._state = state
         self._status = state.upstream
         self._hub = hub

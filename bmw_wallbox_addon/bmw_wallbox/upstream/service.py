@@ -59,7 +59,7 @@ class Upstreams:
         """Load each queue and start connecting."""
         for link in self.links.values():
             link.outbox.load()
-            self._tasks.append(asyncio.create_task(link.run(), name=f"upstream {link.log.extra}"))
+            self._tasks.append(asyncio.create_task(link.run(), name=f"upstream of {link.charger_id}"))
         if self.links:
             self._unsubscribe = self._hub.subscribe(self._changed)
 
