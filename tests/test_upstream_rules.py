@@ -12,6 +12,7 @@ from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_ca
 from ocpp.messages import CallResult, validate_payload
 from ocpp.v201 import call_result
 
+from bmw_wallbox.upstream.link import FIRST_BACKOFF_S, next_backoff_s
 from bmw_wallbox.upstream.outbox import Outbox, outbox_path
 from bmw_wallbox.upstream.rules import Verdict, capped_profile, decide, limit_a_of, lower_limit_a, refusal
 
@@ -183,3 +184,12 @@ async def test_outbox_wait_returns_the_next_message(tmp_path: Path) -> None:
     waiting = asyncio.create_task(box.wait())
     box.put("TransactionEvent", _event(0, "Started"))
     assert (await waiting).payload["seqNo"] == 0
+
+
+def test_backoff_doubles_up_to_two_minutes() -> None:
+    """Reconnects start after 1 s, double, and never wait more than 120 s."""
+    delays = [FIRST_BACKOFF_S]
+    for _ in range(10):
+        delays.append(next_backoff_s(delays[-1]))
+    assert delays[:8] == [1, 2, 4, 8, 16, 32, 64, 120]
+    assert delays[-1] == 120

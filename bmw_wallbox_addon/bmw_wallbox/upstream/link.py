@@ -91,6 +91,11 @@ def client_tls(url: str, ssl_dir: Path, ca_file: str | None) -> ssl.SSLContext |
         ) from None
 
 
+def next_backoff_s(delay_s: float) -> float:
+    """The wait before the next attempt after one that waited ``delay_s``: twice as long, at most 2 minutes."""
+    return min(delay_s * 2, MAX_BACKOFF_S)
+
+
 class UpstreamLink:
     """One charger's link to its upstream (see the module docstring)."""
 
@@ -236,7 +241,7 @@ class UpstreamLink:
             await self._down(error)
             self.log.warning("%s; next attempt in %g s", error, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF_S)
+            delay = next_backoff_s(delay)
 
     def _auth_headers(self) -> dict[str, str] | None:
         if self._password is None:
