@@ -102,7 +102,7 @@ async def test_shared_passes_start(start_app: StartApp, client_ssl: ssl.SSLConte
 
 
 async def test_shared_caps_profile_at_local_limit(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
-    """An upstream profile of 32 A installs 10 A (the local limit); a lower local limit sends it again lower."""
+    """An upstream profile of 32 A installs 10 A (the local limit); a local change sends it again at the new limit."""
     async with forwarded(start_app, client_ssl, upstream_mode="shared", max_current=10) as (app, _, session, lib):
         answer = await session.call(
             call.SetChargingProfile(evse_id=1, charging_profile=upstream_profile(32)), suppress=False
@@ -115,6 +115,9 @@ async def test_shared_caps_profile_at_local_limit(start_app: StartApp, client_ss
         assert status == 200
         again = await lib.next_call("SetChargingProfile", where=lambda p: p["charging_profile"]["id"] == 77)
         assert again["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"] == 6
+        status, _ = await api_send(app, "PUT", "/api/chargers/DE*BMW*ETEST0001/current_limit", {"amps": 10})
+        back = await lib.next_call("SetChargingProfile", where=lambda p: p["charging_profile"]["id"] == 77)
+        assert back["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"] == 10
 
 
 async def test_shared_profile_in_watts_is_capped(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:

@@ -8,9 +8,9 @@ and the charger's answer goes back; a charging profile goes capped at the
 add-on's limit. Each decision is one trace entry (direction ``upstream``) and
 one log line.
 
-While the upstream's profile is installed, a lower limit of the add-on
-(a pause, a smaller limit) sends the profile again, capped at the new limit,
-so the upstream's profile never keeps the charger above the add-on's limit.
+While the upstream's profile is installed, a change of the add-on's limit
+(a pause, a smaller or larger limit) sends the profile again, capped at the
+new limit, so the upstream's profile never keeps the charger above it.
 """
 
 from __future__ import annotations
@@ -130,14 +130,22 @@ class RequestGate:
         return {**request, "charging_profile": capped}
 
     def local_limit_changed(self) -> None:
-        """The add-on's limit may have gone down: send the upstream's profile again, capped lower."""
+        """The add-on's limit changed: send the upstream's profile again, capped at the new limit.
+
+        Lower: so the upstream's profile never keeps the charger above the
+        add-on's limit (a pause included). Higher again: up to the upstream's
+        own limit, never above the add-on's.
+        """
         if self._profile is None:
             return
         evse_id, profile, sent_a = self._profile
         local_a = enforced_a(self._state)
         charger = self._charger()
-        if local_a >= sent_a or charger is None:
+        if local_a == sent_a or charger is None:
             return
+        if capped_profile(profile, limit_a=local_a, phases=3) == capped_profile(profile, limit_a=sent_a, phases=3):
+            self._profile = (evse_id, profile, local_a)
+            return  # the upstream's own limits are below both: nothing changes on the charger
         self._profile = (evse_id, profile, local_a)
         phases = self._state.capabilities.phases or 3
         payload = call.SetChargingProfile(
