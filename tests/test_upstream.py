@@ -197,3 +197,10 @@ async def test_missing_upstream_ca_stops_the_start(start_app: StartApp) -> None:
     )
     with pytest.raises(StartupError, match=r"option upstream_ca: .*nope\.pem"):
         await start_app(options=options)
+
+
+async def test_no_upstream_no_link(start_app: StartApp, tmp_path: Path) -> None:
+    """A charger without upstream_url has upstream null in its snapshot and no queue file."""
+    app = await start_app()
+    assert (await charger_snapshot(app))["upstream"] is None
+    assert not list((tmp_path / "data").glob("upstream-*"))
