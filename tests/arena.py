@@ -31,8 +31,8 @@ ANSWER_TIMEOUT_S = 5.0
 
 
 def _stable(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot without the field the bystander's own Heartbeat updates."""
-    return {k: v for k, v in snapshot.items() if k != "last_seen"}
+    """A snapshot without what changes by itself: the time of the last frame, the measured round trip."""
+    return {k: v for k, v in snapshot.items() if k not in ("last_seen", "rtt_ms")}
 
 
 @dataclass

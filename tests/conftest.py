@@ -89,7 +89,7 @@ async def start_app(tmp_path: Path, ssl_dir: Path) -> AsyncIterator[StartApp]:
             ssl_dir=ssl_dir,
             host="127.0.0.1",
             container=container,
-            **{"ocpp_port": 0, "panel_port": 0, "min_apply_interval_s": 0.0, **settings_kwargs},
+            **{"ocpp_port": 0, "panel_port": 0, "transfer_port": 0, "min_apply_interval_s": 0.0, **settings_kwargs},
         )
         app = Application(settings)
         await app.start()

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bmw_wallbox.controller.port import Answer, IdToken, LimitProfile, StartAnswer, TransactionStatus
 from bmw_wallbox.errors import ChargerCallError
+from bmw_wallbox.ports import Answer, IdToken, LimitProfile, StartAnswer, TransactionStatus
 from bmw_wallbox.state import ChargerState
 
 #: What a scripted request answers: an Answer, or an exception to raise.

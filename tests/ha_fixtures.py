@@ -37,7 +37,7 @@ from bmw_wallbox.simulator import WallboxSimulator
 from ha_client import HaClient, onboard
 from ha_install import ensure_installed
 from ha_process import HomeAssistantCore, run_sync
-from helpers import eventually
+from helpers import eventually, profile_limits
 
 T = TypeVar("T")
 
@@ -88,11 +88,6 @@ async def reset_core(ha: HaClient, onboarded: OnboardedCore) -> None:
     await ha.clear_leftovers(set(onboarded.baseline))
 
 
-def profile_limit(payload: dict[str, Any]) -> float:
-    """The limit of a SetChargingProfile payload (camelCase, as the simulator keeps it)."""
-    return float(payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-
-
 @dataclass
 class Scenario:
     """One test's add-on (one charger, default name), its simulated wallbox charging a car, and Core."""
@@ -117,7 +112,7 @@ class Scenario:
 
     def profile_limits(self, after: int = 0) -> list[float]:
         """The limits of the SetChargingProfile calls the wallbox received from index ``after`` on."""
-        return [profile_limit(p) for a, p in self.wallbox.received[after:] if a == "SetChargingProfile"]
+        return profile_limits(self.wallbox.received, after)
 
     async def next_profile_limit(self, after: int, *, timeout_s: float = 10.0) -> float:
         """The limit of the first SetChargingProfile the wallbox received from index ``after`` on (waits for one)."""
@@ -161,6 +156,7 @@ async def charging_scenario(onboarded: OnboardedCore, data_dir: Path) -> AsyncIt
         host="127.0.0.1",
         ocpp_port=0,
         panel_port=0,
+        transfer_port=0,
         ha_url=core.url,
         ha_token=onboarded.token,
         min_apply_interval_s=0.0,

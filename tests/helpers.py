@@ -1,4 +1,4 @@
-"""Test helpers that need no fixture: waiting until something holds, and a free port.
+"""Test helpers that need no fixture: waiting until something holds, a free port, the limit of a charging profile.
 
 :func:`eventually` is the one way the tests (and the Home Assistant harness) wait
 for something: it polls, and when time runs out it fails with an
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -85,3 +85,20 @@ def refused_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+def profile_limit(payload: Mapping[str, Any]) -> float:
+    """The limit of the first period of a SetChargingProfile, or of the profile itself.
+
+    Takes the wire form (camelCase, as the simulator keeps what it received)
+    and the library's snake_case form (as a library charge point gets it).
+    """
+    profile = payload.get("chargingProfile", payload.get("charging_profile", payload))
+    schedule = profile.get("chargingSchedule", profile.get("charging_schedule"))[0]
+    periods = schedule.get("chargingSchedulePeriod", schedule.get("charging_schedule_period"))
+    return float(periods[0]["limit"])
+
+
+def profile_limits(received: Iterable[tuple[str, Mapping[str, Any]]], after: int = 0) -> list[float]:
+    """The limits of the SetChargingProfile calls among ``received`` (action, payload) from index ``after`` on."""
+    return [profile_limit(p) for a, p in list(received)[after:] if a == "SetChargingProfile"]

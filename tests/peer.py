@@ -15,6 +15,8 @@ from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from helpers import profile_limit
+
 REPORT = [
     {
         "component": {"name": "SampledDataCtrlr"},
@@ -129,7 +131,7 @@ class LibraryCharger(ChargePoint):
     @property
     def limit_a(self) -> float | None:
         """The lowest limit over the installed profiles (what a faithful charger enforces)."""
-        limits = [p["charging_schedule"][0]["charging_schedule_period"][0]["limit"] for p in self.profiles.values()]
+        limits = [profile_limit(p) for p in self.profiles.values()]
         return min(limits) if limits else None
 
     @on("GetTransactionStatus")

@@ -39,8 +39,9 @@ _options_module = importlib.import_module("bmw_wallbox.options")
 Options: Any = _options_module.Options
 ChargerOptions: Any = _options_module.ChargerOptions
 MqttOptions: Any = _options_module.MqttOptions
+SiteOptions: Any = _options_module.SiteOptions
 #: Top-level options whose schema is a nested block rather than one type.
-NESTED = ("chargers", "mqtt")
+NESTED = ("chargers", "mqtt", "site")
 
 # supervisor/addons/options.py: RE_SCHEMA_ELEMENT (one option's type)
 RE_SCHEMA_ELEMENT = re.compile(
@@ -165,9 +166,12 @@ def _base_type(entry: str) -> str:
 
 
 def _bounds(model: type[Any], name: str) -> tuple[Any, Any]:
-    """The ge/le bounds pydantic enforces on a field."""
+    """The ge/le bounds pydantic enforces on a field (also inside ``Annotated[...] | None``)."""
     low = high = None
-    for item in model.model_fields[name].metadata:
+    field = model.model_fields[name]
+    annotated = [meta for arg in typing.get_args(field.annotation) for meta in getattr(arg, "__metadata__", ())]
+    inner = [item for meta in annotated for item in getattr(meta, "metadata", [meta])]
+    for item in [*field.metadata, *inner]:
         low = getattr(item, "ge", low)
         high = getattr(item, "le", high)
     return low, high
@@ -244,8 +248,8 @@ def test_ssl_mapped_read_only(config: dict[str, Any]) -> None:
 
 
 def test_ocpp_port(config: dict[str, Any]) -> None:
-    """Port 9000/tcp is exposed on host port 9000."""
-    assert config["ports"] == {"9000/tcp": 9000}
+    """Port 9000/tcp (OCPP) is exposed on host port 9000, and 9001/tcp (log uploads, firmware) on 9001."""
+    assert config["ports"] == {"9000/tcp": 9000, "9001/tcp": 9001}
 
 
 def test_ports_described(config: dict[str, Any], translations: dict[str, Any]) -> None:
@@ -307,6 +311,44 @@ def test_mqtt_fields_translated_and_documented(mqtt_schema: dict[str, str], tran
     missing = [key for key in mqtt_schema if not (fields.get(key, {}).get("name") and fields[key].get("description"))]
     headings = set(re.findall(r"^#### MQTT option: `([^`]+)`$", DOCS.read_text(encoding="utf-8"), re.MULTILINE))
     assert (missing, headings) == ([], set(mqtt_schema))
+
+
+@pytest.fixture(scope="module")
+def site_schema(config: dict[str, Any]) -> dict[str, Any]:
+    site = config["schema"]["site"]
+    assert isinstance(site, dict)
+    return site
+
+
+def test_site_schema_is_optional_and_valid(site_schema: dict[str, Any]) -> None:
+    """Every field of the site block is a valid, optional Supervisor type (a list is optional by its element)."""
+    elements = {
+        key: entry[0] if isinstance(entry, list) and len(entry) == 1 else entry for key, entry in site_schema.items()
+    }
+    invalid = [
+        f"{key}: {entry!r}"
+        for key, entry in elements.items()
+        if not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry) and entry.endswith("?"))
+    ]
+    assert invalid == []
+
+
+def test_site_schema_matches_model_and_defaults(site_schema: dict[str, Any], config: dict[str, Any]) -> None:
+    """The site sub-fields are SiteOptions' fields with its bounds; the shipped defaults are its defaults."""
+    assert set(site_schema) == set(SiteOptions.model_fields)
+    for key, entry in site_schema.items():
+        if isinstance(entry, str) and entry.startswith("int("):
+            low, high = re.findall(r"-?\d+", entry)
+            assert _bounds(SiteOptions, key) == (int(low), int(high)), key
+    assert SiteOptions.model_validate(config["options"]["site"]) == SiteOptions()
+
+
+def test_site_fields_translated_and_documented(site_schema: dict[str, Any], translations: dict[str, Any]) -> None:
+    """Every site sub-field has a translation and a '#### Site option: `name`' section in DOCS.md."""
+    fields = translations["configuration"]["site"]["fields"]
+    missing = [key for key in site_schema if not (fields.get(key, {}).get("name") and fields[key].get("description"))]
+    headings = set(re.findall(r"^#### Site option: `([^`]+)`$", DOCS.read_text(encoding="utf-8"), re.MULTILINE))
+    assert (missing, headings) == ([], set(site_schema))
 
 
 def test_mqtt_service_is_wanted(config: dict[str, Any]) -> None:

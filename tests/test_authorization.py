@@ -3,7 +3,6 @@ remote starts under "known only", and a card tapped at the simulated wallbox."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
@@ -242,7 +241,7 @@ async def test_tokens_never_appear_in_the_trace_or_the_log(start_app: StartApp, 
         await authorize(charger, ANNA)
         await authorize(charger, STRANGER)
         await transaction(charger, "Started", 1000.0, id_token=STRANGER)
-    await asyncio.sleep(0.1)
+    await eventually(lambda: not app.hub.chargers[CHARGER_ID].connected, what="the add-on to see the charger leave")
     shown = str(await api_get(app, "/api/trace")) + str(await api_get(app, "/api/logs?limit=1000"))
     assert "Authorize" in shown
     assert [t["id_token"] for t in (ANNA, STRANGER) if t["id_token"] in shown] == []

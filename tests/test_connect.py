@@ -208,7 +208,13 @@ async def test_disconnect_marks_offline(
 def unstarted_app(ssl_dir: Path, tmp_path: Path) -> Application:
     """An app with TLS from ``ssl_dir`` on free loopback ports, not started yet."""
     settings = Settings(
-        options=default_options(), data_dir=tmp_path / "d", ssl_dir=ssl_dir, host="127.0.0.1", ocpp_port=0, panel_port=0
+        options=default_options(),
+        data_dir=tmp_path / "d",
+        ssl_dir=ssl_dir,
+        host="127.0.0.1",
+        ocpp_port=0,
+        panel_port=0,
+        transfer_port=0,
     )
     return Application(settings)
 

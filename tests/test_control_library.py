@@ -13,15 +13,11 @@ from ocpp.v201 import call
 from bmw_wallbox.app import Application
 
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, ocpp_url
+from helpers import eventually, profile_limit
 from peer import LibraryCharger, library_charger
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 NOW = "2026-11-26T01:00:00Z"
-
-
-def profile_limit(payload: dict[str, Any]) -> float:
-    """The limit of a SetChargingProfile payload."""
-    return float(payload["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"])
 
 
 async def plug_in(charger: LibraryCharger, *, transaction: bool = True, state: str = "Charging") -> None:
@@ -161,9 +157,10 @@ async def test_rapid_changes_are_coalesced(start_app: StartApp, client_ssl: ssl.
     try:
         before = sum(1 for action, _ in charger.received if action == "SetChargingProfile")
         tasks = []
+        desired = app.hub.chargers[CHARGER_ID].desired
         for amps in range(7, 17):
             tasks.append(asyncio.create_task(api_send(app, "PUT", f"{BASE}/current_limit", {"amps": amps})))
-            await asyncio.sleep(0.01)
+            await eventually(lambda: desired.limit_a, until=lambda a, amps=amps: a == amps, what=f"{amps} A to arrive")
         answers = await asyncio.gather(*tasks)
         assert all(status == 200 for status, _ in answers)
         sent = [p for action, p in charger.received if action == "SetChargingProfile"][before:]

@@ -14,7 +14,7 @@ from bmw_wallbox.app import Application
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, default_options, running
-from helpers import eventually, free_port
+from helpers import eventually, free_port, profile_limits
 
 BASE = "/api/chargers/DE*BMW*ETEST0001"
 TIME_SCALE = 10.0
@@ -28,15 +28,6 @@ async def simulator(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any)
     )
     async with running(sim):
         yield sim
-
-
-def profile_limits(sim: WallboxSimulator, after: int = 0) -> list[float]:
-    """The limit of every SetChargingProfile the simulator received from index ``after`` on, in order."""
-    return [
-        float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-        for action, p in sim.received[after:]
-        if action == "SetChargingProfile"
-    ]
 
 
 def phase_currents_sent(sim: WallboxSimulator) -> list[float]:
@@ -86,7 +77,7 @@ async def test_session_after_plug_in_never_exceeds_limit(start_app: StartApp, cl
     app = await start_app(options=default_options(meter_interval=1))
     await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10})
     async with simulator(app, client_ssl, car_max_current_a=32.0) as sim:
-        assert profile_limits(sim)[0] == 10.0
+        assert profile_limits(sim.received)[0] == 10.0
         await sim.plug_in()
         await eventually(lambda: len(phase_currents_sent(sim)) >= 9, what="three meter values with phase currents")
     currents = phase_currents_sent(sim)
@@ -138,7 +129,7 @@ async def test_wallbox_reboot_mid_session_gets_limit_back(start_app: StartApp, c
             timeout=15,
         )
         limits = await eventually(
-            lambda: profile_limits(sim, rebooted_at), what="a charging profile after the reboot", timeout=15
+            lambda: profile_limits(sim.received, rebooted_at), what="a charging profile after the reboot", timeout=15
         )
         drawn_a = await eventually(lambda: sim.current_a, what="the car to draw current again", timeout=15)
     assert (limits[0], drawn_a) == (9.0, 9.0)
@@ -170,7 +161,7 @@ async def test_addon_restart_mid_session_keeps_limit_and_session(
         assert snapshot["last_reading"]["energy_kwh"] >= energy_before
         await sim.wait_connected(15.0)
         limits = await eventually(
-            lambda: profile_limits(sim, received_before),
+            lambda: profile_limits(sim.received, received_before),
             what="a charging profile from the restarted add-on",
             timeout=15,
         )
@@ -207,7 +198,7 @@ async def test_start_with_car_sends_limit_right_after(start_app: StartApp, clien
         status, body = await api_send(app, "POST", f"{BASE}/start")
         assert (status, body["outcome"]) == (200, "accepted"), body
         await eventually(lambda: sim.power_w > 0, what="the car to draw power after the start")
-    assert profile_limits(sim, started_at)[:1] == [32.0]
+    assert profile_limits(sim.received, started_at)[:1] == [32.0]
 
 
 async def test_command_while_disconnected_is_503(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
@@ -222,7 +213,7 @@ async def test_command_while_disconnected_is_503(start_app: StartApp, client_ssl
         offline_at = len(sim.received)
         await sim.wait_connected(15.0)
         limits = await eventually(
-            lambda: profile_limits(sim, offline_at), what="a charging profile after the reconnect", timeout=15
+            lambda: profile_limits(sim.received, offline_at), what="a charging profile after the reconnect", timeout=15
         )
     assert limits[0] == 0.0
 

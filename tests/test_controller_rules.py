@@ -12,12 +12,12 @@ from bmw_wallbox.controller import Command, Controller, Outcome, parse_amps, run
 from bmw_wallbox.controller.apply import apply_setpoint
 from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.commands import InvalidAmpsError
-from bmw_wallbox.controller.port import USER_COMMAND, Answer, LimitProfile, RateUnit, Strategy
 from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_order
-from bmw_wallbox.controller.results import CommandResult
 from bmw_wallbox.csms.connection import CallQueue
 from bmw_wallbox.errors import ChargerNotConnectedError
 from bmw_wallbox.hub import StateHub
+from bmw_wallbox.ports import USER_COMMAND, Answer, LimitProfile, RateUnit, Strategy
+from bmw_wallbox.results import CommandResult
 from bmw_wallbox.state import (
     Capabilities,
     ChargerState,
@@ -27,6 +27,7 @@ from bmw_wallbox.state import (
 )
 
 from fakeport import FakePort, accepted, callerror, rejected
+from helpers import eventually
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -43,11 +44,12 @@ def charger(*, transaction: bool = True, state: ChargingState = ChargingState.CH
 
 
 def controller_for(port: FakePort, **kwargs: Any) -> tuple[Controller, list[tuple[str, Save]]]:
-    """A controller driving ``port``; the second value records every commit."""
+    """A controller driving ``port`` (no waiting between applies or commits); the second value records every commit."""
     hub = StateHub([port.state])
     commits: list[tuple[str, Save]] = []
     hub.subscribe(lambda charger_id, save: commits.append((charger_id, save)))
-    return Controller(hub, ports=lambda _: port, min_interval_s=0.0, **kwargs), commits
+    options: dict[str, Any] = {"min_interval_s": 0.0, "commit_window_s": 0.0, **kwargs}
+    return Controller(hub, ports=lambda _: port, **options), commits
 
 
 # --- profiles ------------------------------------------------------------------------------------
@@ -263,11 +265,11 @@ def test_amps_refuses_what_is_not_a_limit(value: object) -> None:
 async def test_an_invalid_amps_value_sends_nothing() -> None:
     """set_current_limit with bad amps answers invalid with the allowed range, and nothing reaches the charger."""
     port = FakePort(charger())
-    controller, commits = controller_for(port)
+    controller, _ = controller_for(port)
     result = await run(controller, Command.SET_CURRENT_LIMIT, "CP1", "lots")
     assert result.outcome is Outcome.INVALID
     assert "send 0 (pause) or 6 to 16 A" in result.detail
-    assert (port.calls, commits) == ([], [])
+    assert (port.calls, port.state.desired.paused, port.state.desired.limit_a) == ([], False, 16.0)
 
 
 # --- coalescing ----------------------------------------------------------------------------------
@@ -337,8 +339,7 @@ async def test_an_apply_for_a_user_runs_as_a_user_command() -> None:
     finally:
         USER_COMMAND.reset(token)
     coalescer.schedule("CP1")
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await eventually(lambda: unclaimed, what="the background apply's result")
     await coalescer.close()
     assert (seen, unclaimed) == ([True, False], ["CP1"])
 

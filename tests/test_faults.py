@@ -118,6 +118,8 @@ def addon_process(workdir: Path, ocpp_port: int, panel_port: int) -> Iterator[su
         str(ocpp_port),
         "--panel-port",
         str(panel_port),
+        "--transfer-port",
+        "0",
         "--no-ssl",
     ]
     with (workdir / "addon.log").open("ab") as log:

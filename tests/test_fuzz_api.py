@@ -49,7 +49,7 @@ json_values = st.recursive(
 
 COMMANDS = ["start", "pause", "resume", "stop", "reset", "current_limit", "sessions.csv"]
 #: Outcomes the API may honestly report with a 5xx status (the charger's answer, not a server fault).
-CHARGER_OUTCOMES = {502: "rejected", 503: "not_connected", 504: "timeout"}
+CHARGER_OUTCOMES = {502: {"rejected"}, 503: {"not_connected", "not_ready"}, 504: {"timeout"}}
 
 
 @dataclass
@@ -106,7 +106,7 @@ def server_fault(status: int, content_type: str, text: str) -> str | None:
     if status not in CHARGER_OUTCOMES or content_type != "application/json":
         return f"{status} {content_type}: {text}"
     outcome = json.loads(text).get("outcome")
-    return None if outcome == CHARGER_OUTCOMES[status] else f"{status} with outcome {outcome!r}: {text}"
+    return None if outcome in CHARGER_OUTCOMES[status] else f"{status} with outcome {outcome!r}: {text}"
 
 
 @FUZZ

@@ -104,7 +104,7 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     ),
     f"sensor.{SLUG}_status": (equals("Occupied"), {"device_class": "enum", "options": CONNECTOR_STATUSES}),
     f"sensor.{SLUG}_charging_state": (equals("Charging"), {"device_class": "enum", "options": CHARGING_STATES}),
-    f"sensor.{SLUG}_current_limit": (
+    f"sensor.{SLUG}_applied_current_limit": (
         is_number(lambda a: a == MAX_CURRENT_A),
         {"unit_of_measurement": "A", "device_class": "current", "desired_limit_a": MAX_CURRENT_A, "paused": False},
     ),
@@ -124,11 +124,12 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     ),
     **{
         f"input_button.{SLUG}_{key}": (lambda s: True, {"friendly_name": f"BMW Wallbox {key.title()}"})
-        for key in ("start", "pause", "resume", "stop", "reset")
+        for key in ("start", "pause", "resume", "stop", "reboot")
     },
 }
 MEASUREMENTS = [
-    f"sensor.{SLUG}_{key}" for key in ("power", "energy", "session_energy", "current", "voltage", "current_limit")
+    f"sensor.{SLUG}_{key}"
+    for key in ("power", "energy", "session_energy", "current", "voltage", "applied_current_limit")
 ]
 
 
@@ -254,13 +255,14 @@ async def test_slider_below_six_amps_becomes_six(charging: Scenario) -> None:
 
 async def test_helpers_are_created_once(charging: Scenario) -> None:
     """Setting up again (as at every connect and add-on start) reuses the helpers instead of adding more."""
-    bridge = charging.app.home_assistant
-    assert bridge is not None
-    await bridge.controls.setup()
+    output = charging.app.home_assistant
+    assert output is not None
+    assert output.rest is not None
+    await output.rest.controls.setup()
     numbers = await charging.ha.helpers("input_number")
     buttons = await charging.ha.helpers("input_button")
     ours = sorted(item["id"] for item in numbers + buttons if item["id"].startswith(SLUG))
-    assert ours == sorted(f"{SLUG}_{key}" for key in ("current_limit", "start", "pause", "resume", "stop", "reset"))
+    assert ours == sorted(f"{SLUG}_{key}" for key in ("current_limit", "start", "pause", "resume", "stop", "reboot"))
 
 
 async def test_slider_range_follows_max_current_and_keeps_the_users_name(charging: Scenario) -> None:
@@ -269,11 +271,27 @@ async def test_slider_range_follows_max_current_and_keeps_the_users_name(chargin
     await charging.ha.ws_command(
         {"type": "input_number/update", "input_number_id": slider_id, "name": "My limit", "min": 0, "max": 20}
     )
-    bridge = charging.app.home_assistant
-    assert bridge is not None
-    await bridge.controls.setup()
+    output = charging.app.home_assistant
+    assert output is not None
+    assert output.rest is not None
+    await output.rest.controls.setup()
     slider = next(item for item in await charging.ha.helpers("input_number") if item["id"] == slider_id)
     assert (slider["name"], slider["min"], slider["max"]) == ("My limit", 0, MAX_CURRENT_A)
+
+
+async def test_reset_helper_of_an_earlier_version_becomes_the_reboot_button(charging: Scenario) -> None:
+    """A helper named "Reset" (earlier versions) is kept, renamed Reboot, and reboots the wallbox; none is added."""
+    output = charging.app.home_assistant
+    assert output is not None
+    assert output.rest is not None
+    await charging.ha.ws_command({"type": "input_button/delete", "input_button_id": f"{SLUG}_reboot"})
+    await charging.ha.ws_command({"type": "input_button/create", "name": "BMW Wallbox Reset", "icon": "mdi:restart"})
+    await output.rest.controls.setup()
+    buttons = {item["id"]: item["name"] for item in await charging.ha.helpers("input_button")}
+    assert (buttons.get(f"{SLUG}_reset"), f"{SLUG}_reboot" in buttons) == ("BMW Wallbox Reboot", False)
+    after = charging.mark()
+    await charging.ha.call_service("input_button", "press", {"entity_id": f"input_button.{SLUG}_reset"})
+    await charging.wallbox.wait_for_call("Reset", 10, after=after)
 
 
 async def test_pause_button_works_after_a_restart(charging: Scenario) -> None:

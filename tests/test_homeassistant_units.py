@@ -7,6 +7,7 @@ Here a fake Core (aiohttp on port 0) shows what happens while Home Assistant is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bmw_wallbox.controller import Command, CommandResult, Outcome
-from bmw_wallbox.homeassistant.entities import REST_ENTITIES, charger_slugs, render, render_offline, slugify
-from bmw_wallbox.homeassistant.events import OUTBOX_SIZE, CommandRequest, EventInterface, SessionTracker, parse_event
-from bmw_wallbox.homeassistant.publisher import PublishQueue, StatePublisher
-from bmw_wallbox.homeassistant.rest import CoreRestClient
-from bmw_wallbox.homeassistant.websocket import CoreConnection, websocket_url
+from bmw_wallbox.controller import Command, CommandResult, Controller, Outcome
+from bmw_wallbox.homeassistant.core.bus import OUTBOX_SIZE, CommandRequest, EventInterface, parse_event
+from bmw_wallbox.homeassistant.core.client import CoreRestClient
+from bmw_wallbox.homeassistant.core.websocket import CoreConnection, websocket_url
+from bmw_wallbox.homeassistant.model.events import EventFeed, SessionTracker
+from bmw_wallbox.homeassistant.model.loop import PublishQueue, Rendered
+from bmw_wallbox.homeassistant.model.values import charger_slugs, slugify
+from bmw_wallbox.homeassistant.rest.states import REST_ENTITIES, RULES, EntityState, RestStates, render, render_offline
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, SampledValue
 
@@ -53,6 +56,11 @@ def charger(*, name: str = "BMW Wallbox", connected: bool = True, power_w: float
 def states(rendered: dict[str, Any]) -> dict[str, str]:
     """entity id -> state string."""
     return {eid: entity.state for eid, (_, entity) in rendered.items()}
+
+
+def offered(state: ChargerState) -> dict[str, Rendered[EntityState]]:
+    """What the REST mode offers its publish queue for one charger."""
+    return {eid: Rendered(payload=s, immediate=d.immediate) for eid, (d, s) in render(state, "bmw_wallbox").items()}
 
 
 # --- entities -------------------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def test_a_charger_without_smart_charging_says_so_on_the_limit_entity() -> None:
     """After a NotImplemented answer, the applied limit is unknown and the entity says limits are not supported."""
     state = charger()
     state.limits_unsupported("NotImplemented")
-    (_, entity) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_current_limit"]
+    (_, entity) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_applied_current_limit"]
     assert (entity.state, entity.attributes["limits_supported"]) == ("unknown", False)
 
 
@@ -164,22 +172,21 @@ def test_the_lifetime_energy_never_goes_down_on_a_per_session_register() -> None
 def test_unchanged_entities_are_not_posted_again() -> None:
     """After a post, rendering the same state queues nothing."""
     queue = PublishQueue()
-    rendered = render(charger(), "bmw_wallbox")
-    queue.offer(rendered)
+    queue.offer(offered(charger()))
     for eid, state in queue.due(0.0):
-        queue.posted(eid, state, 0.0)
-    queue.offer(render(charger(), "bmw_wallbox"))
+        queue.sent(eid, state, 0.0)
+    queue.offer(offered(charger()))
     assert queue.waiting == 0
 
 
 def test_a_second_change_within_a_second_waits_and_the_latest_wins() -> None:
     """Power changing twice within 1 s is posted once more, with the newest value, 1 s after the first post."""
     queue = PublishQueue(min_interval_s=1.0)
-    queue.offer(render(charger(power_w=1000), "bmw_wallbox"))
+    queue.offer(offered(charger(power_w=1000)))
     for eid, state in queue.due(0.0):
-        queue.posted(eid, state, 0.0)
-    queue.offer(render(charger(power_w=2000), "bmw_wallbox"))
-    queue.offer(render(charger(power_w=3000), "bmw_wallbox"))
+        queue.sent(eid, state, 0.0)
+    queue.offer(offered(charger(power_w=2000)))
+    queue.offer(offered(charger(power_w=3000)))
     assert (queue.due(0.5), queue.next_due_at()) == ([], 1.0)
     assert [(eid, s.state) for eid, s in queue.due(1.0)] == [("sensor.bmw_wallbox_power", "3000")]
 
@@ -187,9 +194,9 @@ def test_a_second_change_within_a_second_waits_and_the_latest_wins() -> None:
 def test_a_charging_state_change_goes_out_at_once_with_the_rest() -> None:
     """When the charging state changes, every change of that charger is due at once."""
     queue = PublishQueue(min_interval_s=1.0)
-    queue.offer(render(charger(), "bmw_wallbox"))
+    queue.offer(offered(charger()))
     for eid, state in queue.due(0.0):
-        queue.posted(eid, state, 0.0)
+        queue.sent(eid, state, 0.0)
     suspended = charger(power_w=0)
     assert suspended.main_evse.transaction is not None
     suspended.transaction_event(
@@ -200,7 +207,7 @@ def test_a_charging_state_change_goes_out_at_once_with_the_rest() -> None:
         now=T0 + timedelta(minutes=6),
         charging_state=ChargingState.SUSPENDED_EVSE,
     )
-    queue.offer(render(suspended, "bmw_wallbox"))
+    queue.offer(offered(suspended))
     due = {eid for eid, _ in queue.due(0.1)}
     assert {
         "sensor.bmw_wallbox_charging_state",
@@ -213,18 +220,18 @@ def test_the_queue_holds_at_most_one_state_per_entity() -> None:
     """A thousand changes while nothing can be posted leave one waiting state per entity."""
     queue = PublishQueue()
     for watts in range(1000):
-        queue.offer(render(charger(power_w=watts), "bmw_wallbox"))
+        queue.offer(offered(charger(power_w=watts)))
     assert queue.waiting == len(REST_ENTITIES)
 
 
 def test_forgetting_posted_states_posts_everything_again() -> None:
     """After Core restarted, every entity is due again at once."""
     queue = PublishQueue()
-    queue.offer(render(charger(), "bmw_wallbox"))
+    queue.offer(offered(charger()))
     for eid, state in queue.due(0.0):
-        queue.posted(eid, state, 0.0)
-    queue.forget_posted()
-    queue.offer(render(charger(), "bmw_wallbox"))
+        queue.sent(eid, state, 0.0)
+    queue.forget_sent()
+    queue.offer(offered(charger()))
     assert len(queue.due(0.1)) == len(REST_ENTITIES)
 
 
@@ -275,7 +282,7 @@ def test_a_new_transaction_fires_session_started() -> None:
     """A transaction appearing fires bmw_wallbox_session_started with its id."""
     state = charger()
     events = SessionTracker().update(state)
-    assert [(kind, data["transaction_id"]) for kind, data in events] == [("bmw_wallbox_session_started", "tx-1")]
+    assert [(kind, data["transaction_id"]) for kind, data in events] == [("session_started", "tx-1")]
 
 
 def test_an_ended_transaction_fires_session_ended_with_energy_and_duration() -> None:
@@ -292,7 +299,7 @@ def test_an_ended_transaction_fires_session_ended_with_energy_and_duration() -> 
         stopped_reason="EVDisconnected",
     )
     ((kind, data),) = tracker.update(state)
-    assert (kind, data["energy_kwh"], data["duration_s"]) == ("bmw_wallbox_session_ended", 0.5, 300)
+    assert (kind, data["energy_kwh"], data["duration_s"]) == ("session_ended", 0.5, 300)
 
 
 # --- Home Assistant down -------------------------------------------------------------------------------
@@ -336,11 +343,14 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
     state = charger()
     hub = StateHub([state])
     async with aiohttp.ClientSession() as session:
-        publisher = StatePublisher(
-            hub, CoreRestClient(session, base_url=url, token="t"), slugs={state.charger_id: "x"}, min_interval_s=0.05
+        publisher = RestStates(
+            hub,
+            CoreRestClient(session, base_url=url, token="t"),
+            slugs={state.charger_id: "x"},
+            rules=dataclasses.replace(RULES, min_interval_s=0.05),
         )
-        publisher.attach()
-        task = asyncio.create_task(publisher.run())
+        publisher.loop.attach()
+        task = asyncio.create_task(publisher.loop.run())
         try:
             await eventually(lambda: len(core.posted) == len(REST_ENTITIES), what="every entity posted once")
             core.down = True
@@ -359,27 +369,19 @@ async def test_latest_values_go_out_when_home_assistant_is_back(fake_core: tuple
     assert core.attempts < 20
 
 
-class ResultSource:
-    """The one thing the event interface asks of the controller when it attaches."""
-
-    def subscribe_results(self, listener: Any) -> None:
-        """Accept and ignore the listener."""
-
-
 async def test_events_wait_in_a_bounded_outbox_while_home_assistant_is_down() -> None:
     """While disconnected, at most OUTBOX_SIZE events wait; the oldest are dropped."""
     state = charger()
     hub = StateHub([state])
     async with aiohttp.ClientSession() as session:
         connection = CoreConnection(session, base_url="http://127.0.0.1:9", token="t")
+        feed = EventFeed(hub, Controller(hub, ports=lambda _: None))
         interface = EventInterface(
-            hub,
-            ResultSource(),
+            feed,
             connection,
             slugs={state.charger_id: "x"},
-            spawn=lambda coro, name: coro.close(),  # type: ignore[arg-type]
+            spawn=lambda coro, name: coro.close(),
         )
-        interface.attach()
         for number in range(OUTBOX_SIZE + 50):
             interface.fire("bmw_wallbox_command_result", {"n": number})
     assert interface.outbox_size == OUTBOX_SIZE

@@ -12,11 +12,11 @@ from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_ca
 from ocpp.messages import get_validator
 
 from bmw_wallbox.controller import Outcome
-from bmw_wallbox.controller.port import Answer, LocalListUpdate, UpdateType, VariableChange
 from bmw_wallbox.csms.handlers import id_token_info
 from bmw_wallbox.csms.port import send_local_list_request
 from bmw_wallbox.errors import ChargerCallError
 from bmw_wallbox.hub import StateHub
+from bmw_wallbox.ports import Answer, LocalListUpdate, UpdateType, VariableChange
 from bmw_wallbox.simulator.auth import LocalAuthList
 from bmw_wallbox.state import ChargerState
 from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook, Verdict
@@ -340,4 +340,7 @@ async def test_a_charger_without_local_list_calls_is_not_supported() -> None:
     """A CALLERROR NotImplemented to GetLocalListVersion is not_supported, and the status says so."""
     sync, _ = fake(book_with(allowed=1), error="NotImplemented")
     result = await sync.sync("wb")
-    assert (result.outcome, result.detail) == (Outcome.NOT_SUPPORTED, "the charger answered CALLERROR NotImplemented")
+    assert (result.outcome, result.detail) == (
+        Outcome.NOT_SUPPORTED,
+        "the charger answered CALLERROR NotImplemented: no local list here",
+    )

@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 
 from bmw_wallbox.app import Application
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import StartApp, running
-from helpers import eventually, refused_port
+from helpers import eventually, profile_limits, refused_port
 from mosquitto import PASSWORD, Mosquitto, Watcher, watching
 
 CHARGER_ID = "DE*BMW*EMQTT0001"
@@ -98,15 +98,6 @@ async def charging(
         yield app, sim, watcher
 
 
-def profile_limits(sim: WallboxSimulator, after: int = 0) -> list[float]:
-    """The limits of the SetChargingProfile frames the wallbox received after ``received[after]``."""
-    return [
-        float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-        for action, p in sim.received[after:]
-        if action == "SetChargingProfile"
-    ]
-
-
 async def test_one_device_per_charger_with_boot_details(
     charging: tuple[Application, WallboxSimulator, Watcher], names: Names
 ) -> None:
@@ -147,7 +138,10 @@ async def test_every_description_is_a_component_with_a_unique_id(
         ("limit", {"p": "number", "min": 0.0, "max": 16.0, "step": 1.0, "unit_of_meas": "A"}),
         ("charging_enabled", {"p": "switch", "cmd_t": "{base}/" + NODE + "/charging_enabled/set"}),
         ("reboot", {"p": "button", "dev_cla": "restart", "ent_cat": "config"}),
-        ("events", {"p": "event", "evt_typ": ["session_started", "session_ended", "command_result"]}),
+        (
+            "events",
+            {"p": "event", "evt_typ": ["session_started", "session_ended", "command_result", "session_authorized"]},
+        ),
     ],
 )
 async def test_component_carries_its_classes(
@@ -213,8 +207,8 @@ async def test_number_sets_the_limit(charging: tuple[Application, WallboxSimulat
     after = len(sim.received)
     await watcher.publish(names.set("limit"), "10")
     shown = await watcher.wait_for(names.state("limit"), lambda p: p == "10")
-    await eventually(lambda: 10.0 in profile_limits(sim, after), what="a 10 A profile at the charger")
-    assert (shown, profile_limits(sim, after)[-1]) == ("10", 10.0)
+    await eventually(lambda: 10.0 in profile_limits(sim.received, after), what="a 10 A profile at the charger")
+    assert (shown, profile_limits(sim.received, after)[-1]) == ("10", 10.0)
 
 
 async def test_switch_off_pauses_with_zero_amps_and_on_resumes(
@@ -225,12 +219,13 @@ async def test_switch_off_pauses_with_zero_amps_and_on_resumes(
     after = len(sim.received)
     await watcher.publish(names.set("charging_enabled"), "OFF")
     await watcher.wait_for(names.state("charging_enabled"), lambda p: p == "OFF")
-    await eventually(lambda: profile_limits(sim, after)[-1:] == [0.0], what="a 0 A profile at the charger")
+    await eventually(lambda: profile_limits(sim.received, after)[-1:] == [0.0], what="a 0 A profile at the charger")
     tx_before = sim.transaction_id
     await watcher.publish(names.set("charging_enabled"), "ON")
     await watcher.wait_for(names.state("charging_enabled"), lambda p: p == "ON")
     await eventually(
-        lambda: profile_limits(sim, after)[-1:] == [float(MAX_CURRENT_A)], what="the full limit at the charger again"
+        lambda: profile_limits(sim.received, after)[-1:] == [float(MAX_CURRENT_A)],
+        what="the full limit at the charger again",
     )
     assert (sim.transaction_id, sim.received_count("RequestStopTransaction")) == (tx_before, 0)
 
@@ -265,7 +260,7 @@ async def test_invalid_number_payload_is_answered_invalid(
     after = len(sim.received)
     await watcher.publish(names.set("limit"), "lots")
     event = json.loads(await watcher.wait_for(names.event, lambda p: '"invalid"' in p))
-    assert (event["command"], profile_limits(sim, after)) == ("set_current_limit", [])
+    assert (event["command"], profile_limits(sim.received, after)) == ("set_current_limit", [])
 
 
 async def test_session_end_is_an_event(charging: tuple[Application, WallboxSimulator, Watcher], names: Names) -> None:
@@ -303,7 +298,8 @@ async def test_killed_addon_leaves_its_last_will(names: Names, mosquitto: Mosqui
     options.write_text(json.dumps(names.options().model_dump()))
     argv = [
         sys.executable, "-m", "bmw_wallbox", "--options", str(options), "--data-dir", str(tmp_path / "data"),
-        "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0", "--mqtt-url", mosquitto.url,
+        "--host", "127.0.0.1", "--ocpp-port", "0", "--panel-port", "0", "--transfer-port", "0",
+        "--mqtt-url", mosquitto.url,
     ]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key != "SUPERVISOR_TOKEN"}
     async with watching(mosquitto, names.status) as watcher:
@@ -356,7 +352,7 @@ async def test_unusable_broker_falls_back_to_rest(
             mqtt_probe_timeout_s=3.0,
         )
     assert app.home_assistant is not None
-    assert (app.mqtt, app.home_assistant.publisher is not None) == (None, True)
+    assert (app.home_assistant.mqtt, app.home_assistant.rest is not None) == (None, True)
     assert any(log in r.getMessage() and "Using the REST API instead" in r.getMessage() for r in caplog.records)
 
 
@@ -378,8 +374,9 @@ async def test_states_flow_again_after_a_broker_restart(start_app: StartApp, nam
         sim = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE)
         async with running(sim):
             await sim.plug_in()
-            assert app.mqtt is not None
-            await eventually(app.mqtt.link.connected.is_set, what="the app connected to the broker")
+            mqtt = app.home_assistant.mqtt if app.home_assistant else None
+            assert mqtt is not None
+            await eventually(mqtt.client.connected.is_set, what="the app connected to the broker")
             await asyncio.to_thread(broker.restart)
             async with watching(broker, names.state("session_energy")) as watcher:
                 first = await watcher.wait_for(names.state("session_energy"), timeout_s=30)

@@ -19,7 +19,7 @@ from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
 from conftest import StartApp, running
-from helpers import eventually
+from helpers import eventually, profile_limits
 from mosquitto import Mosquitto, Watcher, watching
 
 CHARGER_ID = "DE*BMW*EEVCC0001"
@@ -51,11 +51,7 @@ class Evcc:
 
     def limits(self, after: int = 0) -> list[float]:
         """The limits of the SetChargingProfile frames the wallbox received after ``received[after]``."""
-        return [
-            float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-            for action, p in self.sim.received[after:]
-            if action == "SetChargingProfile"
-        ]
+        return profile_limits(self.sim.received, after)
 
 
 async def evcc_client(start_app: StartApp, mosquitto: Mosquitto, **settings: object) -> AsyncIterator[Evcc]:

@@ -1,17 +1,18 @@
 """MQTT discovery in a real Home Assistant Core 2025.4.4 with a real Mosquitto broker.
 
 This module runs its own Home Assistant (fresh config dir, so its registries
-hold only what these tests made), sets up its MQTT integration through the
-config-flow API, and first runs the add-on without a broker (REST entities and
-helpers, as before), then with the broker: the tests check from Home
-Assistant's side what a user sees. They share one add-on and one simulated
-wallbox and run in file order; the last ones restart Home Assistant and the
-broker, stop the add-on and remove a charger.
+hold only what these tests made) whose MQTT integration uses the session's
+broker (``mosquitto``). Every test that changes something gets its own
+scenario (``device``): a fresh add-on with one charger of a new id, a simulated
+wallbox with a car, and at the end the device removed from Home Assistant, so
+the next scenario gets the same entity ids. Tests that only read share what one
+such scenario showed (``looked``). Nothing a test does reaches another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-
-from bmw_wallbox.app import Application, Settings
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
-from bmw_wallbox.options import Options
-from bmw_wallbox.simulator import WallboxSimulator
+from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, scenario
 
 from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
@@ -35,12 +31,6 @@ from helpers import eventually, free_port
 from mosquitto import PASSWORD, USER, Mosquitto
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-CHARGER_ID = "DE*BMW*EHAMQTT01"
-SECOND_ID = "DE*BMW*EHAMQTT02"
-NODE = "bmw_wallbox_DE_BMW_EHAMQTT01"
-MAX_CURRENT_A = 16
-TIME_SCALE = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -56,146 +46,70 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAssistantCore
         run_sync(instance.stop())
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Mosquitto]:
-    """This module's own broker (it is restarted by a test)."""
-    instance = Mosquitto()
-    instance.start()
-    yield instance
-    instance.remove()
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ha(core: HomeAssistantCore, mosquitto: Mosquitto) -> AsyncIterator[HaClient]:
+    """A client of this module's Home Assistant, with its MQTT integration on the session's broker."""
+    assert core.token is not None
+    async with aiohttp.ClientSession() as http:
+        await add_mqtt_integration(http, core.url, core.token, port=mosquitto.port, username=USER, password=PASSWORD)
+        yield HaClient(http, core.url, core.token)
 
 
-@dataclass
-class Setup:
-    """Home Assistant, the broker, the add-on on it, the wallbox, and a client."""
+@pytest_asyncio.fixture(loop_scope="module")
+async def device(
+    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> AsyncIterator[Scenario]:
+    """This test's own scenario (see :func:`scenario`)."""
+    async with scenario(core, mosquitto, ha, tmp_path / "addon-data") as setup:
+        yield setup
 
-    core: HomeAssistantCore
-    broker: Mosquitto
-    ha: HaClient
-    http: aiohttp.ClientSession
-    data_dir: Path
-    ocpp_port: int
-    app: Application
-    wallbox: WallboxSimulator
-    wallbox_task: asyncio.Task[None]
-    removed_by_migration: list[str]
 
-    def settings(self, *, mqtt: bool, chargers: tuple[str, ...] = (CHARGER_ID,)) -> Settings:
-        """The add-on's settings: with the broker (--mqtt-url) or without (REST)."""
-        options = Options.model_validate(
-            {"ssl": False, "chargers": [{"id": cid, "max_current": MAX_CURRENT_A} for cid in chargers]}
-        )
-        return Settings(
-            options=options,
-            data_dir=self.data_dir,
-            host="127.0.0.1",
-            ocpp_port=self.ocpp_port,
-            panel_port=0,
-            ha_url=self.core.url,
-            ha_token=self.core.token,
-            min_apply_interval_s=0.0,
-            mqtt_url=self.broker.url if mqtt else None,
-        )
+@dataclass(frozen=True)
+class Looked:
+    """What one scenario showed, for the tests that only read."""
 
-    async def registry(self) -> list[dict[str, Any]]:
-        """The entity registry entries of the add-on's MQTT entities."""
-        entries = await self.ha.ws_command({"type": "config/entity_registry/list"})
-        return [e for e in entries if e["platform"] == "mqtt" and str(e["unique_id"]).startswith("bmw_wallbox_")]
-
-    async def device(self, charger_id: str = CHARGER_ID) -> dict[str, Any] | None:
-        """The device registry entry of a charger, or None."""
-        devices = await self.ha.ws_command({"type": "config/device_registry/list"})
-        return next((d for d in devices if ["mqtt", f"bmw_wallbox_{charger_id}"] in d["identifiers"]), None)
-
-    async def entity_id(self, key: str) -> str:
-        """The entity id Home Assistant gave one component of the charger."""
-        entries = await self.registry()
-        return next(e["entity_id"] for e in entries if e["unique_id"] == f"{NODE}_{key}")
-
-    async def profile_with(self, limit_a: float, after: int, *, timeout_s: float = 10.0) -> list[float]:
-        """Wait for a SetChargingProfile of ``limit_a`` A after ``received[after]``; return the limits sent since."""
-
-        def seen() -> list[float]:
-            return [
-                float(p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"])
-                for a, p in self.wallbox.received[after:]
-                if a == "SetChargingProfile"
-            ]
-
-        await eventually(lambda: limit_a in seen(), timeout=timeout_s, what=f"a {limit_a:g} A profile at the charger")
-        return seen()
-
-    async def restart_app(self, *, chargers: tuple[str, ...] = (CHARGER_ID,)) -> None:
-        """Stop the add-on and start it again (same data dir) with these chargers; the wallbox reconnects."""
-        await self.app.stop()
-        self.app = Application(self.settings(mqtt=True, chargers=chargers))
-        await self.app.start()
+    device: dict[str, Any]
+    entries: dict[str, dict[str, Any]]
+    states: dict[str, dict[str, Any]]
+    statistic: dict[str, Any] | None
+    panel_ids: list[str]
+    panel_port: int
+    node: str
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def setup(
-    core: HomeAssistantCore, broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Setup]:
-    """First the add-on without a broker (REST states and helpers), then with it: the migration a user makes."""
-    assert core.token is not None
-    async with aiohttp.ClientSession() as http:
-        ha = HaClient(http, core.url, core.token)
-        await add_mqtt_integration(http, core.url, core.token, port=broker.port, username=USER, password=PASSWORD)
-        data_dir = tmp_path_factory.mktemp("addon-data")
-        ocpp_port = free_port()  # fixed, so the wallbox finds the add-on again after a restart
-        placeholder = Setup(core, broker, ha, http, data_dir, ocpp_port, None, None, None, [])  # type: ignore[arg-type]
-        rest_app = Application(placeholder.settings(mqtt=False))
-        await rest_app.start()
-        await ha.wait_state("input_button.bmw_wallbox_pause", timeout_s=30)
-        await ha.wait_state("sensor.bmw_wallbox_power", timeout_s=30)
-        await rest_app.stop()
-        app = Application(placeholder.settings(mqtt=True))
-        await app.start()
-        wallbox = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE, reboot_s=3)
-        task = asyncio.create_task(wallbox.run())
-        setup = Setup(core, broker, ha, http, data_dir, ocpp_port, app, wallbox, task, [])
-        try:
-            await wallbox.wait_connected(10)
-            await wallbox.plug_in()
-            await eventually(
-                lambda: app.home_assistant is not None and app.home_assistant.rest_cleared.is_set(),
-                timeout=30,
-                what="the REST states and helpers removed",
-            )
-            for entry in await registry_complete(setup):  # Home Assistant subscribes a few seconds after discovery
-                await ha.wait_state(entry["entity_id"], lambda s: s["state"] != "unavailable", timeout_s=30)
-            yield setup
-        finally:
-            await wallbox.stop()
-            await task
-            await setup.app.stop()
+async def looked(
+    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path_factory: pytest.TempPathFactory
+) -> Looked:
+    """One scenario, looked at once: device, registry, states with a value, statistics, the panel's ids."""
+    async with scenario(core, mosquitto, ha, tmp_path_factory.mktemp("addon-data")) as setup:
+        assert setup.app is not None
+        app = setup.app
+        entries = {e["unique_id"].removeprefix(f"{setup.node}_"): e for e in await setup.registry_complete()}
+        states = {
+            key: await ha.wait_state(entries[key]["entity_id"], lambda s: s["state"] != "unknown", timeout_s=20)
+            for key in ("power", "energy", "voltage_l1", "charge_status", "limit")
+        }
+
+        async def statistic() -> dict[str, Any] | None:
+            items = await ha.ws_command({"type": "recorder/list_statistic_ids", "statistic_type": "sum"})
+            return next((i for i in items if i["statistic_id"] == entries["energy"]["entity_id"]), None)
+
+        await eventually(statistic, timeout=20, what="the energy sensor among the recorder statistics")
+        registered = sorted(e["entity_id"] for e in entries.values())
+
+        def shown() -> list[str]:
+            return sorted(dict(app.setup_facts().entity_ids).get(setup.charger_id, ()))
+
+        await eventually(lambda: shown() == registered, timeout=15, what="the panel to show the registry's ids")
+        found = await setup.device()
+        assert found is not None
+        return Looked(found, entries, states, await statistic(), shown(), app.panel_port or 0, setup.node)
 
 
-async def registry_complete(setup: Setup) -> list[dict[str, Any]]:
-    """The registry entries once every component is registered."""
-    expected = len(ENTITIES) + len(CONTROLS) + 1
-    entries: list[dict[str, Any]] = []
-
-    async def complete() -> bool:
-        nonlocal entries
-        entries = await setup.registry()
-        return len(entries) >= expected
-
-    try:
-        await eventually(complete, timeout=30, what=f"{expected} entities in the registry")
-    except AssertionError as err:
-        raise AssertionError(
-            f"{err}: {len(entries)} of {expected} registered: {sorted(e['unique_id'] for e in entries)}\n"
-            f"{setup.core.log_tail()}"
-        ) from None
-    return entries
-
-
-async def test_charger_is_one_device_with_maker_model_and_firmware(setup: Setup) -> None:
+async def test_charger_is_one_device_with_maker_model_and_firmware(looked: Looked) -> None:
     """The device registry has the charger with manufacturer, model, serial, firmware and the panel link."""
-    await registry_complete(setup)
-    device = await setup.device()
-    assert device is not None
+    device = looked.device
     assert (device["name"], device["manufacturer"], device["model"], device["sw_version"], device["serial_number"]) == (
         "BMW Wallbox",
         "Delta Electronics",
@@ -203,27 +117,14 @@ async def test_charger_is_one_device_with_maker_model_and_firmware(setup: Setup)
         "01.20.06.71",
         "DE2201A00042",
     )
-    assert device["configuration_url"] == f"http://127.0.0.1:{setup.app.panel_port}/"
+    assert device["configuration_url"] == f"http://127.0.0.1:{looked.panel_port}/"
 
 
-async def test_every_entity_is_registered_once_with_its_unique_id(setup: Setup) -> None:
+async def test_every_entity_is_registered_once_with_its_unique_id(looked: Looked) -> None:
     """Every component is in the entity registry with its unique id, on the charger's device, and none twice."""
-    entries = await registry_complete(setup)
-    device = await setup.device()
-    assert device is not None
-    keys = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + ["events"]
-    assert sorted(e["unique_id"] for e in entries) == sorted(f"{NODE}_{key}" for key in keys)
-    assert {e["device_id"] for e in entries} == {device["id"]}
-    assert [e["entity_id"] for e in entries if e["entity_id"].endswith("_2")] == []
-
-
-async def test_migration_removed_the_rest_states_and_helpers(setup: Setup) -> None:
-    """The helpers of the REST mode are gone, and the MQTT sensors took over the REST entity ids."""
-    await registry_complete(setup)
-    numbers = await setup.ha.ws_command({"type": "input_number/list"})
-    buttons = await setup.ha.ws_command({"type": "input_button/list"})
-    assert (numbers, buttons) == ([], [])
-    assert await setup.entity_id("power") == "sensor.bmw_wallbox_power"
+    assert sorted(looked.entries) == sorted(KEYS)
+    assert {e["device_id"] for e in looked.entries.values()} == {looked.device["id"]}
+    assert [e["entity_id"] for e in looked.entries.values() if e["entity_id"].endswith("_2")] == []
 
 
 @pytest.mark.parametrize(
@@ -236,142 +137,146 @@ async def test_migration_removed_the_rest_states_and_helpers(setup: Setup) -> No
         ("limit", {"unit_of_measurement": "A", "device_class": "current", "min": 0, "max": 16, "step": 1}),
     ],
 )
-async def test_entity_state_carries_unit_and_classes(setup: Setup, key: str, attributes: dict[str, Any]) -> None:
+async def test_entity_state_carries_unit_and_classes(looked: Looked, key: str, attributes: dict[str, Any]) -> None:
     """The entity's state has the unit, device class and state class the statistics and Energy dashboard need."""
-    await registry_complete(setup)
-    state = await setup.ha.wait_state(
-        await setup.entity_id(key), lambda s: s["state"] not in ("unknown",), timeout_s=20
-    )
+    state = looked.states[key]
     assert {name: state["attributes"].get(name) for name in attributes} == attributes
 
 
-async def test_technical_entities_are_diagnostic(setup: Setup) -> None:
-    """Firmware, last seen, last command and the applied limit are diagnostic entities."""
-    entries = {e["unique_id"]: e for e in await registry_complete(setup)}
-    categories = {key: entries[f"{NODE}_{key}"]["entity_category"] for key in ("firmware", "last_seen", "power")}
-    assert categories == {"firmware": "diagnostic", "last_seen": "diagnostic", "power": None}
+async def test_technical_entities_are_diagnostic(looked: Looked) -> None:
+    """Firmware and last seen are diagnostic entities, the reboot button a configuration one, power neither."""
+    categories = {key: looked.entries[key]["entity_category"] for key in ("firmware", "last_seen", "reboot", "power")}
+    assert categories == {"firmware": "diagnostic", "last_seen": "diagnostic", "reboot": "config", "power": None}
 
 
-async def test_energy_sensor_is_a_statistic(setup: Setup) -> None:
+async def test_energy_sensor_is_a_statistic(looked: Looked) -> None:
     """The recorder lists the lifetime energy sensor as a statistic with a sum in kWh."""
-    await registry_complete(setup)
-    energy = await setup.entity_id("energy")
-
-    async def listed() -> dict[str, Any] | None:
-        items = await setup.ha.ws_command({"type": "recorder/list_statistic_ids", "statistic_type": "sum"})
-        return next((item for item in items if item["statistic_id"] == energy), None)
-
-    await eventually(lambda: listed(), timeout=20, what="the energy sensor among the recorder statistics")
-    item = await listed()
-    assert item is not None
-    assert (item["has_sum"], item["statistics_unit_of_measurement"]) == (True, "kWh")
+    assert looked.statistic is not None
+    assert (looked.statistic["has_sum"], looked.statistic["statistics_unit_of_measurement"]) == (True, "kWh")
 
 
-async def test_panel_shows_the_entity_ids_home_assistant_gave(setup: Setup) -> None:
+async def test_entity_ids_follow_the_names(looked: Looked) -> None:
+    """Entity ids are the device name and the entity name: the number is current_limit, the sensor applied_..."""
+    ids = {key: looked.entries[key]["entity_id"] for key in ("power", "current_limit", "limit", "reboot", "pause")}
+    assert ids == {
+        "power": "sensor.bmw_wallbox_power",
+        "current_limit": "sensor.bmw_wallbox_applied_current_limit",
+        "limit": "number.bmw_wallbox_current_limit",
+        "reboot": "button.bmw_wallbox_reboot",
+        "pause": "button.bmw_wallbox_pause",
+    }
+
+
+async def test_panel_shows_the_entity_ids_home_assistant_gave(looked: Looked) -> None:
     """The setup report lists the charger's entity ids as Home Assistant's entity registry has them."""
-    registered = sorted(e["entity_id"] for e in await registry_complete(setup))
-
-    def shown() -> list[str]:
-        return sorted(dict(setup.app.setup_facts().entity_ids).get(CHARGER_ID, ()))
-
-    await eventually(lambda: shown() == registered, timeout=15, what="the panel to show the registry's entity ids")
-    assert "switch.bmw_wallbox_charging_enabled" in shown()
+    assert looked.panel_ids == sorted(e["entity_id"] for e in looked.entries.values())
+    assert "switch.bmw_wallbox_charging_enabled" in looked.panel_ids
 
 
-async def test_switch_off_sends_a_zero_amp_profile(setup: Setup) -> None:
-    """Turning the charging switch off in Home Assistant pauses the wallbox with a 0 A profile."""
-    switch = await setup.entity_id("charging_enabled")
-    after = len(setup.wallbox.received)
-    await setup.ha.call_service("switch", "turn_off", {"entity_id": switch})
-    assert (await setup.profile_with(0, after))[-1] == 0.0
-    shown = await setup.ha.wait_state(switch, lambda s: s["state"] == "off")
-    assert shown["state"] == "off"
+async def test_migration_removes_the_rest_states_and_helpers(
+    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> None:
+    """Moving from REST to MQTT: the helpers of the REST mode are gone, the MQTT sensors take the REST entity ids."""
+    setup = Scenario(core, mosquitto, ha, tmp_path / "addon-data", free_port(), f"DE*BMW*EMIG{uuid.uuid4().hex[:6]}")
+    try:
+        await setup.start_app(mqtt=False)
+        await ha.wait_state("input_button.bmw_wallbox_pause", timeout_s=30)
+        await ha.wait_state("sensor.bmw_wallbox_power", timeout_s=30)
+        app = await setup.start_app(mqtt=True)
+        assert app.home_assistant is not None
+        await eventually(app.home_assistant.rest_cleared.is_set, timeout=30, what="the REST states and helpers removed")
+        await setup.registry_complete()
+        helpers = (await ha.helpers("input_number"), await ha.helpers("input_button"))
+        assert (helpers, await setup.entity_id("power")) == (([], []), "sensor.bmw_wallbox_power")
+    finally:
+        if setup.app is not None:
+            await setup.app.stop()
+        await setup.remove_devices(setup.charger_id)
 
 
-async def test_switch_on_resumes_with_the_limit(setup: Setup) -> None:
-    """Turning the charging switch on sends the limit again."""
-    switch = await setup.entity_id("charging_enabled")
-    after = len(setup.wallbox.received)
-    await setup.ha.call_service("switch", "turn_on", {"entity_id": switch})
-    assert (await setup.profile_with(MAX_CURRENT_A, after))[-1] == float(MAX_CURRENT_A)
-    shown = await setup.ha.wait_state(switch, lambda s: s["state"] == "on")
+async def test_switch_off_pauses_and_on_resumes(device: Scenario) -> None:
+    """Turning the charging switch off sends a 0 A profile; turning it on sends the limit again."""
+    switch = await device.entity_id("charging_enabled")
+    assert device.wallbox is not None
+    after = len(device.wallbox.received)
+    await device.ha.call_service("switch", "turn_off", {"entity_id": switch})
+    assert (await device.limit_sent(0, after))[-1] == 0.0
+    await device.ha.wait_state(switch, lambda s: s["state"] == "off")
+    after = len(device.wallbox.received)
+    await device.ha.call_service("switch", "turn_on", {"entity_id": switch})
+    assert (await device.limit_sent(MAX_CURRENT_A, after))[-1] == float(MAX_CURRENT_A)
+    shown = await device.ha.wait_state(switch, lambda s: s["state"] == "on")
     assert shown["state"] == "on"
 
 
-async def test_number_sets_the_limit(setup: Setup) -> None:
-    """Setting the current limit number sends that limit to the wallbox, and the number shows it."""
-    number = await setup.entity_id("limit")
-    after = len(setup.wallbox.received)
-    await setup.ha.call_service("number", "set_value", {"entity_id": number, "value": 10})
-    assert (await setup.profile_with(10, after))[-1] == 10.0
-    shown = await setup.ha.wait_state(number, lambda s: s["state"] == "10")
-    assert shown["state"] == "10"
-
-
-async def test_command_result_is_an_event_of_the_event_entity(setup: Setup) -> None:
-    """The event entity shows the outcome of the last command."""
-    event = await setup.entity_id("events")
-    number = await setup.entity_id("limit")
-    await setup.ha.call_service("number", "set_value", {"entity_id": number, "value": 12})
-    state = await setup.ha.wait_state(
+async def test_number_sets_the_limit_and_the_event_entity_says_so(device: Scenario) -> None:
+    """Setting the number sends that limit; the number shows it and the event entity has the accepted outcome."""
+    number, event = await device.entity_id("limit"), await device.entity_id("events")
+    assert device.wallbox is not None
+    after = len(device.wallbox.received)
+    await device.ha.call_service("number", "set_value", {"entity_id": number, "value": 10})
+    assert (await device.limit_sent(10, after))[-1] == 10.0
+    await device.ha.wait_state(number, lambda s: s["state"] == "10")
+    state = await device.ha.wait_state(
         event,
         lambda s: (
-            s["attributes"].get("event_type") == "command_result" and s["attributes"].get("applied_limit_a") == 12
+            s["attributes"].get("event_type") == "command_result" and s["attributes"].get("applied_limit_a") == 10
         ),
     )
     assert state["attributes"]["outcome"] == "accepted"
 
 
-@pytest.mark.parametrize(("key", "action"), [("start", "SetChargingProfile"), ("reboot", "Reset")])
-async def test_button_press_reaches_the_charger(setup: Setup, key: str, action: str) -> None:
-    """Pressing a button entity sends its request to the wallbox."""
-    button = await setup.entity_id(key)
-    after = len(setup.wallbox.received)
-    await setup.ha.call_service("button", "press", {"entity_id": button})
-    await setup.wallbox.wait_for_call(action, 15, after=after)
-    assert [a for a, _ in setup.wallbox.received[after:]].count(action) == 1
-    await setup.wallbox.wait_connected(60)
+@pytest.mark.parametrize(("key", "action"), [("pause", "SetChargingProfile"), ("reboot", "Reset")])
+async def test_button_press_reaches_the_charger(device: Scenario, key: str, action: str) -> None:
+    """Pressing a button entity sends its request to the wallbox, once."""
+    button = await device.entity_id(key)
+    assert device.wallbox is not None
+    after = len(device.wallbox.received)
+    await device.ha.call_service("button", "press", {"entity_id": button})
+    await device.wallbox.wait_for_call(action, 15, after=after)
+    assert [a for a, _ in device.wallbox.received[after:]].count(action) == 1
 
 
-async def test_entities_are_back_after_home_assistant_restarts(setup: Setup) -> None:
+async def test_entities_are_back_after_home_assistant_restarts(device: Scenario) -> None:
     """After a restart of Home Assistant every entity is back with the same id, none twice, none unavailable."""
-    before = sorted((e["unique_id"], e["entity_id"]) for e in await registry_complete(setup))
-    await setup.core.restart()
-    after = sorted((e["unique_id"], e["entity_id"]) for e in await registry_complete(setup))
+    before = sorted((e["unique_id"], e["entity_id"]) for e in await device.registry_complete())
+    await device.core.restart()
+    after = sorted((e["unique_id"], e["entity_id"]) for e in await device.registry_complete())
     assert after == before
-    power = await setup.entity_id("power")
-    await setup.ha.wait_state(power, lambda s: s["state"] not in ("unavailable", "unknown"), timeout_s=30)
+    power = await device.entity_id("power")
+    await device.ha.wait_state(power, lambda s: s["state"] not in ("unavailable", "unknown"), timeout_s=30)
 
 
-async def test_states_flow_again_after_the_broker_restarts(setup: Setup) -> None:
+async def test_states_flow_again_after_the_broker_restarts(device: Scenario) -> None:
     """After the broker restarts, Home Assistant gets new values again."""
-    duration = await setup.entity_id("session_duration")
-    await asyncio.to_thread(setup.broker.restart)
-    first = (await setup.ha.wait_state(duration, lambda s: s["state"].isdigit(), timeout_s=30))["state"]
-    later = await setup.ha.wait_state(duration, lambda s: s["state"].isdigit() and s["state"] != first, timeout_s=40)
+    duration = await device.entity_id("session_duration")
+    await asyncio.to_thread(device.broker.restart)
+    first = (await device.ha.wait_state(duration, lambda s: s["state"].isdigit(), timeout_s=30))["state"]
+    later = await device.ha.wait_state(duration, lambda s: s["state"].isdigit() and s["state"] != first, timeout_s=40)
     assert int(later["state"]) > int(first)
 
 
-async def test_stopped_addon_makes_entities_unavailable(setup: Setup) -> None:
+async def test_stopped_addon_makes_entities_unavailable(device: Scenario) -> None:
     """When the add-on stops, Home Assistant shows its entities unavailable; they come back with it."""
-    power = await setup.entity_id("power")
-    firmware = await setup.entity_id("firmware")
-    await setup.app.stop()
-    gone = [await setup.ha.wait_state(e, lambda s: s["state"] == "unavailable") for e in (power, firmware)]
+    power, firmware = await device.entity_id("power"), await device.entity_id("firmware")
+    assert device.app is not None
+    await device.app.stop()
+    gone = [await device.ha.wait_state(e, lambda s: s["state"] == "unavailable") for e in (power, firmware)]
     assert [state["state"] for state in gone] == ["unavailable", "unavailable"]
-    await setup.restart_app()
-    back = await setup.ha.wait_state(firmware, lambda s: s["state"] == "01.20.06.71", timeout_s=20)
+    await device.start_app()
+    back = await device.ha.wait_state(firmware, lambda s: s["state"] == "01.20.06.71", timeout_s=20)
     assert back["state"] == "01.20.06.71"
 
 
-async def test_removed_charger_loses_its_device(setup: Setup) -> None:
+async def test_removed_charger_loses_its_device(device: Scenario) -> None:
     """A charger taken out of the options has its device removed from Home Assistant."""
-    await setup.restart_app(chargers=(CHARGER_ID, SECOND_ID))
-    await eventually(lambda: setup.device(SECOND_ID), timeout=20, what="the second charger's device")
-    await setup.restart_app(chargers=(CHARGER_ID,))
+    second = f"DE*BMW*E{uuid.uuid4().hex[:10].upper()}"
+    await device.start_app(chargers=(device.charger_id, second))
+    await eventually(lambda: device.device(second), timeout=20, what="the second charger's device")
+    await device.start_app()
 
     async def gone() -> bool:
-        return await setup.device(SECOND_ID) is None
+        return await device.device(second) is None
 
     await eventually(gone, timeout=20, what="the removed charger's device gone")
-    assert await setup.device(CHARGER_ID) is not None
+    assert await device.device() is not None

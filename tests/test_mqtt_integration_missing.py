@@ -32,11 +32,14 @@ async def test_a_missing_mqtt_integration_is_shown_on_the_setup_page(
     app = await start_app(
         options=options, mqtt_url=mosquitto.url, ha_url=home_assistant.core.url, ha_token=home_assistant.token
     )
-    assert app.home_assistant is not None
-    assert app.mqtt is not None
-    await eventually(app.mqtt.link.connected.is_set, what="the app connected to the broker")
+    output = app.home_assistant
+    assert output is not None
+    assert output.mqtt is not None
+    assert output.integration is not None
+    integration = output.integration
+    await eventually(output.mqtt.client.connected.is_set, what="the app connected to the broker")
     known = await eventually(
-        lambda: app.home_assistant.mqtt_integration if app.home_assistant else None,
+        lambda: integration.loaded,
         until=lambda value: value is not None,
         what="the app to ask Home Assistant for its MQTT integration",
         timeout=30,

@@ -1,15 +1,23 @@
-"""The MQTT side's decisions without I/O: which broker, node ids, component keys, payloads, evcc's words."""
+"""The MQTT side's decisions without I/O: which broker, node ids, component keys, payloads, evcc's words.
+
+Also what both transports share: the formatter's unknown values and the one control table.
+"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from bmw_wallbox.controller import Command
-from bmw_wallbox.homeassistant.broker import BrokerUrlError, choose_broker, parse_url
-from bmw_wallbox.homeassistant.discovery import Topics, discovery_config, node_ids, render_states
-from bmw_wallbox.homeassistant.entities import ENTITIES
-from bmw_wallbox.homeassistant.evcc import parse_evcc, render_evcc, status_letter
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.values import node_id
+from bmw_wallbox.homeassistant.mqtt.broker import BrokerUrlError, choose_broker, parse_url
+from bmw_wallbox.homeassistant.mqtt.discovery import Topics, discovery_config, render_states
+from bmw_wallbox.homeassistant.mqtt.evcc import evcc_topic, parse_evcc, render_evcc, status_letter
+from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, helper_config, helper_id
+from bmw_wallbox.homeassistant.rest.states import render
 from bmw_wallbox.options import MqttOptions
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, Transaction, utcnow
 from bmw_wallbox.supervisor import MqttService
@@ -75,13 +83,16 @@ def test_broker_url_without_the_password() -> None:
     assert (broker.url if broker else None, "secret" in repr(broker)) == ("mqtt://[::1]:1884", False)
 
 
-def test_node_ids_are_topic_safe_and_unique() -> None:
-    """Characters MQTT and discovery cannot take become ``_``; a clash gets a number."""
-    assert node_ids(["DE*BMW*E1", "DE_BMW_E1", "a+b#c"]) == {
+def test_node_ids_are_topic_safe_and_come_from_the_charger_id_alone() -> None:
+    """``*`` becomes ``_``; any other id gets a hash of itself, so ids that look alike never share a node id."""
+    nodes = {cid: node_id(cid) for cid in ("DE*BMW*E1", "DE_BMW_E1", "a+b#c", "a-b_c")}
+    assert nodes == {
         "DE*BMW*E1": "bmw_wallbox_DE_BMW_E1",
-        "DE_BMW_E1": "bmw_wallbox_DE_BMW_E1_2",
-        "a+b#c": "bmw_wallbox_a_b_c",
+        "DE_BMW_E1": "bmw_wallbox_DE_BMW_E1_90095395",
+        "a+b#c": "bmw_wallbox_a_b_c_d1fe4315",
+        "a-b_c": "bmw_wallbox_a-b_c_0b7808a0",
     }
+    assert len(set(nodes.values())) == len(nodes)
 
 
 def test_unknown_values_are_the_none_payload_and_booleans_on_off() -> None:
@@ -121,7 +132,7 @@ def test_evcc_status_letters(state: ChargerState, letter: str) -> None:
         ("enable", "0", (Command.PAUSE, None)),
         ("enable", "TRUE", (Command.RESUME, None)),
         ("enable", "maybe", None),
-        ("maxcurrent", "10", (Command.SET_MAX_CURRENT, "10")),
+        ("maxcurrent", "10", (Command.SET_LIMIT_KEEP_PAUSE, "10")),
         ("maxcurrent", " ", None),
     ],
 )
@@ -138,3 +149,35 @@ def test_enable_starts_when_a_car_waits_without_a_session() -> None:
         (Command.START, None),
         (Command.RESUME, None),
     )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_value_that_is_not_finite_is_unknown_in_every_transport(value: float) -> None:
+    """NaN and infinity never reach Home Assistant or evcc as ``nan``/``inf``: REST, MQTT and evcc say unknown."""
+    state = charger(charging=True)
+    state.main_evse.meter.power_w = value
+    state.main_evse.meter.current_phases_a = {"L1": value}
+    mqtt, evcc = render_states(state, TOPICS), render_evcc(state, TOPICS)
+    (_, rest) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_power"]
+    (_, current) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_current"]
+    shown = (rest.state, mqtt[TOPICS.state("power")], evcc[evcc_topic(TOPICS, "power")])
+    assert shown == ("unknown", "None", "0")
+    assert (current.attributes["l1_a"], json.loads(mqtt[TOPICS.attributes("current")])["l1_a"]) == (None, None)
+    assert json.loads(evcc[evcc_topic(TOPICS, "currents")]) == [0.0, 0.0, 0.0]
+
+
+def test_rest_and_mqtt_offer_the_same_buttons_with_the_same_names() -> None:
+    """Both transports derive their controls from one table: the same buttons, named alike, with the same ids."""
+    state = charger()
+    rest_buttons = sorted(
+        (helper_config(state, button)["name"], f"input_button.{helper_id(button, 'bmw_wallbox')}") for button in BUTTONS
+    )
+    mqtt_buttons = sorted(
+        (f"BMW Wallbox {c['name']}", c["default_entity_id"].replace("button.", "input_button."))
+        for c in discovery_config(charger(), TOPICS, "bmw_wallbox")["cmps"].values()
+        if c["p"] == "button"
+    )
+    assert rest_buttons == mqtt_buttons
+    assert [name for name, _ in rest_buttons] == [
+        f"BMW Wallbox {n}" for n in ("Pause", "Reboot", "Resume", "Start", "Stop")
+    ]

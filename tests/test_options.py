@@ -30,6 +30,17 @@ def test_defaults() -> None:
     assert options.id_token is None
 
 
+def test_site_is_off_by_default_and_an_empty_fuse_keeps_it_off() -> None:
+    """The shipped site block (and one with an empty main fuse from the form) leaves the budget off."""
+    shipped = {"phase_current_entities": [], "safety_margin_a": 1, "failsafe_a": 6, "stale_after_s": 30}
+    assert parse_options({"site": shipped}).site.enabled is False
+    assert parse_options({"site": {"main_fuse_a": "", "grid_power_entity": ""}}).site.enabled is False
+    site = parse_options({"site": {"main_fuse_a": 25, "phase_current_entities": ["sensor.l1", "sensor.l2"]}}).site
+    assert (site.enabled, site.safety_margin_a, site.failsafe_a, site.stale_after_s, site.resume_after_s) == (
+        True, 1, 6, 30, 60,
+    )  # fmt: skip
+
+
 def test_charger_defaults() -> None:
     """A charger needs only its id; name defaults to 'BMW Wallbox' and max_current to 32 A."""
     charger = parse_options({"chargers": [{"id": "DE*BMW*E1"}]}).chargers[0]
@@ -49,6 +60,16 @@ def test_charger_defaults() -> None:
         ({"chargers": [{"name": "x"}]}, ["chargers.0.id", "Field required"]),
         ({"chargers": [{"id": "A"}, {"id": "A"}]}, ["listed twice"]),
         ({"port": 9000}, ["port", "is not an option of this add-on"]),
+        ({"site": {"main_fuse_a": 300}}, ["site.main_fuse_a", "less than or equal to 250"]),
+        ({"site": {"main_fuse_a": 25}}, ["site: with main_fuse_a set", "phase_current_entities", "grid_power_entity"]),
+        (
+            {"site": {"main_fuse_a": 25, "grid_power_entity": "sensor.p", "phase_current_entities": ["sensor.l1"]}},
+            ["not both"],
+        ),
+        ({"site": {"phase_current_entities": ["Sensor L1"]}}, ["site.phase_current_entities.0", "'Sensor L1'"]),
+        ({"site": {"phase_current_entities": ["sensor.a", "sensor.b", "sensor.c", "sensor.d"]}}, ["at most 3"]),
+        ({"site": {"failsafe_a": 3}}, ["site.failsafe_a", "0 (pause) or at least 6 A"]),
+        ({"site": {"main_fuse_a": 8, "grid_power_entity": "sensor.p", "failsafe_a": 10}}, ["failsafe_a must not"]),
     ],
 )
 def test_bad_value_names_the_option(raw: dict[str, Any], names: list[str]) -> None:

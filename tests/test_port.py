@@ -12,8 +12,8 @@ from ocpp.messages import Call, validate_payload
 from ocpp.v201.call import SetChargingProfile
 from ocpp.v201.enums import ChargingStateEnumType, ConnectorStatusEnumType
 
-from bmw_wallbox.controller.port import LimitProfile, RateUnit, Strategy
 from bmw_wallbox.csms.port import answer_of, composite_limit_a, set_profile_request
+from bmw_wallbox.ports import LimitProfile, RateUnit, Strategy
 from bmw_wallbox.state import ChargingState, ConnectorStatus
 
 NOW = datetime(2026, 11, 26, 10, 0, 30, 123456, tzinfo=UTC)

@@ -15,7 +15,7 @@ from ocpp.v201 import call
 
 from bmw_wallbox.simulator import WallboxSimulator
 
-from helpers import simulated_time_passes
+from helpers import profile_limit, simulated_time_passes
 from simcsms import CsmsServer, profile, samples, state_is, variable
 
 CHARGER_ID = "DE*BMW*ESIM0001"
@@ -509,9 +509,7 @@ async def test_wait_for_call_returns_each_call_once(csms: CsmsServer, sim: Wallb
     await csms.call(profile(12))
     first = await sim.wait_for_call("SetChargingProfile")
     second = await sim.wait_for_call("SetChargingProfile")
-    limits = [
-        p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] for p in (first, second)
-    ]
+    limits = [profile_limit(p) for p in (first, second)]
     assert limits == [10, 12]
 
 

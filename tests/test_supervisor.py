@@ -211,13 +211,14 @@ async def test_addon_in_container_uses_the_supervisors_broker(
         options=default_options(ssl=False, mqtt={"base_topic": "svc_test", "discovery_prefix": "svc_ha"}),
         mqtt_ready_timeout_s=0.1,
     )
-    assert app.mqtt is not None
-    assert (app.mqtt.broker.source, app.mqtt.broker.port, app.mqtt.broker.username) == (
+    mqtt = app.home_assistant.mqtt if app.home_assistant is not None else None
+    assert mqtt is not None
+    assert (mqtt.broker.source, mqtt.broker.port, mqtt.broker.username) == (
         "the Supervisor's MQTT service",
         mosquitto.port,
         USER,
     )
-    await eventually(app.mqtt.link.connected.is_set, what="the app connected to the broker")
+    await eventually(mqtt.client.connected.is_set, what="the app connected to the broker")
     facts = app.setup_facts()
     assert (facts.entities_via, facts.mqtt_state) == ("mqtt", "connected")
 
@@ -230,7 +231,7 @@ async def test_addon_in_container_without_broker_uses_rest(
     app = await start_in_container(start_app, url)
     setup = build_setup(app.setup_facts(), None, now=datetime.now(UTC))
     entities = next(item for item in setup["items"] if item["key"] == "entities")
-    assert (app.mqtt, entities["status"], entities["title"]) == (
+    assert (app.home_assistant is not None and app.home_assistant.mqtt, entities["status"], entities["title"]) == (
         None,
         "info",
         "Entities through Home Assistant's REST API",

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bmw_wallbox.homeassistant.entities import ENTITIES, render
-from bmw_wallbox.homeassistant.events import SessionTracker
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.events import SessionTracker
+from bmw_wallbox.homeassistant.rest.states import render
 from bmw_wallbox.state import ChargerState, TokenUse
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -70,7 +71,7 @@ def test_session_started_carries_the_token_name() -> None:
     tracker = SessionTracker()
     event(state, "Started", token=ANNA)
     ((kind, data),) = tracker.update(state)
-    assert (kind, data["token_name"]) == ("bmw_wallbox_session_started", "Anna's card")
+    assert (kind, data["token_name"]) == ("session_started", "Anna's card")
     assert "E5F6" not in str({k: v for k, v in data.items() if k != "token_name"})
 
 
@@ -84,8 +85,8 @@ def test_a_card_after_the_start_fires_session_authorized_once() -> None:
     authorized = tracker.update(state)
     event(state, "Updated", minutes=2)
     assert [(k, d["token_name"]) for k, d in started + authorized] == [
-        ("bmw_wallbox_session_started", "no token"),
-        ("bmw_wallbox_session_authorized", "Anna's card"),
+        ("session_started", "no token"),
+        ("session_authorized", "Anna's card"),
     ]
     assert tracker.update(state) == []
 
@@ -98,4 +99,4 @@ def test_session_ended_carries_the_token_name() -> None:
     tracker.update(state)
     event(state, "Ended", minutes=30)
     ((kind, data),) = tracker.update(state)
-    assert (kind, data["token_name"], data["token_masked"]) == ("bmw_wallbox_session_ended", "Anna's card", "…E5F6")
+    assert (kind, data["token_name"], data["token_masked"]) == ("session_ended", "Anna's card", "…E5F6")

@@ -49,11 +49,14 @@ def upstream_profile(limit: float, *, profile_id: int = 77, unit: str = "A") -> 
 
 @asynccontextmanager
 async def forwarded(
-    start_app: StartApp, client_ssl: ssl.SSLContext, **charger: Any
+    start_app: StartApp, client_ssl: ssl.SSLContext, site: dict[str, Any] | None = None, **charger: Any
 ) -> AsyncIterator[tuple[Application, Backend, BackendSession, LibraryCharger]]:
     """The add-on with the test charger forwarded to a running backend, the charger connected and provisioned."""
     async with running_backend() as backend:
-        options = default_options(chargers=[{"id": CHARGER_ID, "upstream_url": backend.url(STATION), **charger}])
+        options = default_options(
+            chargers=[{"id": CHARGER_ID, "upstream_url": backend.url(STATION), **charger}],
+            **({"site": site} if site else {}),
+        )
         app = await start_app(options=options, upstream_backoff_s=0.1)
         async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as lib:
             await lib.next_call("SetVariables")
@@ -118,6 +121,16 @@ async def test_shared_caps_profile_at_local_limit(start_app: StartApp, client_ss
         status, _ = await api_send(app, "PUT", "/api/chargers/DE*BMW*ETEST0001/current_limit", {"amps": 10})
         back = await lib.next_call("SetChargingProfile", where=lambda p: p["charging_profile"]["id"] == 77)
         assert back["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"] == 10
+
+
+async def test_shared_profile_is_capped_by_the_site_budget(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """The site budget still applies: with the budget in failsafe (6 A), an upstream profile of 32 A installs 6 A."""
+    site = {"main_fuse_a": 25, "phase_current_entities": ["sensor.grid_l1", "sensor.grid_l2", "sensor.grid_l3"]}
+    async with forwarded(start_app, client_ssl, site=site, upstream_mode="shared") as (app, _, session, lib):
+        await session.call(call.SetChargingProfile(evse_id=1, charging_profile=upstream_profile(32)), suppress=False)
+        got = await lib.next_call("SetChargingProfile", where=lambda p: p["charging_profile"]["id"] == 77)
+        assert got["charging_profile"]["charging_schedule"][0]["charging_schedule_period"][0]["limit"] == 6
+        assert (await charger_snapshot(app))["limited_by"] == "failsafe"
 
 
 async def test_shared_profile_in_watts_is_capped(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,3 +64,71 @@ async def cancel_and_wait(*tasks: asyncio.Task[None], timeout_s: float = 5.0, ev
         if not task.cancelled() and task.exception() is not None:
             _LOGGER.warning("The task %s ended with %r", task.get_name(), task.exception())
     return True
+
+
+class TaskSet:
+    """The background tasks of one owner: each is tracked until it ends, and :meth:`close` cancels them all.
+
+    :meth:`spawn` runs one piece of work (a command, a publication) guarded: an
+    error it ends with is logged on ``logger`` (an error of the ``quiet`` types at
+    DEBUG, anything else with its traceback), so one failure never stops its
+    owner. After :meth:`close` began, new work is dropped (its coroutine closed).
+    """
+
+    def __init__(self, what: str, *, logger: logging.Logger, quiet: tuple[type[Exception], ...] = ()) -> None:
+        self._what = what
+        self._logger = logger
+        self._quiet = quiet
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def start(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coroutine`` as a tracked task (a loop: wrap it in :func:`supervise`)."""
+        if self._closing:
+            coroutine.close()
+            return
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
+        """Run one piece of work in its own task, guarded (see the class docstring)."""
+        if self._closing:
+            coroutine.close()
+            return
+        self.start(self._guard(coroutine, name), name)
+
+    async def _guard(self, coroutine: Coroutine[Any, Any, object], name: str) -> None:
+        try:
+            await coroutine
+        except self._quiet as err:
+            self._logger.debug("%s %s not done: %s", self._what, name, err)
+        except Exception:
+            self._logger.exception("%s %s failed", self._what, name)
+
+    async def close(self) -> None:
+        """Drop new work and cancel every task, waiting until they have ended (a second call does nothing more)."""
+        self._closing = True
+        await cancel_and_wait(*self._tasks)
+
+
+class Backoff:
+    """Pauses between reconnect attempts: ``min_s`` doubling to ``max_s``, each jittered by ±20 %."""
+
+    def __init__(self, *, min_s: float, max_s: float) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self._next_s = min_s
+
+    def reset(self) -> None:
+        """Connected: the next pause is ``min_s`` again."""
+        self._next_s = self.min_s
+
+    def longest(self) -> None:
+        """Retrying will not help soon (a refused login): the next pause is ``max_s``."""
+        self._next_s = self.max_s
+
+    async def sleep(self) -> None:
+        """Pause, then double the next pause (at most ``max_s``)."""
+        await asyncio.sleep(self._next_s * random.uniform(0.8, 1.2))
+        self._next_s = min(self._next_s * 2, self.max_s)

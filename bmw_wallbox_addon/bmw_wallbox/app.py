@@ -7,41 +7,42 @@ import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from aiohttp import web
 
-from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller
-from bmw_wallbox.controller.port import IdToken
+from bmw_wallbox import __version__
+from bmw_wallbox.aio import cancel_and_wait, supervise
+from bmw_wallbox.controller import COMMAND_DEADLINE_S, Controller, runner
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
-from bmw_wallbox.homeassistant import HomeAssistantBridge
-from bmw_wallbox.homeassistant.broker import BrokerSettings, BrokerUrlError, choose_broker, parse_url
-from bmw_wallbox.homeassistant.discovery import EVENT_KEY, Topics
-from bmw_wallbox.homeassistant.entities import ENTITIES, REST_ENTITIES, entity_id
-from bmw_wallbox.homeassistant.mqtt_bridge import MqttBridge
-from bmw_wallbox.homeassistant.mqtt_entities import CONTROLS
-from bmw_wallbox.homeassistant.mqtt_link import MqttAuthError, MqttConnectionError, probe
+from bmw_wallbox.homeassistant import HomeAssistantOutput
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
+from bmw_wallbox.maintenance.service import Maintenance
 from bmw_wallbox.options import Options
+from bmw_wallbox.ports import IdToken
 from bmw_wallbox.records import UpstreamStatus
+from bmw_wallbox.site.service import SiteBudget
 from bmw_wallbox.startup_checks import report_at_start
 from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.store import Store
-from bmw_wallbox.supervisor import SupervisorError, addon_info, mqtt_service
+from bmw_wallbox.supervisor import SupervisorError, addon_info
 from bmw_wallbox.tokenbook import Presented
 from bmw_wallbox.tokens import LocalListSync, TokenService, TokenStore
 from bmw_wallbox.trace import Trace
 from bmw_wallbox.upstream import Upstreams
 from bmw_wallbox.web.api import create_app
+from bmw_wallbox.web.bundle import BundleSources, credential_values, install_bundle
 from bmw_wallbox.web.checklist import SetupFacts
+from bmw_wallbox.web.maintenance_api import install_maintenance_api
 from bmw_wallbox.web.panel import Panel
+from bmw_wallbox.web.site_api import install_site_api
 from bmw_wallbox.web.token_api import install_token_api
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Settings:
     ssl_dir: Path = Path("/ssl")
     host: str | None = None
     ocpp_port: int = 9000
+    transfer_port: int = 9001
+    """Where chargers upload logs and download firmware (one-time URLs, :mod:`bmw_wallbox.maintenance`)."""
     panel_port: int = 8099
     ha_url: str = "http://supervisor/core"
     ha_token: str | None = None
@@ -75,9 +78,11 @@ class Settings:
 
 def _url_password(url: str | None) -> str:
     """The password in a broker URL (kept out of every log), or ""."""
+    if not url:
+        return ""
     try:
-        return (parse_url(url)[4] or "") if url else ""
-    except BrokerUrlError:
+        return unquote(urlsplit(url.strip()).password or "")
+    except ValueError:
         return ""
 
 
@@ -136,17 +141,24 @@ class Application:
             min_interval_s=settings.min_apply_interval_s,
             command_deadline_s=settings.command_deadline_s,
         )
+        self.site = SiteBudget(
+            options.site,
+            self.hub,
+            enforce=lambda cid, lower: self.controller.limit_moved(cid, lower=lower),
+            settle_s=options.meter_interval + 5.0,  # a raise is seen in the charger's next reading
+        )
+        #: The site budget's loop and its meter feed.
+        self._tasks: list[asyncio.Task[None]] = []
         remote = self.controller.id_token
         self.hub.tokens.remote_start_default = Presented(value=remote.value, kind=remote.kind)
         self.local_lists = LocalListSync(self.hub, ports=self.csms.port)
         self.tokens = TokenService(
-            self.hub, sync=self.local_lists, ports=self.csms.port, deadline_s=settings.command_deadline_s
+            self.hub, sync=self.local_lists, ports=self.csms.port, commands=runner(self.controller)
         )
+        self.maintenance = Maintenance(self.hub, data_dir=settings.data_dir, ports=self.csms.port)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
-        self.home_assistant: HomeAssistantBridge | None = None
-        self.mqtt: MqttBridge | None = None
-        self._broker_note: str | None = None
+        self.home_assistant: HomeAssistantOutput | None = None
         self._addon_slug: str | None = None
         self.ocpp_port: int | None = None
         self.panel_port: int | None = None
@@ -198,6 +210,7 @@ class Application:
     def setup_facts(self) -> SetupFacts:
         """What the panel's setup checklist needs: options, ports and the host port the Supervisor reported."""
         options = self.settings.options
+        output = self.home_assistant.facts() if self.home_assistant is not None else None
         return SetupFacts(
             ssl=options.ssl,
             ssl_dir=self.settings.ssl_dir,
@@ -209,72 +222,30 @@ class Application:
             host_port=self._host_port,
             state_problems=(*self.store.problems, *self.token_store.problems, *self.upstreams.problems),
             data_dir_problem=self._data_dir_problem,
-            **self._entity_facts(),
+            entities_via=output.mode if output else "none",
+            mqtt_broker=output.broker if output else None,
+            mqtt_state=output.broker_state if output else None,
+            mqtt_integration=output.integration if output else None,
+            mqtt_note=output.note if output else None,
+            entity_ids=output.entity_ids if output else (),
         )
 
-    def _entity_facts(self) -> dict[str, Any]:
-        """How entities reach Home Assistant, for the checklist, and each charger's entity ids."""
-        if self.mqtt is not None:
-            link = self.mqtt.link
-            registry = self.home_assistant.registry if self.home_assistant is not None else None
-            known = registry.entity_ids if registry is not None else {}
-            ids = {
-                cid: tuple(known[uid] for uid in self._unique_ids(topics) if uid in known)
-                for cid, topics in self.mqtt.topics.items()
-            }
-            return {
-                "entities_via": "mqtt",
-                "mqtt_broker": f"{link.broker.url} ({link.broker.source})",
-                "mqtt_state": link.state,
-                "mqtt_integration": self.home_assistant.mqtt_integration if self.home_assistant is not None else None,
-                "entity_ids": tuple(ids.items()),
-            }
-        if self.home_assistant is not None:
-            slugs = self.home_assistant.slugs
-            ids = {cid: tuple(entity_id(d, slug) for d in REST_ENTITIES) for cid, slug in slugs.items()}
-            return {"entities_via": "rest", "mqtt_note": self._broker_note, "entity_ids": tuple(ids.items())}
-        return {"entities_via": "none", "mqtt_note": self._broker_note}
-
-    @staticmethod
-    def _unique_ids(topics: Topics) -> list[str]:
-        keys = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + [EVENT_KEY]
-        return [f"{topics.node}_{key}" for key in keys]
-
-    async def _choose_broker(self, http: aiohttp.ClientSession | None) -> BrokerSettings | None:
-        """The broker for the entities, or None (the REST API then); see :mod:`bmw_wallbox.homeassistant.broker`.
-
-        The broker must accept a first connection within ``mqtt_probe_timeout_s``;
-        a refused login or an unreachable broker is logged and the REST API is used.
-        """
+    def _bundle_sources(self) -> BundleSources:
+        """What the support bundle collects, and the secret values it masks (those of now, at each download)."""
         settings = self.settings
-        options = settings.options.mqtt
-        service = None
-        if not (settings.mqtt_url or options.server) and settings.container and http and settings.ha_token:
-            try:
-                service = await mqtt_service(http, token=settings.ha_token, base_url=settings.supervisor_url)
-            except SupervisorError as err:
-                _LOGGER.warning("Cannot ask the Supervisor for an MQTT broker (%s)", err)
-            if service is None:
-                self._broker_note = "No MQTT broker: install the Mosquitto broker app for a device with controls"
-        try:
-            broker = choose_broker(options=options, flag_url=settings.mqtt_url, service=service)
-        except BrokerUrlError as err:
-            raise StartupError(f"--mqtt-url: {err}") from None
-        if broker is None:
-            _LOGGER.info("No MQTT broker: entities go through Home Assistant's REST API (no device, no unique ids)")
-            return None
-        try:
-            await probe(broker, timeout_s=settings.mqtt_probe_timeout_s)
-        except MqttAuthError as err:
-            self._broker_note = f"The MQTT broker {broker.url} refused the login"
-            _LOGGER.error("%s; check the options mqtt.user and mqtt.password. Using the REST API instead", err)
-            return None
-        except MqttConnectionError as err:
-            self._broker_note = f"The MQTT broker {broker.url} could not be reached at start"
-            _LOGGER.warning("%s. Using the REST API instead", err)
-            return None
-        _LOGGER.info("Entities go through MQTT discovery on %s (%s)", broker.url, broker.source)
-        return broker
+        options = settings.options.model_dump(mode="json")
+        passwords = [*credential_values(options), settings.ha_token or "", _url_password(settings.mqtt_url)]
+        return BundleSources(
+            version=__version__,
+            options=lambda: options,
+            data_dir=settings.data_dir,
+            hub=self.hub,
+            trace=self.trace,
+            logs=self.logs,
+            setup=self.panel.setup_report,
+            passwords=lambda: [*passwords, *self.maintenance.links.tokens()],
+            token_ids=lambda: [settings.options.id_token or "", *self.hub.tokens.secret_values()],
+        )
 
     def _configuration_url(self) -> str | None:
         """The device's link in Home Assistant: the panel (through ingress in the container)."""
@@ -306,9 +277,16 @@ class Application:
         self._on_tokens(Save.NO)
         self.token_store.attach()
         self.controller.attach()
+        self.site.attach()
+        self._tasks.append(asyncio.create_task(supervise("site budget", self.site.run, logger=_LOGGER)))
         self.local_lists.attach()
         app = create_app(hub=self.hub, trace=self.trace, controller=self.controller, container=self.settings.container)
         install_token_api(app, self.tokens)
+        install_site_api(app, self.site)
+        install_bundle(app, self._bundle_sources())
+        self.maintenance.load()
+        self.maintenance.attach()
+        install_maintenance_api(app, self.maintenance)
         self.panel.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -322,31 +300,31 @@ class Application:
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
         self.upstreams.start()
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
+        try:
+            await self.maintenance.transfer.start(self.settings.host, self.settings.transfer_port, tls=tls)
+        except OSError as err:
+            raise StartupError(
+                f"Transfer port {self.settings.transfer_port} cannot be opened: {err.strerror}"
+            ) from None
         if self.settings.ha_token:
             self._http = aiohttp.ClientSession()
             if self.settings.container:
                 await self._ask_host_port(self._http, self.settings.ha_token)
-        broker = await self._choose_broker(self._http)
-        if self._http is not None and self.settings.ha_token:
-            self.home_assistant = HomeAssistantBridge(
-                self.hub,
-                self.controller,
-                http=self._http,
-                base_url=self.settings.ha_url,
-                token=self.settings.ha_token,
-                rest_entities=broker is None,
-            )
-            await self.home_assistant.start()
-        if broker is not None:
-            self.mqtt = MqttBridge(
-                self.hub,
-                self.controller,
-                broker,
-                configuration_url=self._configuration_url(),
-                ready=self.home_assistant.rest_cleared if self.home_assistant is not None else None,
-                ready_timeout_s=self.settings.mqtt_ready_timeout_s,
-            )
-            await self.mqtt.start()
+        settings = self.settings
+        self.home_assistant = await HomeAssistantOutput.start(
+            self.hub,
+            self.controller,
+            http=self._http,
+            options=settings.options,
+            ha_url=settings.ha_url,
+            ha_token=settings.ha_token,
+            mqtt_url=settings.mqtt_url,
+            supervisor_url=settings.supervisor_url if settings.container else None,
+            probe_timeout_s=settings.mqtt_probe_timeout_s,
+            ready_timeout_s=settings.mqtt_ready_timeout_s,
+            configuration_url=self._configuration_url(),
+            follow=(self.site.entities, self.site.observe) if self.site.entities else None,
+        )
         _LOGGER.info("Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port)
 
     async def stop(self) -> None:
@@ -356,12 +334,14 @@ class Application:
         self._stopped = True
         await self.csms.stop()
         await self.upstreams.stop()
-        if self.mqtt is not None:
-            await self.mqtt.stop()
+        await self.maintenance.transfer.stop()
         if self.home_assistant is not None:
             await self.home_assistant.stop()
         if self._http is not None:
             await self._http.close()
+        await self.tokens.close()
+        await cancel_and_wait(*self._tasks)
+        self.site.detach()
         await self.controller.close()
         await self.local_lists.close()
         self.token_store.detach()

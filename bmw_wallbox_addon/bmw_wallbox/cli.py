@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ssl-dir", type=Path, default=Path("/ssl"), help="folder of certfile and keyfile (default: %(default)s)"
     )
     parser.add_argument("--ocpp-port", type=int, default=9000, help="OCPP WebSocket port (default: %(default)s)")
+    parser.add_argument(
+        "--transfer-port", type=int, default=9001, help="port of charger log uploads and firmware downloads"
+    )
     parser.add_argument("--panel-port", type=int, default=8099, help="panel and JSON API port (default: %(default)s)")
     parser.add_argument("--host", default=None, help="address to listen on (default: all; demo: 127.0.0.1)")
     parser.add_argument(
@@ -88,6 +91,7 @@ def make_settings(args: argparse.Namespace) -> Settings:
         ssl_dir=args.ssl_dir,
         host=args.host or ("127.0.0.1" if args.demo else None),
         ocpp_port=args.ocpp_port,
+        transfer_port=args.transfer_port,
         panel_port=args.panel_port,
         ha_url=args.ha_url,
         ha_token=args.ha_token,

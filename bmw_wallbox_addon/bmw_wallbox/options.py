@@ -147,6 +147,69 @@ class MqttOptions(BaseModel):
         return {key: value for key, value in handler(self).items() if value is not None}
 
 
+#: A Home Assistant entity id (``sensor.grid_l1``).
+_ENTITY_ID = r"^[a-z0-9_]+\.[a-z0-9_]+$"
+EntityId = Annotated[str, Field(pattern=_ENTITY_ID, max_length=255)]
+
+
+class SiteOptions(BaseModel):
+    """The site power budget (see DOCS.md, option ``site``); off while ``main_fuse_a`` is not set.
+
+    Unset fields are left out of :meth:`model_dump`, as the Supervisor leaves them out of the options.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    main_fuse_a: Annotated[int, Field(ge=6, le=250)] | None = None
+    """Rating of the main fuse per phase in A; none turns the budget off."""
+    phase_current_entities: Annotated[list[EntityId], Field(max_length=3)] = Field(default_factory=list)
+    """Up to three entities with the grid current per phase in A (L1, L2, L3)."""
+    grid_power_entity: EntityId | None = None
+    """One entity with the grid import power in W (negative = export), for sites without per-phase currents."""
+    safety_margin_a: Annotated[int, Field(ge=0, le=50)] = 1
+    """Amps per phase kept free below the fuse rating."""
+    failsafe_a: Annotated[int, Field(ge=0, le=80)] = 6
+    """The limit of each charger while the meter cannot be seen; 0 pauses."""
+    stale_after_s: Annotated[int, Field(ge=5, le=600)] = 30
+    """A meter reading older than this (from Home Assistant's last_reported) counts as lost."""
+    resume_after_s: Annotated[int, Field(ge=0, le=3600)] = 60
+    """How long headroom must hold before a limit rises again or a budget pause ends."""
+
+    @field_validator("main_fuse_a", "grid_power_entity", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return _none_if_empty(value)
+
+    @field_validator("failsafe_a")
+    @classmethod
+    def _failsafe_is_a_charging_current(cls, value: int) -> int:
+        if 0 < value < MIN_CURRENT_A:
+            raise ValueError(f"must be 0 (pause) or at least {MIN_CURRENT_A} A: below that a car does not charge")
+        return value
+
+    @model_validator(mode="after")
+    def _one_meter(self) -> SiteOptions:
+        if self.main_fuse_a is None:
+            return self
+        if bool(self.phase_current_entities) == (self.grid_power_entity is not None):
+            raise ValueError(
+                "site: with main_fuse_a set, give either phase_current_entities (grid current per phase, A) "
+                "or grid_power_entity (grid power, W), not both and not neither"
+            )
+        if self.failsafe_a > self.main_fuse_a - self.safety_margin_a:
+            raise ValueError("site: failsafe_a must not exceed main_fuse_a minus safety_margin_a")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the budget is on."""
+        return self.main_fuse_a is not None
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
 class Options(BaseModel):
     """All add-on options, with the defaults the add-on ships with."""
 
@@ -170,6 +233,8 @@ class Options(BaseModel):
     """Allow an automatic reboot of the charger as the last resort when it stops obeying limits."""
     mqtt: MqttOptions = Field(default_factory=MqttOptions)
     """MQTT broker overrides; without ``server`` the Supervisor's MQTT service is used, if there is one."""
+    site: SiteOptions = Field(default_factory=SiteOptions)
+    """The site power budget that protects the main fuse; off while ``site.main_fuse_a`` is not set."""
 
     @field_validator("id_token", mode="before")
     @classmethod

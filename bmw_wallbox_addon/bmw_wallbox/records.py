@@ -265,6 +265,14 @@ class Setpoint:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BudgetCap:
+    """The site budget's cap in force in A (None: no cap) and the lowest cap (user, budget, failsafe, charger)."""
+
+    limit_a: float | None = None
+    limited_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommandRecord:
     """The last command and its honest outcome, as the snapshot shows it."""
 

@@ -1,18 +1,16 @@
 """The state model: what the add-on knows about each charger, and the rules that keep it true.
 
-One :class:`ChargerState` per configured charger, one :class:`EvseState` per
-EVSE. The OCPP handlers feed it through its methods, the controller records
-its results through methods too, the store restores it through
-:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON
-API, the panel, Home Assistant, the store) only read. After a change the
-writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how durable
-the change must be (:class:`Save`).
+One :class:`ChargerState` per configured charger, one :class:`EvseState` per EVSE. The OCPP handlers feed it
+through its methods, the controller records its results through methods too, the store restores it through
+:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON API, the panel, Home Assistant,
+the store) only read. After a change the writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how
+durable the change must be (:class:`Save`).
 
 The state model is this module with :mod:`~bmw_wallbox.hub`, :mod:`~bmw_wallbox.records`,
-:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`,
-:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import
-nothing else of ours and do no I/O. State values use the OCPP 2.0.1 names;
-energy is kept in Wh and converted once, by :func:`kwh`. The records are importable from here.
+:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.upkeep`,
+:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import nothing else of ours and do no I/O.
+State values use the OCPP 2.0.1 names; energy is kept in Wh and converted once, by :func:`kwh`. The records are
+importable from here.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from bmw_wallbox.evse_state import EvseState
 from bmw_wallbox.records import (
     SUSPENDED,
     BootInfo,
+    BudgetCap,
     Capabilities,
     ChargingState,
     CommandRecord,
@@ -43,29 +42,15 @@ from bmw_wallbox.records import (
     utcnow,
 )
 from bmw_wallbox.saved import MAX_SESSIONS, SavedCharger, capture, put_back
+from bmw_wallbox.upkeep import Upkeep
 
+# fmt: off
 __all__ = [
-    "SUSPENDED",
-    "BootInfo",
-    "Capabilities",
-    "ChargingState",
-    "CommandRecord",
-    "ConnectorStatus",
-    "EvseState",
-    "RegisterEvent",
-    "SampledValue",
-    "Save",
-    "SessionRecord",
-    "Setpoint",
-    "Source",
-    "TokenUse",
-    "Transaction",
-    "TransactionChange",
-    "kwh",
-    "plausible_time",
-    "token_label",
-    "utcnow",
+    "SUSPENDED", "BootInfo", "BudgetCap", "Capabilities", "ChargingState", "CommandRecord", "ConnectorStatus",
+    "EvseState", "RegisterEvent", "SampledValue", "Save", "SessionRecord", "Setpoint", "Source", "TokenUse",
+    "Transaction", "TransactionChange", "kwh", "plausible_time", "token_label", "utcnow",
 ]
+# fmt: on
 
 #: EVSE ids tracked per charger; a charger cannot make the state grow without bound.
 MAX_EVSES = 8
@@ -104,6 +89,9 @@ class ChargerState:
     last_rejection: str | None = None
     last_auto_reset_at: datetime | None = None
     sessions: list[SessionRecord] = field(default_factory=list)
+    #: The site budget's cap in force and the name of the lowest cap (not saved: a start begins in failsafe).
+    budget: BudgetCap = field(default_factory=BudgetCap)
+    upkeep: Upkeep = field(default_factory=Upkeep)
     upstream: UpstreamStatus | None = None
 
     def __post_init__(self) -> None:
@@ -311,6 +299,17 @@ class ChargerState:
     def auto_reset_sent(self, at: datetime) -> None:
         """An automatic reboot was asked for (no second one within the cooldown)."""
         self.last_auto_reset_at = at
+
+    @property
+    def enforced_a(self) -> float:
+        """The limit to put on the charger now: the desired target under the site budget's cap."""
+        cap = self.budget.limit_a
+        return self.desired.target_a if cap is None else min(self.desired.target_a, cap)
+
+    def budget_set(self, budget: BudgetCap) -> bool:
+        """The site budget's cap in force; True when it changed."""
+        changed, self.budget = budget != self.budget, budget
+        return changed
 
     def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:
         """The charger accepted ``limit_a`` through ``strategy``."""

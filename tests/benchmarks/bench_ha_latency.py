@@ -62,7 +62,8 @@ def addon(workdir: Path, *, ha_url: str, token: str, extra_args: Sequence[str] =
     ocpp_port = free_port()
     argv = [
         sys.executable, "-m", "bmw_wallbox", "--options", str(options), "--data-dir", str(workdir / "data"),
-        "--host", "127.0.0.1", "--ocpp-port", str(ocpp_port), "--panel-port", str(free_port()), "--ha-url", ha_url,
+        "--host", "127.0.0.1", "--ocpp-port", str(ocpp_port), "--panel-port", str(free_port()), "--transfer-port", "0",
+        "--ha-url", ha_url,
         *extra_args,
     ]  # fmt: skip
     env = {**os.environ, "SUPERVISOR_TOKEN": token}  # how the container hands the token over

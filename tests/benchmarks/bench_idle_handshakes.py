@@ -100,7 +100,7 @@ async def main() -> None:
         env.pop("SUPERVISOR_TOKEN", None)
         command = [sys.executable, "-m", "bmw_wallbox", "--options", str(folder / "options.json")]
         command += ["--data-dir", str(folder / "data"), "--ssl-dir", str(folder / "ssl"), "--host", "127.0.0.1"]
-        command += ["--ocpp-port", str(ocpp_port), "--panel-port", str(panel_port)]
+        command += ["--ocpp-port", str(ocpp_port), "--panel-port", str(panel_port), "--transfer-port", "0"]
         process = await asyncio.create_subprocess_exec(*command, env=env, stderr=subprocess.DEVNULL)
         try:
             await wait_listening(panel_port)

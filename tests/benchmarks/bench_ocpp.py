@@ -419,6 +419,8 @@ def ours_argv(workdir: Path, chargers: int, *, ocpp_port: int, profile: Path | N
         str(ocpp_port),
         "--panel-port",
         str(free_port()),
+        "--transfer-port",
+        "0",
         "--no-ssl",
     ]
 

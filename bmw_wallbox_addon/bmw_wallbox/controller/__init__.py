@@ -1,8 +1,16 @@
 """Charging control: desired state, charging profiles, commands with honest results."""
 
-from bmw_wallbox.controller.commands import SIMPLE_COMMANDS, Command, parse_amps, parse_command, run
+from bmw_wallbox.controller.commands import (
+    SIMPLE_COMMANDS,
+    Command,
+    parse_amps,
+    parse_command,
+    run,
+    run_user,
+    runner,
+)
 from bmw_wallbox.controller.controller import COMMAND_DEADLINE_S, Controller
-from bmw_wallbox.controller.results import CommandResult, Outcome
+from bmw_wallbox.results import CommandResult, Outcome
 
 __all__ = [
     "COMMAND_DEADLINE_S",
@@ -14,4 +22,6 @@ __all__ = [
     "parse_amps",
     "parse_command",
     "run",
+    "run_user",
+    "runner",
 ]

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from bmw_wallbox.controller.port import ChargerPort, Strategy
 from bmw_wallbox.controller.profiles import applicable, limit_profile, strategy_order
-from bmw_wallbox.controller.results import CommandResult, Outcome
-from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.errors import ChargerCallError
+from bmw_wallbox.ports import Answer, ChargerPort, Strategy
+from bmw_wallbox.results import (
+    CALL_ERRORS,
+    UNSUPPORTED_CODES,
+    CommandResult,
+    Outcome,
+    from_error,
+    not_supported,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-#: CALLERROR codes that mean "this charger has no smart charging": learned once per connection.
-UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
-
-
-def not_supported(command: str, code: str | None = None) -> CommandResult:
-    """The answer for limit commands on a charger without smart charging (nothing is sent)."""
-    why = f" (it answered {code})" if code else ""
-    return CommandResult(
-        command=command,
-        outcome=Outcome.NOT_SUPPORTED,
-        detail=f"this charger does not support current limits{why}: pause, resume and limits cannot work",
-    )
-
 
 async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
-    """Apply ``state.desired`` to the charger; the result says which way worked or why none did.
+    """Apply ``state.enforced_a`` (the desired target under the site budget) to the charger; say which way worked.
 
     The strategy that worked is remembered in the state and tried first next
     time. ClearChargingProfile is never sent, so the charger always keeps the
@@ -35,46 +29,22 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
     status Rejected on every way are ``curable_by_reset``.
     """
     state = port.state
-    target = state.desired.target_a
-    evse = state.main_evse
-    tx = evse.transaction
+    target = state.enforced_a
     order = strategy_order(state)
     if not order:
         return not_supported(command, state.limits_refused)
     reasons: list[str] = []
     all_status_refusals = True
     for strategy in order:
-        why_not = applicable(
-            strategy, transaction_id=tx.transaction_id if tx else None, charging_state=tx.charging_state if tx else None
-        )
-        if why_not is None and strategy is Strategy.TX_PROFILE and tx is not None:
-            why_not = await _confirm_transaction(port, tx.transaction_id)
+        why_not = await _why_not(port, strategy)
         if why_not is not None:
             reasons.append(f"{strategy}: {why_not}")
             continue
-        profile = limit_profile(
-            strategy,
-            target,
-            evse_id=evse.evse_id,
-            caps=state.capabilities,
-            transaction_id=tx.transaction_id if tx else None,
-        )
-        try:
-            answer = await port.set_limit(profile)
-        except ChargerTimeoutError as err:
-            return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=str(err))
-        except ChargerNotConnectedError:
-            return CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the charger disconnected")
-        except ChargerCallError as err:
-            if err.code in UNSUPPORTED_CODES:
-                _LOGGER.warning(
-                    "[%s] The charger answered %s to a charging profile: it takes no current limits",
-                    state.charger_id,
-                    err.code,
-                )
-                state.limits_unsupported(err.code)
-                return not_supported(command, err.code)
-            reasons.append(f"{strategy}: CALLERROR {err}")
+        answer = await _send(port, strategy, target, command=command)
+        if isinstance(answer, CommandResult):
+            return answer  # the charger cannot take limits, or the call failed for good
+        if isinstance(answer, ChargerCallError):
+            reasons.append(f"{strategy}: CALLERROR {answer}")
             all_status_refusals = False
             continue
         if answer.accepted:
@@ -89,6 +59,44 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
         data={"target_a": target},
         curable_by_reset=all_status_refusals,
     )
+
+
+async def _why_not(port: ChargerPort, strategy: Strategy) -> str | None:
+    """Why this strategy cannot be used now (a TxProfile needs a transaction the charger confirms), or None."""
+    tx = port.state.main_evse.transaction
+    why_not = applicable(
+        strategy, transaction_id=tx.transaction_id if tx else None, charging_state=tx.charging_state if tx else None
+    )
+    if why_not is None and strategy is Strategy.TX_PROFILE and tx is not None:
+        why_not = await _confirm_transaction(port, tx.transaction_id)
+    return why_not
+
+
+async def _send(
+    port: ChargerPort, strategy: Strategy, target: float, *, command: str
+) -> Answer | ChargerCallError | CommandResult:
+    """SetChargingProfile of ``target`` A one way: the answer, a CALLERROR to try the next way, or the result."""
+    state = port.state
+    tx = state.main_evse.transaction
+    profile = limit_profile(
+        strategy,
+        target,
+        evse_id=state.main_evse.evse_id,
+        caps=state.capabilities,
+        transaction_id=tx.transaction_id if tx else None,
+    )
+    try:
+        return await port.set_limit(profile)
+    except ChargerCallError as err:
+        if err.code not in UNSUPPORTED_CODES:
+            return err
+        _LOGGER.warning(
+            "[%s] The charger answered %s to a charging profile: it takes no current limits", state.charger_id, err.code
+        )
+        state.limits_unsupported(err.code)
+        return not_supported(command, err.code)
+    except CALL_ERRORS as err:
+        return from_error(command, err)
 
 
 async def _accepted(port: ChargerPort, strategy: Strategy, target: float, *, command: str) -> CommandResult:
@@ -109,7 +117,7 @@ async def _confirm_transaction(port: ChargerPort, transaction_id: str) -> str | 
     """Check with the charger that the transaction still runs (a TxProfile for a dead one is refused)."""
     try:
         status = await port.transaction_status(transaction_id)
-    except (ChargerCallError, ChargerTimeoutError, ChargerNotConnectedError):
+    except CALL_ERRORS:
         return None  # cannot confirm; let the charger decide (or the next connect)
     if status.ongoing is False:
         return f"transaction {transaction_id} is no longer running"
@@ -126,7 +134,7 @@ async def read_back(port: ChargerPort, target: float) -> bool | None:
     except ChargerCallError:
         state.learned(composite_schedule=False)  # not supported: do not ask again
         return None
-    except (ChargerTimeoutError, ChargerNotConnectedError):
+    except CALL_ERRORS:
         return None
     state.learned(composite_schedule=True)
     if limit is None:

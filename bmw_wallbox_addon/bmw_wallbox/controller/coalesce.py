@@ -5,7 +5,7 @@ the loop waits until ``min_interval_s`` has passed since the last apply
 (unless a request is urgent: connect, start, a new transaction), then runs one
 apply for everything that arrived meanwhile and hands its result to every
 waiting request. An apply that includes a user's request runs with
-:data:`~bmw_wallbox.controller.port.USER_COMMAND` set, so its charger calls go
+:data:`~bmw_wallbox.ports.USER_COMMAND` set, so its charger calls go
 first. A result nobody waits for any more (a background apply, or every waiter
 gave up) goes to ``unclaimed``.
 """
@@ -20,8 +20,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bmw_wallbox.controller.port import USER_COMMAND
-from bmw_wallbox.controller.results import CommandResult, Outcome
+from bmw_wallbox.ports import USER_COMMAND
+from bmw_wallbox.results import CommandResult, Outcome
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,10 +80,10 @@ class Coalescer:
         entry.dirty.set()
         return await future
 
-    def schedule(self, charger_id: str) -> None:
-        """Queue an urgent apply nobody waits for (a new transaction, back to Charging)."""
+    def schedule(self, charger_id: str, *, urgent: bool = True) -> None:
+        """Queue an apply nobody waits for: urgent for a new transaction, back to Charging, a budget cut."""
         entry = self._entry(charger_id)
-        entry.urgent = True
+        entry.urgent = entry.urgent or urgent
         entry.dirty.set()
 
     async def close(self) -> None:

@@ -1,13 +1,20 @@
-"""The one command table: every way in (JSON API, panel, Home Assistant events and helpers) runs commands here.
+"""The one command table: every user command, whichever way it comes in, runs through :func:`run_user`.
 
-:func:`run` takes a :class:`Command`, a charger id and, for
-``set_current_limit``, ``amps`` in any form a caller may have (a number, or
-the text a Home Assistant template renders), checks ``amps`` with the one
-parser :func:`parse_amps`, and runs the command as a *user command*: its
-charger calls go before background calls, and it has one deadline of
+Charging commands (:class:`Command`, from the JSON API, the panel, Home
+Assistant events and helpers, MQTT and evcc) enter through :func:`run`,
+which checks ``amps`` with the one parser :func:`parse_amps`. The token
+service's charger commands (authorization switches, local-list pushes, the
+cache clear after a block) enter through :func:`run_user` itself, handed to
+it by the composition root as a :data:`~bmw_wallbox.results.CommandRunner`.
+
+:func:`run_user` runs the command as a *user command*: its charger calls go
+before background calls, and it has one deadline of
 :attr:`Controller.command_deadline_s` seconds (35 s unless set otherwise)
-from the moment it arrives. When that passes, the answer is ``timeout`` (what was sent may still take effect; its
-outcome is recorded when the charger answers).
+from the moment it arrives. When that passes, the answer is ``timeout`` (what
+was sent may still take effect; its outcome is recorded when the charger
+answers). Every outcome for a configured charger, ``invalid`` included, is
+recorded as its ``last_command`` and announced to the controller's result
+listeners, the same way.
 """
 
 from __future__ import annotations
@@ -17,10 +24,10 @@ import math
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
-from bmw_wallbox.controller.controller import Controller, unknown_charger
-from bmw_wallbox.controller.port import USER_COMMAND
-from bmw_wallbox.controller.results import CommandResult, Outcome
+from bmw_wallbox.controller.controller import Controller
 from bmw_wallbox.options import MIN_CURRENT_A
+from bmw_wallbox.ports import USER_COMMAND
+from bmw_wallbox.results import CommandResult, CommandRunner, Outcome, timed_out, unknown_charger
 
 
 class Command(StrEnum):
@@ -32,8 +39,9 @@ class Command(StrEnum):
     STOP = "stop"
     RESET = "reset"
     SET_CURRENT_LIMIT = "set_current_limit"
-    SET_MAX_CURRENT = "set_max_current"
-    """The limit without resuming a pause (what evcc's ``maxcurrent`` means)."""
+    """The limit; a positive one also resumes a pause."""
+    SET_LIMIT_KEEP_PAUSE = "set_max_current"
+    """The limit without resuming a pause (evcc's ``maxcurrent``; the wire word stays ``set_max_current``)."""
 
 
 #: Commands that take no argument, as the JSON API routes and the Home Assistant buttons offer them.
@@ -48,7 +56,7 @@ _HANDLERS: dict[Command, Callable[[Controller, str], Awaitable[CommandResult]]] 
 }
 
 
-_WITH_AMPS = frozenset({Command.SET_CURRENT_LIMIT, Command.SET_MAX_CURRENT})
+_WITH_AMPS = frozenset({Command.SET_CURRENT_LIMIT, Command.SET_LIMIT_KEEP_PAUSE})
 
 
 class InvalidAmpsError(ValueError):
@@ -92,36 +100,61 @@ async def run(
     charger_id: str,
     amps: object = None,
 ) -> CommandResult:
-    """Run one user command and return its honest outcome (``timeout`` once the controller's deadline has passed)."""
-    deadline_s = controller.command_deadline_s
+    """Run one charging command and return its honest outcome (an invalid ``amps`` is recorded as ``invalid``)."""
     state = controller.state(charger_id)
     if state is None:
         return unknown_charger(command, charger_id)
-    if command in _WITH_AMPS:
-        try:
-            limit = parse_amps(amps)
-        except InvalidAmpsError as err:
-            return CommandResult(
-                command=command,
-                outcome=Outcome.INVALID,
-                detail=f"{err}; send 0 (pause) or {MIN_CURRENT_A} to {state.max_current_a} A",
-            )
+    if command not in _WITH_AMPS:
+        return await run_user(controller, command, charger_id, lambda: _HANDLERS[command](controller, charger_id))
+    try:
+        limit = parse_amps(amps)
+    except InvalidAmpsError as err:
+        detail = f"{err}; send 0 (pause) or {MIN_CURRENT_A} to {state.max_current_a} A"
+        return await controller.record(
+            charger_id, CommandResult(command=command, outcome=Outcome.INVALID, detail=detail)
+        )
+    resume = command is Command.SET_CURRENT_LIMIT
+    return await run_user(
+        controller,
+        command,
+        charger_id,
+        lambda: controller.set_current_limit(charger_id, limit, resume=resume, command=command),
+    )
+
+
+async def run_user(
+    controller: Controller, command: str, charger_id: str, work: Callable[[], Awaitable[CommandResult]]
+) -> CommandResult:
+    """Run ``work()`` as a user command (priority, one deadline); a missed deadline is recorded as ``timeout``.
+
+    ``work`` records its own outcome through :meth:`Controller.record` (the
+    controller's commands do; :func:`runner` wraps the token service's).
+    """
+    deadline_s = controller.command_deadline_s
+    if controller.state(charger_id) is None:
+        return unknown_charger(command, charger_id)
     token = USER_COMMAND.set(True)
     try:
         async with asyncio.timeout(deadline_s):
-            if command in _WITH_AMPS:
-                return await controller.set_current_limit(
-                    charger_id, limit, resume=command is Command.SET_CURRENT_LIMIT, command=command
-                )
-            return await _HANDLERS[command](controller, charger_id)
+            return await work()
     except TimeoutError:
-        return controller.record(
-            charger_id,
-            CommandResult(
-                command=command,
-                outcome=Outcome.TIMEOUT,
-                detail=f"no answer from the charger within {deadline_s:.0f} s; what was sent may still take effect",
-            ),
-        )
+        return await controller.record(charger_id, timed_out(command, deadline_s))
     finally:
         USER_COMMAND.reset(token)
+
+
+def runner(controller: Controller) -> CommandRunner:
+    """The :data:`~bmw_wallbox.results.CommandRunner` for commands from outside the controller (the token service).
+
+    Their ``work`` returns an outcome without recording it; the runner records it like the controller's own.
+    """
+
+    async def run_recorded(
+        command: str, charger_id: str, work: Callable[[], Awaitable[CommandResult]]
+    ) -> CommandResult:
+        async def recorded() -> CommandResult:
+            return await controller.record(charger_id, await work())
+
+        return await run_user(controller, command, charger_id, recorded)
+
+    return run_recorded

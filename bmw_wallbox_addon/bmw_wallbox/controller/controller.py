@@ -1,11 +1,12 @@
 """Charging control, EVCC-style: the desired state is persisted and reconciled onto the charger.
 
-- start: resume a paused transaction, else RequestStartTransaction followed at once by the limit;
+- start: resume a paused transaction, else RequestStartTransaction followed at once by the limit
+  (concurrent Starts share one, see :mod:`bmw_wallbox.controller.start`);
 - pause: a 0 A limit, the transaction stays alive (a remote stop would block the next start);
 - resume: the limit again;
 - stop: RequestStopTransaction (the Delta then needs an unplug before it starts again);
 - set_current_limit: clamp to 6 A .. max_current, 0 means pause;
-- reset: Reset(Immediate); automatically only as the last resort (see :meth:`Controller._recover`).
+- reset: Reset(Immediate); automatically only as the last resort (see :mod:`bmw_wallbox.controller.recovery`).
 
 The limit is re-applied at every connect, on every new transaction and every
 return from a suspension to Charging. Rapid changes are coalesced per
@@ -14,9 +15,10 @@ charger: the latest value wins, and at most one apply runs per
 charger without smart charging, pause, resume and limits answer
 ``not_supported`` at once and nothing is sent.
 
-The controller talks to chargers only through :class:`~bmw_wallbox.controller.port.ChargerPort`
-and imports nothing of the OCPP library. Each command ends in one commit of
-the charger's state (durable at once).
+The controller talks to chargers only through :class:`~bmw_wallbox.ports.ChargerPort`
+and imports nothing of the OCPP library. Every outcome is recorded through
+:class:`~bmw_wallbox.controller.recorder.Recorder`: the charger's state is
+committed durably before the command answers, at most once per short window.
 """
 
 from __future__ import annotations
@@ -25,36 +27,34 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
-from bmw_wallbox.controller.apply import apply_setpoint, not_supported
+from bmw_wallbox.controller import start
+from bmw_wallbox.controller.apply import apply_setpoint
 from bmw_wallbox.controller.coalesce import Coalescer
-from bmw_wallbox.controller.port import Answer, ChargerPort, IdToken
-from bmw_wallbox.controller.results import CommandResult, Outcome
-from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.controller.recorder import COMMIT_WINDOW_S, Recorder, ResultListener
+from bmw_wallbox.controller.recovery import reboot_as_last_resort
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.options import MIN_CURRENT_A
-from bmw_wallbox.state import (
-    SUSPENDED,
-    ChargerState,
-    ChargingState,
-    CommandRecord,
-    ConnectorStatus,
-    Save,
-    utcnow,
+from bmw_wallbox.ports import Answer, ChargerPort, IdToken
+from bmw_wallbox.results import (
+    CALL_ERRORS,
+    CommandResult,
+    Outcome,
+    from_error,
+    not_connected,
+    not_supported,
+    unknown_charger,
 )
+from bmw_wallbox.state import SUSPENDED, ChargerState, ChargingState, ConnectorStatus, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
 #: Seconds a user command may take, from its arrival to its answer.
 COMMAND_DEADLINE_S = 35.0
-#: No second automatic reset within this time.
-AUTO_RESET_COOLDOWN = timedelta(minutes=10)
 #: The token remote starts carry when option ``id_token`` is not set: a fixed Central token.
 DEFAULT_ID_TOKEN = IdToken(value="HomeAssistant", kind="Central")
 
 PortLookup = Callable[[str], ChargerPort | None]
-ResultListener = Callable[[str, CommandResult], None]
 
 _remote_start_ids = itertools.count(int(time.time()) % 1_000_000)
 
@@ -71,9 +71,10 @@ class Controller:
         reset_recovery: bool = True,
         min_interval_s: float = 2.0,
         command_deadline_s: float = COMMAND_DEADLINE_S,
+        commit_window_s: float = COMMIT_WINDOW_S,
     ) -> None:
         self._hub = hub
-        #: Seconds a user command may take from its arrival to its answer (see :func:`commands.run`).
+        #: Seconds a user command may take from its arrival to its answer (see :func:`commands.run_user`).
         self.command_deadline_s = command_deadline_s
         self._ports = ports
         self.id_token = id_token or DEFAULT_ID_TOKEN
@@ -82,7 +83,8 @@ class Controller:
         self._seen: dict[str, tuple[str | None, ChargingState | None]] = {}
         self._remote_stopped: set[str] = set()
         self._awaiting_reboot: dict[str, str] = {}
-        self._listeners: list[ResultListener] = []
+        self._recorder = Recorder(hub, window_s=commit_window_s)
+        self._starts = start.StartGate()
         self._unsubscribe: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -95,15 +97,18 @@ class Controller:
         """Stop every apply loop; pending commands are answered as not connected."""
         if self._unsubscribe is not None:
             self._unsubscribe()
+        await self._starts.close()
         await self._coalescer.close()
+        self._recorder.close()
 
     def subscribe_results(self, listener: ResultListener) -> Callable[[], None]:
         """Call ``listener(charger_id, result)`` for every command outcome, including late ones.
 
-        Returns a function that unsubscribes the listener.
+        In a burst, the latest outcome of each command per commit window (see
+        :class:`~bmw_wallbox.controller.recorder.Recorder`). Returns a function
+        that unsubscribes the listener.
         """
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._recorder.subscribe(listener)
 
     def remote_start_token(self) -> IdToken:
         """The token a remote start carries: the listed token chosen for remote starts, else :attr:`id_token`."""
@@ -117,80 +122,47 @@ class Controller:
     # --- commands ------------------------------------------------------------------------
 
     async def start(self, charger_id: str) -> CommandResult:
-        """Resume a paused transaction, or start one and send the limit right after."""
+        """Resume a paused transaction, or start one and send the limit right after.
+
+        Concurrent Starts (and Starts while an accepted one waits for its
+        transaction) share one outcome and send one RequestStartTransaction
+        (see :mod:`bmw_wallbox.controller.start`).
+        """
         state = self.state(charger_id)
         if state is None:
             return unknown_charger("start", charger_id)
-        evse = state.main_evse
+        if state.main_evse.transaction is not None:
+            self._starts.forget(charger_id)  # the transaction is here: decide anew (running, or paused)
+        return await self._starts.start(charger_id, lambda: self._start(charger_id, state))
+
+    async def _start(self, charger_id: str, state: ChargerState) -> CommandResult:
         port = self._ports(charger_id)
         if port is None:
             state.want(paused=False)
-            return self.record(charger_id, not_connected("start"))
-        if evse.transaction is not None:
-            if not state.limits_supported:
-                return self.record(
-                    charger_id,
-                    CommandResult(
-                        command="start",
-                        outcome=Outcome.NOT_APPLICABLE,
-                        detail="a session is already running (this charger takes no limits, so it cannot be paused)",
-                    ),
-                )
+            return await self.record(charger_id, not_connected("start"))
+        refusal = start.blocked(state, now=utcnow())
+        if refusal is not None:
+            return await self.record(charger_id, refusal)
+        if state.main_evse.transaction is not None:  # paused: resume it
             state.want(paused=False)
-            return self.record(charger_id, await self._apply("start", charger_id, urgent=True))
-        if not evse.car_present:
-            status = evse.connector_status or "unknown"
-            return self.record(
-                charger_id,
-                CommandResult(
-                    command="start", outcome=Outcome.NOT_APPLICABLE, detail=f"no car connected (connector {status})"
-                ),
-            )
+            return await self.record(charger_id, await self._apply("start", charger_id, urgent=True))
         try:
             answer = await port.request_start(
-                evse_id=evse.evse_id, remote_start_id=next(_remote_start_ids), id_token=self.remote_start_token()
+                evse_id=state.main_evse.evse_id,
+                remote_start_id=next(_remote_start_ids),
+                id_token=self.remote_start_token(),
             )
-        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
-            return self.record(charger_id, failed("start", err))
+        except CALL_ERRORS as err:
+            return await self.record(charger_id, from_error("start", err))
         if not answer.accepted:
-            detail = f"the charger refused to start ({answer.describe()})"
-            if charger_id in self._remote_stopped:
-                detail += (
-                    "; after a remote stop the Delta wallbox starts again only after the car is unplugged"
-                    " or a reboot: use pause instead of stop"
-                )
-            return self.record(charger_id, CommandResult(command="start", outcome=Outcome.REJECTED, detail=detail))
+            refused = start.refused(answer, after_remote_stop=charger_id in self._remote_stopped, boot=state.boot)
+            return await self.record(charger_id, refused)
         state.want(paused=False)
-        if not state.limits_supported:
-            warning = "this charger does not support current limits: no limit is in force"
-            return self.record(
-                charger_id,
-                CommandResult(
-                    command="start",
-                    outcome=Outcome.ACCEPTED,
-                    detail=f"start accepted; {warning}",
-                    data={"limit_enforced": False},
-                    warning=warning,
-                ),
-            )
-        limit = await self._apply("start", charger_id, urgent=True)
-        if limit.ok:
-            result = CommandResult(
-                command="start",
-                outcome=Outcome.ACCEPTED,
-                detail=f"start accepted; {limit.detail}",
-                data={**limit.data, "limit_enforced": True},
-            )
-        else:
-            warning = f"the limit is not enforced: {limit.detail}"
-            result = CommandResult(
-                command="start",
-                outcome=Outcome.ACCEPTED,
-                detail=f"start accepted, but {warning}",
-                data={**limit.data, "limit_enforced": False},
-                warning=warning,
-            )
-        return self.record(charger_id, result)
+        limit = await self._apply("start", charger_id, urgent=True) if state.limits_supported else None
+        result = start.started(limit)
+        if state.main_evse.transaction is None:  # not reported yet: Starts meanwhile get this outcome
+            self._starts.requested(charger_id, result)
+        return await self.record(charger_id, result)
 
     async def pause(self, charger_id: str) -> CommandResult:
         """Pause with a 0 A limit; the transaction stays alive."""
@@ -224,20 +196,15 @@ class Controller:
             return unknown_charger("stop", charger_id)
         port = self._ports(charger_id)
         if port is None:
-            return self.record(charger_id, not_connected("stop"))
+            return await self.record(charger_id, not_connected("stop"))
         tx = state.main_evse.transaction
         if tx is None:
-            return self.record(
+            return await self.record(
                 charger_id,
                 CommandResult(command="stop", outcome=Outcome.NOT_APPLICABLE, detail="no transaction is running"),
             )
-        result = await self._ask(
-            "stop",
-            charger_id,
-            port.request_stop(tx.transaction_id),
-            verb="stop",
-            done="transaction stopping; the Delta wallbox needs the car unplugged before it can start again",
-        )
+        done = start.stop_done(state.boot)
+        result = await self._ask("stop", charger_id, port.request_stop(tx.transaction_id), verb="stop", done=done)
         if result.ok:
             self._remote_stopped.add(charger_id)
         return result
@@ -248,7 +215,7 @@ class Controller:
             return unknown_charger("reset", charger_id)
         port = self._ports(charger_id)
         if port is None:
-            return self.record(charger_id, not_connected("reset"))
+            return await self.record(charger_id, not_connected("reset"))
         return await self._ask(
             "reset", charger_id, port.reset(), verb="reboot", done="the charger is rebooting (about a minute)"
         )
@@ -257,26 +224,23 @@ class Controller:
         """Apply the desired state at once when a charger (re)connects, before anything else."""
         charger_id = port.state.charger_id
         self._remote_stopped.discard(charger_id)
+        self._starts.forget(charger_id)
         result = await self._coalescer.request(charger_id, "connect", urgent=True)
         self._hub.commit(charger_id, Save.SOON)
         recovering = self._awaiting_reboot.pop(charger_id, None)
         if recovering is not None:
-            self.record(charger_id, result.renamed(f"{recovering} (after automatic reboot)"))
+            await self.record(charger_id, result.renamed(f"{recovering} (after automatic reboot)"))
         return result
 
-    def record(self, charger_id: str, result: CommandResult) -> CommandResult:
-        """Remember a command's outcome, commit the charger's state once (durably), and tell the listeners."""
+    def limit_moved(self, charger_id: str, *, lower: bool) -> None:
+        """The limit to enforce moved without a command (the site budget): a cut goes out at once, a rise coalesced."""
         state = self.state(charger_id)
-        if state is not None:
-            state.command_done(
-                CommandRecord(command=result.command, at=result.at, outcome=str(result.outcome), detail=result.detail)
-            )
-            self._hub.commit(charger_id, Save.NOW)
-        log = _LOGGER.info if result.ok else _LOGGER.warning
-        log("[%s] %s: %s (%s)", charger_id, result.command, result.outcome, result.detail)
-        for listener in list(self._listeners):
-            listener(charger_id, result)
-        return result
+        if state is not None and state.limits_supported and self._ports(charger_id) is not None:
+            self._coalescer.schedule(charger_id, urgent=lower)
+
+    async def record(self, charger_id: str, result: CommandResult) -> CommandResult:
+        """Remember a command's outcome, commit it durably and tell the listeners (see :class:`Recorder`)."""
+        return await self._recorder.record(charger_id, result)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -286,10 +250,10 @@ class Controller:
         """Send one request whose status answer is the command's outcome, and record it."""
         try:
             answer = await request
-        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError) as err:
-            return self.record(charger_id, failed(command, err))
+        except CALL_ERRORS as err:
+            return await self.record(charger_id, from_error(command, err))
         if not answer.accepted:
-            return self.record(
+            return await self.record(
                 charger_id,
                 CommandResult(
                     command=command,
@@ -297,7 +261,7 @@ class Controller:
                     detail=f"the charger refused to {verb} ({answer.describe()})",
                 ),
             )
-        return self.record(charger_id, CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=done))
+        return await self.record(charger_id, CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=done))
 
     async def _change(
         self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None
@@ -306,17 +270,17 @@ class Controller:
         if state is None:
             return unknown_charger(command, charger_id)
         if not state.limits_supported:
-            return self.record(charger_id, not_supported(command, state.limits_refused))
+            return await self.record(charger_id, not_supported(command, state.limits_refused))
         before = (state.desired.paused, state.desired.limit_a)
         state.want(paused=paused, limit_a=limit_a)
         if self._ports(charger_id) is None:
-            return self.record(charger_id, not_connected(command))
+            return await self.record(charger_id, not_connected(command))
         result = await self._apply(command, charger_id)
         if result.outcome is Outcome.NOT_SUPPORTED:
             state.want(paused=before[0], limit_a=before[1])  # nothing can change on this charger
         elif result.outcome is Outcome.REJECTED and result.curable_by_reset:
             result = await self._recover(charger_id, result)
-        return self.record(charger_id, result)
+        return await self.record(charger_id, result)
 
     async def _apply(self, command: str, charger_id: str, *, urgent: bool = False) -> CommandResult:
         """Queue an apply of the desired state and wait for the result of the apply that covers it."""
@@ -335,38 +299,14 @@ class Controller:
             self._hub.commit(charger_id, Save.SOON)
 
     async def _recover(self, charger_id: str, failed: CommandResult) -> CommandResult:
-        """The last resort: reboot the charger when it refuses every way to take a limit.
-
-        Only for refusals a reboot is known to cure (status Rejected every way,
-        never a CALLERROR), when a car is connected, option ``reset_recovery``
-        is on, and no automatic reset happened in the last 10 minutes. The
-        outcome is reported as ``rebooting``; the real outcome follows after reconnect.
-        """
-        state = self.state(charger_id)
+        """The last resort for a refusal a reboot cures (see :func:`reboot_as_last_resort`)."""
         port = self._ports(charger_id)
-        if state is None or port is None or not self._reset_recovery:
+        if port is None or not self._reset_recovery:
             return failed
-        if not state.main_evse.car_present:
-            return failed
-        now = utcnow()
-        if state.last_auto_reset_at is not None and now - state.last_auto_reset_at < AUTO_RESET_COOLDOWN:
-            return failed
-        _LOGGER.warning(
-            "[%s] The charger refuses every way to take the limit: rebooting it as the last resort", charger_id
-        )
-        state.auto_reset_sent(now)
-        try:
-            answer = await port.reset()
-        except (ChargerTimeoutError, ChargerNotConnectedError, ChargerCallError):
-            return failed
-        if not answer.accepted:
-            return failed
-        self._awaiting_reboot[charger_id] = failed.command
-        return CommandResult(
-            command=failed.command,
-            outcome=Outcome.REBOOTING,
-            detail=f"{failed.detail}; rebooting the charger as the last resort, the outcome follows when it is back",
-        )
+        result = await reboot_as_last_resort(port, failed)
+        if result.outcome is Outcome.REBOOTING:
+            self._awaiting_reboot[charger_id] = failed.command
+        return result
 
     def _on_state_changed(self, charger_id: str, save: Save) -> None:
         """Re-apply on a new transaction and on every return from a suspension to Charging."""
@@ -377,8 +317,9 @@ class Controller:
         now_seen = (tx.transaction_id if tx else None, tx.charging_state if tx else None)
         before = self._seen.get(charger_id, (None, None))
         self._seen[charger_id] = now_seen
-        if state.main_evse.connector_status == ConnectorStatus.AVAILABLE:
+        if state.main_evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
             self._remote_stopped.discard(charger_id)
+            self._starts.forget(charger_id)
         if not state.connected or self._ports(charger_id) is None or now_seen == before:
             return
         new_transaction = now_seen[0] is not None and now_seen[0] != before[0]
@@ -388,28 +329,3 @@ class Controller:
                 "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"
             )
             self._coalescer.schedule(charger_id)
-
-
-def unknown_charger(command: str, charger_id: str) -> CommandResult:
-    """The answer for a charger id that is not configured."""
-    return CommandResult(
-        command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger with id {charger_id!r} is configured"
-    )
-
-
-def not_connected(command: str) -> CommandResult:
-    """The answer while the charger is offline."""
-    return CommandResult(
-        command=command,
-        outcome=Outcome.NOT_CONNECTED,
-        detail="the charger is not connected; the desired state is kept and applied when it connects",
-    )
-
-
-def failed(command: str, err: Exception) -> CommandResult:
-    """A call that failed (timeout, lost connection, CALLERROR) as the command's honest result."""
-    if isinstance(err, ChargerTimeoutError):
-        return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=str(err))
-    if isinstance(err, ChargerNotConnectedError):
-        return not_connected(command)
-    return CommandResult(command=command, outcome=Outcome.REJECTED, detail=f"the charger answered {err}")

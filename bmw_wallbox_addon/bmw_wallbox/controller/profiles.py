@@ -21,7 +21,7 @@ gets the limit in W (A x phases x 230 V).
 
 from __future__ import annotations
 
-from bmw_wallbox.controller.port import LimitProfile, RateUnit, Strategy
+from bmw_wallbox.ports import LimitProfile, RateUnit, Strategy
 from bmw_wallbox.state import SUSPENDED, Capabilities, ChargerState, ChargingState
 
 PROFILE_IDS: dict[Strategy, int] = {Strategy.TX_DEFAULT: 1, Strategy.TX_PROFILE: 2, Strategy.STATION_MAX: 3}

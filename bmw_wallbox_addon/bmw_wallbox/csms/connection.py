@@ -5,7 +5,7 @@ The library's ``ChargePoint`` routes frames to the ``@on`` handlers in
 out: a CALLERROR for every frame it cannot parse, lenient schema checks that
 drop vendor quirks instead of the whole message, a trace of every frame, the
 translation of call failures into our exceptions, and a call queue in which
-user commands go before background calls (:data:`~bmw_wallbox.controller.port.USER_COMMAND`),
+user commands go before background calls (:data:`~bmw_wallbox.ports.USER_COMMAND`),
 and a budget of frames a second (:class:`~bmw_wallbox.csms.guards.InflowLimit`): a
 peer that sends faster is read more slowly.
 
@@ -37,7 +37,6 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bmw_wallbox.controller.port import USER_COMMAND
 from bmw_wallbox.csms.framing import (
     CALL,
     CALLRESULT,
@@ -53,6 +52,7 @@ from bmw_wallbox.csms.tap import UpstreamTap
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
+from bmw_wallbox.ports import USER_COMMAND
 from bmw_wallbox.state import ChargerState, Save, utcnow
 from bmw_wallbox.trace import Trace
 

@@ -9,7 +9,7 @@ and logged where a user may care. :class:`Notices` is a mixin of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocpp.routing import on
 from ocpp.v201 import call_result
@@ -17,20 +17,37 @@ from ocpp.v201.datatypes import StatusInfoType
 from ocpp.v201.enums import (
     Action,
     DataTransferStatusEnumType,
+    FirmwareStatusEnumType,
     GenericStatusEnumType,
     GetCertificateStatusEnumType,
     Iso15118EVCertificateStatusEnumType,
     NotifyEVChargingNeedsStatusEnumType,
+    UploadLogStatusEnumType,
 )
 
 from bmw_wallbox.csms.connection import ChargerLogger
 from bmw_wallbox.logsafe import shown
+from bmw_wallbox.state import ChargerState, Save, utcnow
+
+_FIRMWARE_STATUSES = frozenset(s.value for s in FirmwareStatusEnumType)
+_LOG_STATUSES = frozenset(s.value for s in UploadLogStatusEnumType)
+
+
+def _request_id(value: object) -> int | None:
+    """A notification's requestId, None when it has none (or not a number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Notices:
     """The handlers of notifications that are only answered (and logged)."""
 
     log: ChargerLogger
+    state: ChargerState
+
+    if TYPE_CHECKING:
+
+        def commit(self, save: Save = Save.NO) -> None:
+            """The connection's commit (:meth:`bmw_wallbox.csms.connection.Connection.commit`)."""
 
     @on(Action.notify_monitoring_report, skip_schema_validation=True)
     def on_notify_monitoring_report(self, **kwargs: Any) -> call_result.NotifyMonitoringReport:
@@ -88,7 +105,11 @@ class Notices:
 
     @on(Action.firmware_status_notification, skip_schema_validation=True)
     def on_firmware_status_notification(self, status: str, **kwargs: Any) -> call_result.FirmwareStatusNotification:
+        """Keep the status of the update we asked for (``firmware_update`` in the snapshot); log every one."""
         self.log.info("Firmware status: %s", shown(status))
+        request_id = _request_id(kwargs.get("request_id"))
+        if status in _FIRMWARE_STATUSES and self.state.upkeep.firmware_status(request_id, status, at=utcnow()):
+            self.commit(Save.SOON)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.publish_firmware_status_notification, skip_schema_validation=True)
@@ -96,7 +117,11 @@ class Notices:
         return call_result.PublishFirmwareStatusNotification()
 
     @on(Action.log_status_notification, skip_schema_validation=True)
-    def on_log_status_notification(self, **kwargs: Any) -> call_result.LogStatusNotification:
+    def on_log_status_notification(self, status: str, **kwargs: Any) -> call_result.LogStatusNotification:
+        """Keep the status of the log with this request id (shown in the log list); log every one."""
+        self.log.info("Log upload status: %s", shown(status))
+        if status in _LOG_STATUSES and self.state.upkeep.log_status(_request_id(kwargs.get("request_id")), status):
+            self.commit(Save.NO)
         return call_result.LogStatusNotification()
 
     @on(Action.notify_display_messages, skip_schema_validation=True)

@@ -1,9 +1,10 @@
 """The charger port over an OCPP connection: the controller's requests as OCPP 2.0.1 calls.
 
-Implements :class:`~bmw_wallbox.controller.port.ChargerPort` and, for the
-token service, :class:`~bmw_wallbox.controller.port.AuthPort`. Only this
+Implements :class:`~bmw_wallbox.ports.ChargerPort`, for the token service
+:class:`~bmw_wallbox.ports.AuthPort`, and for the maintenance service
+:class:`~bmw_wallbox.maintenance.port.MaintenancePort`. Only this
 module, the handlers and provisioning build library calls or read the
-library's answers; the controller sees :mod:`bmw_wallbox.controller.port` types.
+library's answers; the controller sees :mod:`bmw_wallbox.ports` types.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from ocpp.v201.enums import (
     ResetEnumType,
 )
 
-from bmw_wallbox.controller.port import (
+from bmw_wallbox.csms.connection import Connection
+from bmw_wallbox.maintenance.port import TransferAnswer
+from bmw_wallbox.ports import (
     Answer,
     IdToken,
     LimitProfile,
@@ -30,7 +33,6 @@ from bmw_wallbox.controller.port import (
     TransactionStatus,
     VariableChange,
 )
-from bmw_wallbox.csms.connection import Connection
 from bmw_wallbox.state import ChargerState
 
 _PURPOSES: dict[Strategy, ChargingProfilePurposeEnumType] = {
@@ -111,7 +113,7 @@ def _text(value: object) -> str | None:
 
 
 class ConnectionPort:
-    """A :class:`~bmw_wallbox.controller.port.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
+    """A :class:`~bmw_wallbox.ports.ChargerPort` and ``AuthPort`` that speaks OCPP over one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -178,6 +180,10 @@ class ConnectionPort:
         """SendLocalList."""
         return answer_of(await self._connection.request(send_local_list_request(update)))
 
+    async def clear_cache(self) -> Answer:
+        """ClearCache."""
+        return answer_of(await self._connection.request(call.ClearCache()))
+
     async def set_variable(self, change: VariableChange) -> Answer:
         """SetVariables for one variable (attribute Actual)."""
         result = await self._connection.request(
@@ -198,3 +204,40 @@ class ConnectionPort:
             reason_code=_text(info.get("reason_code")),
             additional_info=_text(info.get("additional_info")),
         )
+
+    # --- maintenance (MaintenancePort) ----------------------------------------------------
+
+    @property
+    def host(self) -> str | None:
+        """The host the charger connected to: its Host header without the port."""
+        request = self._connection.connection.request
+        header = request.headers.get("Host") if request is not None else None
+        if not header:
+            return None
+        return header[: header.index("]") + 1] if header.startswith("[") else header.rsplit(":", 1)[0]
+
+    async def get_log(
+        self, *, log_type: str, request_id: int, url: str, oldest: datetime | None, latest: datetime | None
+    ) -> TransferAnswer:
+        """GetLog."""
+        log: dict[str, Any] = {"remote_location": url}
+        if oldest is not None:
+            log["oldest_timestamp"] = _ocpp_time(oldest)
+        if latest is not None:
+            log["latest_timestamp"] = _ocpp_time(latest)
+        result = await self._connection.request(call.GetLog(log=log, log_type=log_type, request_id=request_id))
+        return TransferAnswer(status=str(result.status), filename=_text(getattr(result, "filename", None)))
+
+    async def update_firmware(
+        self, *, request_id: int, url: str, retrieve_at: datetime, install_at: datetime | None
+    ) -> TransferAnswer:
+        """UpdateFirmware."""
+        firmware: dict[str, Any] = {"location": url, "retrieve_date_time": _ocpp_time(retrieve_at)}
+        if install_at is not None:
+            firmware["install_date_time"] = _ocpp_time(install_at)
+        result = await self._connection.request(call.UpdateFirmware(request_id=request_id, firmware=firmware))
+        return TransferAnswer(status=str(result.status))
+
+
+def _ocpp_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -31,11 +31,11 @@ from collections.abc import Awaitable, Callable
 from ocpp.v201 import call
 from ocpp.v201.enums import MessageTriggerEnumType, ReportBaseEnumType
 
-from bmw_wallbox.controller.port import Answer
 from bmw_wallbox.csms.convert import KNOWN_MEASURANDS, capabilities_from_report, connector_status
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.port import answer_of
 from bmw_wallbox.errors import ChargerCallError, ChargerTimeoutError
+from bmw_wallbox.ports import Answer
 from bmw_wallbox.state import ConnectorStatus, Save, Source, utcnow
 
 #: How long to wait for the first frame of a new connection before provisioning anyway

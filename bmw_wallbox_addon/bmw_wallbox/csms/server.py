@@ -54,6 +54,7 @@ from bmw_wallbox import unknown_ids
 from bmw_wallbox.csms.guards import AuthThrottle, LogBudget
 from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
+from bmw_wallbox.csms.health import watch_round_trip
 from bmw_wallbox.csms.port import ConnectionPort
 from bmw_wallbox.csms.tap import UpstreamTap
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
@@ -329,6 +330,7 @@ class CsmsServer:
             authenticated=charger is not None and charger.password is not None,
             at=utcnow(),
         )
+        state.upkeep.connected(state.connected_since or utcnow())
         link.log.info(
             "Connected from %s (%s%s)",
             state.remote_address,
@@ -340,6 +342,7 @@ class CsmsServer:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._receive(link))
                 group.create_task(self._guarded(link))
+                group.create_task(watch_round_trip(link))
         except* (ConnectionClosed, ChargerNotConnectedError):
             pass
         finally:

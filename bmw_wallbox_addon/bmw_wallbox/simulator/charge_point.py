@@ -30,6 +30,7 @@ from bmw_wallbox.simulator.auth import LocalListHandlers
 from bmw_wallbox.simulator.composite import composite_schedule
 from bmw_wallbox.simulator.profiles import Verdict
 from bmw_wallbox.simulator.station import ChargerLog, Station
+from bmw_wallbox.simulator.transfers import TransferHandlers
 
 Action = enums.Action
 _CALL = 2
@@ -46,7 +47,7 @@ def _incoming_call(raw: str | bytes) -> tuple[str, str, dict[str, Any]] | None:
     return None
 
 
-class SimChargePoint(LocalListHandlers, ChargePoint):  # type: ignore[misc, unused-ignore]
+class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type: ignore[misc, unused-ignore]
     """One connection of the simulated wallbox; handler kwargs are the library's snake_case.
 
     ``response_timeout_s`` (real seconds) bounds each request the wallbox sends.

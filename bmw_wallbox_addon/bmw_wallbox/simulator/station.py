@@ -22,6 +22,7 @@ from bmw_wallbox.simulator.device_model import DeviceModel
 from bmw_wallbox.simulator.evse import Evse
 from bmw_wallbox.simulator.inventory import Identity
 from bmw_wallbox.simulator.personality import Personality
+from bmw_wallbox.simulator.transfers import Transfers
 
 Send = Callable[[OcppRequest], Awaitable[Any]]
 
@@ -111,6 +112,8 @@ class Station:
         self._deferred: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._reset_scheduled = False
+        #: GetLog uploads and UpdateFirmware downloads (see :mod:`.transfers`).
+        self.transfers = Transfers(self)
 
     @property
     def received(self) -> list[tuple[str, dict[str, Any]]]:

@@ -25,6 +25,7 @@ from bmw_wallbox.simulator.inventory import Identity, LiveValues, wallbox_model
 from bmw_wallbox.simulator.outage import crash, reboot
 from bmw_wallbox.simulator.personality import DELTA, Personality
 from bmw_wallbox.simulator.station import ChargerLog, Station
+from bmw_wallbox.simulator.transfers import Transfers
 from bmw_wallbox.simulator.uplink import RECONNECT_MIN_S, Uplink
 from bmw_wallbox.simulator.view import WallboxView
 
@@ -132,9 +133,15 @@ class WallboxSimulator(WallboxView):
         )
         self._station.on_reset = lambda: self._spawn(self._reboot(_Boot.remote_reset, graceful=True))
         self._uplink = Uplink(self._station, url, ssl=ssl)
+        self._station.transfers.ssl = ssl
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._stopped.set()
+
+    @property
+    def transfers(self) -> Transfers:
+        """GetLog uploads and UpdateFirmware downloads: the upload method, and what was sent and fetched."""
+        return self._station.transfers
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """Wait (real seconds) until connected, booted, and the messages queued so far answered.
@@ -168,6 +175,7 @@ class WallboxSimulator(WallboxView):
             await self._uplink.run()
         finally:
             await cancel_and_wait(self._tasks)
+            await self._station.transfers.close()
             self._stopped.set()
 
     async def stop(self) -> None:

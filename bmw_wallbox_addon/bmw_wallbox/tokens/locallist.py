@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from bmw_wallbox.controller.port import LocalListUpdate, UpdateType
+from bmw_wallbox.ports import LocalListUpdate, UpdateType
 from bmw_wallbox.tokenbook import AuthStatus, ListEntry, TokenBook
 
 Entries = dict[tuple[str, str], ListEntry]

@@ -7,12 +7,16 @@ chargers' local lists through :class:`~bmw_wallbox.tokens.sync.LocalListSync`,
 which follows the book. A rename also renames the token in every charger's
 running transaction and session history.
 
-Charger settings (whether the charger asks before charging,
+Charger commands (switching whether the charger asks before charging,
 ``AuthCtrlr.Enabled``, and whether it keeps a local list,
-``LocalAuthListCtrlr.Enabled``) are SetVariables calls sent as user commands
-(they go before background calls) with one deadline, ``deadline_s`` (35 s
-unless set otherwise), and answer with an honest
-:class:`~bmw_wallbox.controller.results.CommandResult`:
+``LocalAuthListCtrlr.Enabled``; a full local-list push; the ClearCache after a
+block) run through the one command table, the
+:data:`~bmw_wallbox.results.CommandRunner` the composition root hands in: they
+go before background calls, have its one deadline, and their outcome is
+recorded as the charger's last command and announced like every other
+command's. The switches answer with an honest
+:class:`~bmw_wallbox.results.CommandResult` (a failed call is worded by
+:func:`~bmw_wallbox.results.from_error`):
 
 ============================================  =================
 The charger answered                          Outcome
@@ -26,6 +30,12 @@ NotImplemented / NotSupported
 any other CALLERROR                           rejected
 nothing within the deadline                   timeout
 ============================================  =================
+
+Blocking or deleting an allowed token clears the authorization cache
+(ClearCache) of every connected charger whose ``AuthCacheCtrlr.Enabled`` is
+true or not reported, in the background, so a cached card cannot charge
+offline; a charger that answers Rejected or CALLERROR NotImplemented has no
+cache to clear (outcome ``not_supported``).
 """
 
 from __future__ import annotations
@@ -35,12 +45,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bmw_wallbox.controller.controller import COMMAND_DEADLINE_S
-from bmw_wallbox.controller.port import USER_COMMAND, AuthPort, VariableChange
-from bmw_wallbox.controller.results import CommandResult, Outcome
-from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
+from bmw_wallbox.ports import AuthPort, VariableChange
+from bmw_wallbox.results import CALL_ERRORS, CommandResult, CommandRunner, Outcome, from_error
 from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import AuthPolicy, Token, TokenError
 from bmw_wallbox.tokens.sync import LocalListSync
@@ -53,6 +61,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "local_list": ("LocalAuthListCtrlr", "Enabled"),
 }
 _NOT_SUPPORTED = frozenset({"UnknownComponent", "UnknownVariable", "NotSupportedAttributeType"})
+#: The command name of the full local-list push and of the cache clear after a block.
+SEND_LIST = "local_list"
+CLEAR_CACHE = "clear_cache"
 
 PortLookup = Callable[[str], AuthPort | None]
 
@@ -66,15 +77,16 @@ class TokenService:
         *,
         sync: LocalListSync,
         ports: PortLookup,
-        deadline_s: float = COMMAND_DEADLINE_S,
+        commands: CommandRunner,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.hub = hub
         self.book = hub.tokens
         self.sync = sync
         self._ports = ports
-        self._deadline_s = deadline_s
+        self._commands = commands
         self._clock = clock
+        self._clearing: set[asyncio.Task[CommandResult]] = set()
 
     # --- the list ------------------------------------------------------------------------------
 
@@ -112,6 +124,8 @@ class TokenService:
         if before is not None and before.allowed != token.allowed:
             _LOGGER.info("Token %r %s", token.name, "allowed" if token.allowed else "blocked")
         self.book.commit(Save.NOW)
+        if before is not None and before.allowed and not token.allowed:
+            self._clear_caches()
         return token
 
     def delete(self, ref: str) -> Token:
@@ -119,6 +133,8 @@ class TokenService:
         token = self.book.delete(ref)
         _LOGGER.info("Token %r deleted", token.name)
         self.book.commit(Save.NOW)
+        if token.allowed:
+            self._clear_caches()
         return token
 
     def dismiss_unknown(self, ref: str) -> None:
@@ -139,15 +155,55 @@ class TokenService:
 
     async def switch(self, charger_id: str, setting: str, enabled: bool) -> CommandResult:
         """Switch ``charger_authorization`` or ``local_list`` on or off on the charger (SetVariables)."""
-        component, variable = SETTINGS[setting]
         command = f"{setting}_{'on' if enabled else 'off'}"
-        state = self.hub.chargers.get(charger_id)
-        if state is None:
-            return CommandResult(
-                command=command,
-                outcome=Outcome.UNKNOWN_CHARGER,
-                detail=f"no charger with id {charger_id!r} is configured",
+        return await self._commands(command, charger_id, lambda: self._switch(charger_id, setting, enabled, command))
+
+    async def send_list(self, charger_id: str) -> CommandResult:
+        """Send the whole list to the charger again now (a full update) and return the outcome."""
+        return await self._commands(SEND_LIST, charger_id, lambda: self.sync.sync(charger_id, force_full=True))
+
+    async def clear_cache(self, charger_id: str) -> CommandResult:
+        """ClearCache on one charger (see the module docstring) and return the outcome."""
+        return await self._commands(CLEAR_CACHE, charger_id, lambda: self._clear_cache(charger_id))
+
+    async def close(self) -> None:
+        """Cancel cache clears still running."""
+        tasks = list(self._clearing)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _clear_caches(self) -> None:
+        """A token lost its right to charge: clear every connected charger's cache that may hold it."""
+        for charger_id, state in self.hub.chargers.items():
+            if self._ports(charger_id) is None or state.capabilities.variables.get("AuthCacheCtrlr.Enabled") == "false":
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self.clear_cache(charger_id), name=f"clear cache {charger_id}"
             )
+            self._clearing.add(task)
+            task.add_done_callback(self._clearing.discard)
+
+    async def _clear_cache(self, charger_id: str) -> CommandResult:
+        port = self._ports(charger_id)
+        if port is None:
+            return CommandResult(
+                command=CLEAR_CACHE, outcome=Outcome.NOT_CONNECTED, detail="the charger is not connected"
+            )
+        try:
+            answer = await port.clear_cache()
+        except CALL_ERRORS as err:
+            return from_error(CLEAR_CACHE, err, mask=self._masked)
+        if answer.accepted:
+            return CommandResult(
+                command=CLEAR_CACHE, outcome=Outcome.ACCEPTED, detail="the authorization cache is cleared"
+            )
+        detail = f"the charger answered {self._masked(answer.describe())}: it keeps no authorization cache to clear"
+        return CommandResult(command=CLEAR_CACHE, outcome=Outcome.NOT_SUPPORTED, detail=detail)
+
+    async def _switch(self, charger_id: str, setting: str, enabled: bool, command: str) -> CommandResult:
+        component, variable = SETTINGS[setting]
+        state = self.hub.chargers[charger_id]
         port = self._ports(charger_id)
         if port is None:
             return CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the charger is not connected")
@@ -159,51 +215,20 @@ class TokenService:
         change = VariableChange(component=component, variable=variable, value="true" if enabled else "false")
         result = await self._set_variable(port, change, command)
         if result.ok:
-            state.setting_changed(component, variable, change.value)
-            self.hub.commit(charger_id, Save.NOW)
+            state.setting_changed(component, variable, change.value)  # committed with the command's outcome
             if setting == "local_list" and enabled:
                 self.sync.schedule(charger_id)
-        log = _LOGGER.info if result.ok else _LOGGER.warning
-        log("[%s] %s: %s (%s)", charger_id, command, result.outcome, result.detail)
         return result
 
-    async def send_list(self, charger_id: str) -> CommandResult:
-        """Send the whole list to the charger again now (a full update) and return the outcome."""
-        if charger_id not in self.hub.chargers:
-            return CommandResult(
-                command="local_list",
-                outcome=Outcome.UNKNOWN_CHARGER,
-                detail=f"no charger with id {charger_id!r} is configured",
-            )
-        token = USER_COMMAND.set(True)
-        try:
-            async with asyncio.timeout(self._deadline_s):
-                return await self.sync.sync(charger_id, force_full=True)
-        except TimeoutError:
-            return CommandResult(
-                command="local_list",
-                outcome=Outcome.TIMEOUT,
-                detail=f"the update did not finish within {self._deadline_s:.0f} s; it goes on in the background",
-            )
-        finally:
-            USER_COMMAND.reset(token)
+    def _masked(self, text: str) -> str:
+        return mask_text(text, self.book.secret_values())
 
     async def _set_variable(self, port: AuthPort, change: VariableChange, command: str) -> CommandResult:
         name = f"{change.component}.{change.variable}"
-        token = USER_COMMAND.set(True)
         try:
-            async with asyncio.timeout(self._deadline_s):
-                answer = await port.set_variable(change)
-        except (TimeoutError, ChargerTimeoutError):
-            return CommandResult(command=command, outcome=Outcome.TIMEOUT, detail=f"no answer to SetVariables {name}")
-        except ChargerNotConnectedError:
-            return CommandResult(command=command, outcome=Outcome.NOT_CONNECTED, detail="the connection closed")
-        except ChargerCallError as err:
-            outcome = Outcome.NOT_SUPPORTED if err.code in ("NotImplemented", "NotSupported") else Outcome.REJECTED
-            detail = f"the charger answered {mask_text(str(err), self.book.secret_values())}"
-            return CommandResult(command=command, outcome=outcome, detail=detail)
-        finally:
-            USER_COMMAND.reset(token)
+            answer = await port.set_variable(change)
+        except CALL_ERRORS as err:
+            return from_error(command, err, mask=self._masked)
         said = answer.describe()
         if answer.status == "Accepted":
             return CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=f"{name} is now {change.value}")

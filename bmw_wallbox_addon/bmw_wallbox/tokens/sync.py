@@ -17,8 +17,9 @@ reports another version than it accepted is reported as failed.
 Only chargers whose device model has ``LocalAuthListCtrlr`` with ``Enabled``
 true (or not reported) are synced; the others get the status ``unsupported``
 or ``disabled`` and nothing is sent. Each sync ends in an honest
-:class:`~bmw_wallbox.controller.results.CommandResult` (command ``local_list``);
-details never quote an idToken (charger error texts are masked).
+:class:`~bmw_wallbox.results.CommandResult` (command ``local_list``; a failed
+call is worded by :func:`~bmw_wallbox.results.from_error`); details never quote
+an idToken (charger error texts are masked).
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from bmw_wallbox.controller.port import AuthPort
-from bmw_wallbox.controller.results import CommandResult, Outcome
-from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
+from bmw_wallbox.errors import ChargerNotConnectedError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import mask_text
+from bmw_wallbox.ports import AuthPort
+from bmw_wallbox.results import CALL_ERRORS, CommandResult, Outcome, from_error
 from bmw_wallbox.state import Save, utcnow
 from bmw_wallbox.tokenbook import LocalListState
 from bmw_wallbox.tokens.locallist import Entries, applied, plan_updates, wanted_entries
@@ -39,8 +40,6 @@ from bmw_wallbox.tokens.locallist import Entries, applied, plan_updates, wanted_
 _LOGGER = logging.getLogger(__name__)
 
 COMMAND = "local_list"
-#: CALLERROR codes that mean the charger has no local list at all.
-_UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
 
 PortLookup = Callable[[str], AuthPort | None]
 
@@ -147,20 +146,14 @@ class LocalListSync:
         local.left_out = left_out
         self._set(local, "updating", "sending the token list to the charger")
         try:
-            result = await self._send(port, local, wanted, force_full=force_full)
-        except ChargerCallError as err:
-            if err.code in _UNSUPPORTED_CODES:
-                return self._done(
-                    local, "unsupported", Outcome.NOT_SUPPORTED, f"the charger answered CALLERROR {err.code}"
-                )
-            result = self._failure(
-                charger_id, local, wanted, Outcome.REJECTED, f"the charger answered {self._masked(str(err))}"
-            )
-        except ChargerTimeoutError as err:
-            result = self._failure(charger_id, local, wanted, Outcome.TIMEOUT, self._masked(str(err)))
+            return await self._send(port, local, wanted, force_full=force_full)
         except ChargerNotConnectedError:
-            result = self._done(local, "pending", Outcome.NOT_CONNECTED, "the connection closed during the update")
-        return result
+            return self._done(local, "pending", Outcome.NOT_CONNECTED, "the connection closed during the update")
+        except CALL_ERRORS as err:
+            failed = from_error(COMMAND, err, mask=self._masked)
+            if failed.outcome is Outcome.NOT_SUPPORTED:
+                return self._done(local, "unsupported", failed.outcome, failed.detail)
+            return self._failure(charger_id, local, wanted, failed.outcome, failed.detail)
 
     async def _send(self, port: AuthPort, local: LocalListState, wanted: Entries, *, force_full: bool) -> CommandResult:
         charger_id = port.state.charger_id

@@ -5,7 +5,8 @@ gets the refusal of :func:`~.rules.refusal` (CALLERROR NotSupported where the
 action has no status); a passed one goes to the charger through its existing
 connection (in the connection's call queue, after the add-on's own commands)
 and the charger's answer goes back; a charging profile goes capped at the
-add-on's limit. Each decision is one trace entry (direction ``upstream``) and
+add-on's limit (``ChargerState.enforced_a``: the user's limit under the site
+budget). Each decision is one trace entry (direction ``upstream``) and
 one log line.
 
 While the upstream's profile is installed, a change of the add-on's limit
@@ -36,15 +37,6 @@ class ChargerLink(Protocol):
 
     async def request(self, payload: Any) -> Any:
         """Send ``payload`` (a library request) to the charger."""
-
-
-def enforced_a(state: ChargerState) -> float:
-    """The limit the add-on enforces on the charger now, in A.
-
-    The site budget's branch replaces this with ``state.enforced_a`` (the limit
-    put on the wire, the site budget included).
-    """
-    return state.desired.target_a
 
 
 class RequestGate:
@@ -119,7 +111,7 @@ class RequestGate:
         """The profile capped at the add-on's limit; the upstream's own limit is kept for the controller."""
         profile = request["charging_profile"]
         phases = self._state.capabilities.phases or 3
-        local_a = enforced_a(self._state)
+        local_a = self._state.enforced_a
         if self._state.upstream is not None:
             self._state.upstream.upstream_limit(limit_a_of(profile, phases=phases))
             self._hub.commit(self._state.charger_id, Save.NO)
@@ -139,7 +131,7 @@ class RequestGate:
         if self._profile is None:
             return
         evse_id, profile, sent_a = self._profile
-        local_a = enforced_a(self._state)
+        local_a = self._state.enforced_a
         charger = self._charger()
         if local_a == sent_a or charger is None:
             return

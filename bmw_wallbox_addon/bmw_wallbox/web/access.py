@@ -21,7 +21,8 @@ whose ``Origin`` is not this server                     send these (and read the
 POST/PUT/PATCH/DELETE with a body that is not   415     a plain HTML form posts urlencoded,
 ``application/json``, or without a body but             multipart or text (old browsers without
 with a form or text ``Content-Type``                    an Origin); JSON needs a CORS preflight,
-                                                        which this server never grants
+(multipart/form-data passes with an                     which this server never grants (nor for
+``X-Upload`` header: the firmware upload)               a request with an ``X-Upload`` header)
 ==============================================  ======  =========================================
 
 Requests from the ingress proxy in the container are exempt from the Host
@@ -140,6 +141,7 @@ def refusal(
     has_body: bool = False,
     websocket: bool = False,
     ingress_path: bool = False,
+    upload: bool = False,
 ) -> Refusal | None:
     """Decide whether a request is served (None) or refused, and why; see the module's table."""
     if not is_allowed(remote, path, container=container):
@@ -154,18 +156,18 @@ def refusal(
                 error="forbidden",
                 detail=f"cross-site request refused: Origin {shown(origin, limit=100)} is not this panel",
             )
-    if changes and not _json_or_empty(content_type, has_body=has_body):
+    if changes and not _json_or_empty(content_type, has_body=has_body, upload=upload):
         return Refusal(
             status=415, error="unsupported media type", detail="send a JSON body with Content-Type: application/json"
         )
     return None
 
 
-def _json_or_empty(content_type: str | None, *, has_body: bool) -> bool:
-    """A body must be JSON; an empty request may not claim a type a page elsewhere can send without a preflight."""
+def _json_or_empty(content_type: str | None, *, has_body: bool, upload: bool = False) -> bool:
+    """A body must be JSON (or multipart with ``upload``); an empty request may not claim a simple type."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if has_body:
-        return media_type == "application/json"
+        return media_type == "application/json" or (upload and media_type == "multipart/form-data")
     return media_type not in CORS_SIMPLE_TYPES
 
 
@@ -193,6 +195,7 @@ def access_middleware(*, container: bool) -> Middleware:
             has_body=request.body_exists,
             websocket=headers.get("Upgrade", "").lower() == "websocket",
             ingress_path="X-Ingress-Path" in headers,
+            upload="X-Upload" in headers,
         )
         if refused is not None:
             return web.json_response({"error": refused.error, "detail": refused.detail}, status=refused.status)

@@ -131,17 +131,20 @@ HTTP_STATUS: dict[Outcome, int] = {
     Outcome.NOT_SUPPORTED: 501,
     Outcome.REJECTED: 502,
     Outcome.NOT_CONNECTED: 503,
+    Outcome.NOT_READY: 503,
     Outcome.TIMEOUT: 504,
 }
 
 
-def _answer(result: CommandResult) -> web.Response:
-    return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome])
+def command_answer(result: CommandResult) -> web.Response:
+    """A command's outcome as the JSON API answers it (with ``Retry-After`` when asking again later makes sense)."""
+    headers = {"Retry-After": str(result.retry_after_s)} if result.retry_after_s is not None else None
+    return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome], headers=headers)
 
 
 def _command(command: Command) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        return _answer(await run(request.app[CONTROLLER_KEY], command, request.match_info["charger_id"]))
+        return command_answer(await run(request.app[CONTROLLER_KEY], command, request.match_info["charger_id"]))
 
     handler.__doc__ = f"POST /api/chargers/{{id}}/{command}: run the command and answer with its honest outcome."
     return handler
@@ -158,8 +161,8 @@ async def put_current_limit(request: web.Request) -> web.Response:
             {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'},
             status=422,
         )
-    controller = request.app[CONTROLLER_KEY]
-    return _answer(await run(controller, Command.SET_CURRENT_LIMIT, request.match_info["charger_id"], body["amps"]))
+    controller, charger_id = request.app[CONTROLLER_KEY], request.match_info["charger_id"]
+    return command_answer(await run(controller, Command.SET_CURRENT_LIMIT, charger_id, body["amps"]))
 
 
 @web.middleware

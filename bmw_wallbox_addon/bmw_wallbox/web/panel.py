@@ -43,6 +43,7 @@ STATIC_FILES: dict[str, str] = {
     "cards.js": "text/javascript",
     "chart.js": "text/javascript",
     "panes.js": "text/javascript",
+    "maintenance.js": "text/javascript",
     "tokens.js": "text/javascript",
     "util.js": "text/javascript",
     "style.css": "text/css",

@@ -32,10 +32,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bmw_wallbox.controller import CommandResult
 from bmw_wallbox.tokenbook import TokenError
 from bmw_wallbox.tokens import TokenService
-from bmw_wallbox.web.api import HTTP_STATUS
+from bmw_wallbox.web.api import command_answer
 from bmw_wallbox.web.token_views import (
     authorization_view,
     energy_by_token,
@@ -64,10 +63,6 @@ async def _body(request: web.Request) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
-
-
-def _answer(result: CommandResult) -> web.Response:
-    return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome])
 
 
 async def list_tokens(request: web.Request) -> web.Response:
@@ -169,7 +164,7 @@ def _switch(setting: str) -> Any:
         if body is None or not isinstance(body.get("enabled"), bool):
             return _invalid('send a JSON object like {"enabled": true}')
         service = request.app[TOKENS_KEY]
-        return _answer(await service.switch(request.match_info["charger_id"], setting, body["enabled"]))
+        return command_answer(await service.switch(request.match_info["charger_id"], setting, body["enabled"]))
 
     handler.__doc__ = f'``PUT /api/chargers/{{id}}/{setting}`` with ``{{"enabled": bool}}``: the honest result.'
     return handler
@@ -177,7 +172,7 @@ def _switch(setting: str) -> Any:
 
 async def sync_local_list(request: web.Request) -> web.Response:
     """``POST /api/chargers/{id}/local_list/sync``: a full update now."""
-    return _answer(await request.app[TOKENS_KEY].send_list(request.match_info["charger_id"]))
+    return command_answer(await request.app[TOKENS_KEY].send_list(request.match_info["charger_id"]))
 
 
 def install_token_api(app: web.Application, tokens: TokenService) -> None:

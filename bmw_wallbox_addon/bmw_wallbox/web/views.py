@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from bmw_wallbox.masking import MASK, secret_variable
-from bmw_wallbox.state import ChargerState, EvseState, kwh
+from bmw_wallbox.state import ChargerState, EvseState, kwh, utcnow
 
 
 def finite(value: Any) -> Any:
@@ -118,6 +118,8 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "applied_limit_a": state.applied_limit_a,
         "max_current_a": state.max_current_a,
         "desired_limit_a": state.desired.limit_a,
+        "budget_limit_a": state.budget.limit_a,
+        "limited_by": state.budget.limited_by,
         "paused": state.desired.paused,
         "limit_in_sync": state.limit_in_sync,
         "limits_supported": state.limits_supported,
@@ -125,6 +127,8 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "last_rejection": state.last_rejection,
         "last_command": state.last_command.to_json() if state.last_command else None,
         "last_session": evse.last_session.to_json() if evse.last_session else None,
+        "firmware_update": state.upkeep.firmware_update.to_json() if state.upkeep.firmware_update else None,
+        **state.upkeep.health(connected=live, boot_reason=state.boot.reason, now=utcnow()),
         "upstream": state.upstream.to_json() if state.upstream else None,
     }
 
@@ -142,5 +146,6 @@ def charger_detail(state: ChargerState) -> dict[str, Any]:
         "installed_profiles": list(state.installed_profiles),
         "capabilities": capabilities,
         "evses": [evse_view(evse) for evse in state.evses.values()],
+        "logs": [entry.to_json() for entry in state.upkeep.logs],
     }
     return finite(detail)  # type: ignore[no-any-return]

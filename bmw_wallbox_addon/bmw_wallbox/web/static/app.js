@@ -2,6 +2,7 @@
 // so the page works under Home Assistant's ingress prefix.
 
 import { ChargerCard } from "./cards.js";
+import { MaintenanceView } from "./maintenance.js";
 import { LiveList, renderFrame, renderLog, renderSessions, renderSetup } from "./panes.js";
 import { TokensView } from "./tokens.js";
 import { el } from "./util.js";
@@ -25,6 +26,7 @@ function selectTab(tab, focus = false) {
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "setup") refreshSetup();
   if (name === "tokens") tokens.refreshEnergy();
+  if (name === "maintenance") maintenance.refreshFirmware();
 }
 
 tabs.forEach((tab, index) => {
@@ -64,6 +66,7 @@ function confirmAction({ title, text, ok }) {
 // --- views -----------------------------------------------------------------------------------
 
 const tokens = new TokensView(confirmAction);
+const maintenance = new MaintenanceView();
 let energyTimer = null;
 /** Energy per token follows finished sessions; fetched at most once a second, and only while its tab is open. */
 function sessionsChanged() {
@@ -156,6 +159,7 @@ function renderAll() {
   sessionsChanged();
   renderSetupView();
   renderUnknown();
+  maintenance.update([...state.chargers.values()]);
 }
 
 async function refreshSetup() {
@@ -194,6 +198,7 @@ const HANDLERS = {
       sessionsChanged();
     }
     if (setupKey() !== shownSetupKey) renderSetupView();
+    maintenance.update([...state.chargers.values()]);
   },
   trace({ entries }) {
     updateActions(entries);

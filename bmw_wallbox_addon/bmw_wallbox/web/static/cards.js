@@ -10,7 +10,14 @@ const COMMAND_NAMES = {
   stop: "Stop",
   reset: "Reboot",
   set_current_limit: "Current limit",
+  set_max_current: "Current limit (keeps a pause)",
   connect: "Limit on connect",
+  charger_authorization_on: "Ask for a card: on",
+  charger_authorization_off: "Ask for a card: off",
+  local_list_on: "Local list: on",
+  local_list_off: "Local list: off",
+  local_list: "Send the token list",
+  clear_cache: "Clear the card cache",
 };
 
 const OUTCOMES = {
@@ -19,6 +26,7 @@ const OUTCOMES = {
   rejected: ["bad", "rejected by the wallbox"],
   timeout: ["bad", "no answer from the wallbox"],
   not_connected: ["warn", "wallbox not connected"],
+  not_ready: ["warn", "status not known yet"],
   not_applicable: ["warn", "not possible now"],
   not_supported: ["warn", "not supported by this wallbox"],
   invalid: ["bad", "invalid value"],

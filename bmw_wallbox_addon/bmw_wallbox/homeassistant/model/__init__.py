@@ -1,0 +1,1 @@
+"""What a charger shows in Home Assistant, whatever the transport: descriptions, values, events, one publish loop."""

@@ -1,0 +1,253 @@
+"""Home Assistant through MQTT discovery, and evcc's topics: one device per charger, kept true.
+
+One :class:`MqttDevices` owns the :class:`~bmw_wallbox.homeassistant.mqtt.client.MqttClient`
+(the broker connection) and renders every charger into retained topics for the
+one :class:`~bmw_wallbox.homeassistant.model.loop.PublishLoop`:
+
+- every change of a charger is rendered (:mod:`~bmw_wallbox.homeassistant.mqtt.discovery`,
+  :mod:`~bmw_wallbox.homeassistant.mqtt.evcc`) and only the topics whose payload
+  changed are published, at once (no rate limit: a payload is a few bytes);
+  every ``refresh_s`` (60 s) each charger is rendered again (``last_seen``);
+- the discovery document is rendered only when what it shows changes (name,
+  BootNotification details, ranges: :func:`~bmw_wallbox.homeassistant.mqtt.discovery.config_inputs`),
+  never per meter reading; it is published again at every (re)connect to the
+  broker and whenever Home Assistant announces ``online`` on ``<prefix>/status``,
+  with every state;
+- a retained discovery document of this add-on for a charger that is no longer
+  configured is answered with an empty retained one, which removes the device;
+- commands from the number, switch and buttons, and evcc's ``enable`` and
+  ``maxcurrent``, run through :meth:`~bmw_wallbox.homeassistant.model.events.EventFeed.run`
+  at once, also while the first discovery waits; a command that arrives as a
+  retained message (stored on the broker, sent because we subscribed) never
+  runs: it is logged once per topic and cleared from the broker; every event of
+  the feed is an event of the charger's event entity.
+
+``before_first`` (optional) is awaited before the first publication: the REST
+states of the same ids must be gone first (the output bounds that wait).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bmw_wallbox.aio import TaskSet, supervise
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
+from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.loop import PublishLoop, PublishRules, Rendered, TransportDownError
+from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, charger_slugs, node_id
+from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings
+from bmw_wallbox.homeassistant.mqtt.client import MqttClient, MqttError
+from bmw_wallbox.homeassistant.mqtt.discovery import (
+    EVENT_KEY,
+    OFF,
+    ON,
+    ONLINE,
+    ORIGIN,
+    PRESS,
+    Topics,
+    command_key,
+    config_inputs,
+    discovery_config,
+    event_payload,
+    render_states,
+)
+from bmw_wallbox.homeassistant.mqtt.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.logbudget import LogBudget
+
+_LOGGER = logging.getLogger(__name__)
+
+_CONTROLS = {control.key: control for control in CONTROLS}
+#: What a payload of Home Assistant's MQTT button and switch means: a press, or a switch position.
+_INPUTS: dict[str, dict[str, object]] = {"button": {PRESS: None}, "switch": {ON: True, OFF: False}}
+#: How many ``online`` announcements of Home Assistant a minute are logged at INFO (the others at DEBUG, counted).
+ONLINE_LOGS_PER_MINUTE = 3
+
+
+class MqttDevices:
+    """Keeps Home Assistant's MQTT devices and evcc's topics in step with the chargers (see the module docstring)."""
+
+    mode = "mqtt"
+
+    def __init__(
+        self,
+        hub: StateHub,
+        feed: EventFeed,
+        broker: BrokerSettings,
+        *,
+        tasks: TaskSet,
+        configuration_url: str | None = None,
+        before_first: Callable[[], Awaitable[None]] | None = None,
+        refresh_s: float = 60.0,
+        backoff_max_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.broker, self._hub, self._feed, self._tasks = broker, hub, feed, tasks
+        self._configuration_url = configuration_url
+        self._before_first = before_first
+        self.slugs = charger_slugs(hub.chargers.values())
+        self.topics = {
+            cid: Topics(prefix=broker.discovery_prefix, base=broker.base_topic, node=node_id(cid))
+            for cid in hub.chargers
+        }
+        self._nodes = {topics.node for topics in self.topics.values()}
+        #: Where Home Assistant says ``online`` after each start.
+        self._status_topic = f"{broker.discovery_prefix}/status"
+        self.client = MqttClient(
+            broker,
+            status_topic=f"{broker.base_topic}/status",
+            subscriptions=[
+                self._status_topic,
+                f"{broker.discovery_prefix}/device/+/config",
+                f"{broker.base_topic}/+/+/set",
+                f"{broker.base_topic}/+/evcc/+/set",
+            ],
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+            backoff_max_s=backoff_max_s,
+        )
+        rules = PublishRules(name="Publishing to the MQTT broker", refresh_s=refresh_s, outage_level=logging.DEBUG)
+        self.loop: PublishLoop[str] = PublishLoop(
+            hub, chargers=self.topics, render=self.render, send=self._send, rules=rules, clock=clock
+        )
+        self._configs: dict[str, tuple[tuple[object, ...], str]] = {}
+        self._retained_warned: set[str] = set()
+        self._online_log = LogBudget(_LOGGER, burst=ONLINE_LOGS_PER_MINUTE, level=logging.INFO, clock=clock)
+        feed.listen(self._on_event)
+
+    def start(self) -> None:
+        """Follow the hub, start the broker connection and the publishing (returns at once)."""
+        self.loop.attach()
+        self._tasks.start(supervise("MQTT connection", self.client.run, logger=_LOGGER), "mqtt connection")
+        self._tasks.start(supervise("MQTT publisher", self._publish, logger=_LOGGER), "mqtt publisher")
+
+    async def stop(self) -> None:
+        """Stop following the hub and say ``offline`` (every entity becomes unavailable)."""
+        self.loop.detach()
+        await self.client.say_goodbye()
+
+    def entity_ids(self, registry: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+        """Each charger's entity ids as Home Assistant's registry (unique id -> entity id) has them."""
+        keys = [*(d.key for d in ENTITIES), *_CONTROLS, EVENT_KEY]
+        return {
+            cid: tuple(registry[uid] for uid in (f"{topics.node}_{key}" for key in keys) if uid in registry)
+            for cid, topics in self.topics.items()
+        }
+
+    # --- state -> broker ---------------------------------------------------------------------------
+
+    def render(self, charger_id: str) -> dict[str, Rendered[str]]:
+        """Every retained topic of one charger with its payload now: discovery, states, evcc."""
+        charger = self._hub.chargers[charger_id]
+        topics = self.topics[charger_id]
+        inputs = config_inputs(charger)
+        cached = self._configs.get(charger_id)
+        if cached is None or cached[0] != inputs:
+            config = discovery_config(
+                charger, topics, self.slugs[charger_id], configuration_url=self._configuration_url
+            )
+            cached = self._configs[charger_id] = (inputs, json.dumps(config, sort_keys=True))
+        payloads = {topics.config: cached[1], **render_states(charger, topics), **render_evcc(charger, topics)}
+        return {topic: Rendered(payload=payload) for topic, payload in payloads.items()}
+
+    async def _send(self, topic: str, payload: str) -> None:
+        try:
+            await self.client.publish(topic, payload, qos=1 if topic.endswith("/config") else 0)
+        except MqttError as err:
+            raise TransportDownError(str(err)) from err
+
+    async def _publish(self) -> None:
+        """The publish loop, once ``before_first`` returned (the REST states of the same ids are gone)."""
+        if self._before_first is not None:
+            await self._before_first()
+            self._before_first = None
+        await self.loop.run()
+
+    async def _on_connected(self) -> None:
+        self.loop.send_all_again()
+
+    def _on_event(self, kind: str, charger_id: str | None, data: dict[str, Any]) -> None:
+        if charger_id in self.topics:
+            topic = self.topics[charger_id].event
+            self._tasks.spawn(self.client.publish(topic, event_payload(kind, data), retain=False), kind)
+
+    # --- broker -> controller ----------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: str, retained: bool) -> None:
+        if topic == self._status_topic:
+            if payload == ONLINE:
+                self._online_log.log(
+                    "online announcements of Home Assistant",
+                    "Home Assistant is online: publishing the devices and their states again",
+                )
+                self.loop.send_all_again()
+            return
+        if topic.endswith("/config"):
+            self._check_retained_config(topic, payload)
+            return
+        for charger_id, topics in self.topics.items():
+            evcc = evcc_command(topic, topics)
+            key = command_key(topic, topics)
+            if evcc is None and key not in _CONTROLS:
+                continue
+            if not payload:  # never a command: what clearing a retained one sends us
+                return
+            if retained:
+                self._clear_retained(topic)
+                return
+            charger = self._hub.chargers[charger_id]
+            if evcc is not None:
+                self._command(charger_id, f"evcc {evcc}", payload, parse_evcc(evcc, payload, charger))
+            elif key is not None:
+                self._command(charger_id, key, payload, self._control_request(key, payload, charger_id))
+            return
+
+    def _control_request(self, key: str, payload: str, charger_id: str) -> CommandRequest | None:
+        """What a payload on a control's command topic asks for, or None when the control does not take it."""
+        control, charger = _CONTROLS[key], self._hub.chargers[charger_id]
+        if control.platform == "number":
+            return control.request(charger, payload)
+        inputs = _INPUTS[control.platform]
+        return control.request(charger, inputs[payload]) if payload in inputs else None
+
+    def _clear_retained(self, topic: str) -> None:
+        """A stored command: never run it; say so once per topic and remove it from the broker."""
+        if topic not in self._retained_warned:
+            self._retained_warned.add(topic)
+            _LOGGER.warning(
+                "Ignoring a retained command on %s (it would run again at every connect); clearing it", topic
+            )
+        self._tasks.spawn(self.client.publish(topic, "", retain=True, qos=1), f"clear {topic}")
+
+    def _command(self, charger_id: str, source: str, payload: str, request: CommandRequest | None) -> None:
+        if request is None:
+            _LOGGER.warning("[%s] Ignoring %r on MQTT (%s): not a payload it takes", charger_id, payload[:20], source)
+            return
+        command, amps = request
+        _LOGGER.info("[%s] %s requested through MQTT (%s)", charger_id, command, source)
+        self._tasks.spawn(self._feed.run(command, charger_id, amps), f"mqtt {source}")
+
+    def _check_retained_config(self, topic: str, payload: str) -> None:
+        """A device config on the broker: remove it when it is ours and its charger is no longer configured."""
+        node = topic.removeprefix(f"{self.broker.discovery_prefix}/device/").removesuffix("/config")
+        if not payload or not node.startswith(NODE_PREFIX) or node in self._nodes:
+            return
+        try:
+            origin = json.loads(payload).get("o", {})
+        except (ValueError, AttributeError):
+            return
+        if not isinstance(origin, dict) or origin.get("name") != ORIGIN["name"]:
+            return
+        _LOGGER.info("Removing the Home Assistant device %s: its charger is no longer configured", node)
+        self._tasks.spawn(self._remove_device(node), f"remove {node}")
+
+    async def _remove_device(self, node: str) -> None:
+        topics = Topics(prefix=self.broker.discovery_prefix, base=self.broker.base_topic, node=node)
+        await self.client.publish(topics.config, "", qos=1)
+        for topic in (topics.availability, evcc_topic(topics, "status")):
+            await self.client.publish(topic, "")

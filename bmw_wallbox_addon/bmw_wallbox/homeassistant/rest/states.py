@@ -1,0 +1,156 @@
+"""Entities as states posted through the Core REST API: which ones, how they look, and the loop that posts them.
+
+The REST mode shows what it always did: every sensor and binary sensor of
+:data:`~bmw_wallbox.homeassistant.model.entities.ENTITIES` except those that came
+with MQTT (:data:`MQTT_ONLY`: the per-phase sensors, whose values the current
+and voltage sensors carry as attributes, and evcc's charge status).
+:func:`render` turns a charger into ``{"state": ..., "attributes": ...}``
+documents without I/O; :class:`RestStates` posts them with the one
+:class:`~bmw_wallbox.homeassistant.model.loop.PublishLoop`, at most once a
+second per entity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bmw_wallbox.homeassistant.core.client import (
+    CoreRestClient,
+    HomeAssistantAuthError,
+    HomeAssistantConnectionError,
+    HomeAssistantRequestError,
+)
+from bmw_wallbox.homeassistant.model.entities import ENTITIES, EntityDescription
+from bmw_wallbox.homeassistant.model.loop import (
+    PublishLoop,
+    PublishRules,
+    Rendered,
+    TransportDownError,
+    TransportRefusedError,
+)
+from bmw_wallbox.homeassistant.model.values import REST_WORDS, entity_id, finite, format_value
+from bmw_wallbox.hub import StateHub
+from bmw_wallbox.state import ChargerState
+
+_LOGGER = logging.getLogger(__name__)
+
+UNAVAILABLE = "unavailable"
+#: Keys the REST mode leaves out (see the module docstring).
+MQTT_ONLY = frozenset({"charge_status", *(f"{m}_{p}" for m in ("current", "voltage") for p in ("l1", "l2", "l3"))})
+#: The entities posted through the REST API.
+REST_ENTITIES: tuple[EntityDescription, ...] = tuple(d for d in ENTITIES if d.key not in MQTT_ONLY)
+RULES = PublishRules(name="Posting states to Home Assistant", min_interval_s=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityState:
+    """One entity as Home Assistant gets it: the state string and its attributes."""
+
+    state: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``POST /api/states/<entity_id>``."""
+        return {"state": self.state, "attributes": dict(self.attributes)}
+
+
+def rest_entity_id(description: EntityDescription, slug: str) -> str:
+    """The entity id of a description for the charger with this slug."""
+    return entity_id(description.domain, slug, description.name)
+
+
+def former_ids(slug: str) -> list[str]:
+    """The entity ids that earlier versions posted and this one does not (removed at connect)."""
+    return [entity_id(d.domain, slug, name) for d in REST_ENTITIES for name in d.former_names]
+
+
+def attributes(description: EntityDescription, charger: ChargerState) -> dict[str, Any]:
+    """The attributes Home Assistant needs for units, history, statistics and display."""
+    optional = {
+        "unit_of_measurement": description.unit,
+        "device_class": description.device_class,
+        "state_class": description.state_class,
+        "options": list(description.options) if description.options is not None else None,
+        "icon": description.icon,
+    }
+    attrs: dict[str, Any] = {"friendly_name": f"{charger.name} {description.name}"}
+    attrs.update({key: value for key, value in optional.items() if value is not None})
+    if description.attributes_fn is not None:
+        attrs.update(finite(description.attributes_fn(charger)))
+    return attrs
+
+
+def render(
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
+) -> dict[str, tuple[EntityDescription, EntityState]]:
+    """Every entity of one charger, by entity id, as it should be in Home Assistant now."""
+    rendered: dict[str, tuple[EntityDescription, EntityState]] = {}
+    for description in descriptions:
+        if description.needs_connection and not charger.connected:
+            state = UNAVAILABLE
+        else:
+            state = format_value(description.value_fn(charger), description.precision, REST_WORDS)
+        shown = EntityState(state=state, attributes=attributes(description, charger))
+        rendered[rest_entity_id(description, slug)] = (description, shown)
+    return rendered
+
+
+def render_offline(
+    charger: ChargerState, slug: str, descriptions: Iterable[EntityDescription] = REST_ENTITIES
+) -> dict[str, EntityState]:
+    """Every entity ``unavailable``: what Home Assistant should show once the add-on has stopped."""
+    return {
+        rest_entity_id(description, slug): EntityState(state=UNAVAILABLE, attributes=attributes(description, charger))
+        for description in descriptions
+    }
+
+
+class RestStates:
+    """Posts every charger's entities through the REST API with the one publish loop."""
+
+    def __init__(self, hub: StateHub, rest: CoreRestClient, *, slugs: Mapping[str, str], rules: PublishRules = RULES):
+        self._hub = hub
+        self._rest = rest
+        self._slugs = dict(slugs)
+        self.loop: PublishLoop[EntityState] = PublishLoop(
+            hub, chargers=self._slugs, render=self._render, send=self._post, rules=rules
+        )
+
+    def _render(self, charger_id: str) -> dict[str, Rendered[EntityState]]:
+        rendered = render(self._hub.chargers[charger_id], self._slugs[charger_id])
+        return {eid: Rendered(payload=state, immediate=d.immediate) for eid, (d, state) in rendered.items()}
+
+    async def _post(self, eid: str, state: EntityState) -> None:
+        try:
+            await self._rest.post_state(eid, state.to_json())
+        except (HomeAssistantConnectionError, HomeAssistantAuthError) as err:
+            raise TransportDownError(str(err)) from err
+        except HomeAssistantRequestError as err:
+            raise TransportRefusedError(str(err)) from err
+
+    async def remove_former(self) -> None:
+        """Delete the states that earlier versions posted under other ids (they would stand stale beside the new)."""
+        for slug in self._slugs.values():
+            for eid in former_ids(slug):
+                try:
+                    await self._rest.delete_state(eid)
+                except HomeAssistantRequestError as err:
+                    _LOGGER.debug("Could not remove the former state %s: %s", eid, err)
+
+    def entity_ids(self) -> dict[str, tuple[str, ...]]:
+        """Each charger's entity ids."""
+        return {cid: tuple(rest_entity_id(d, slug) for d in REST_ENTITIES) for cid, slug in self._slugs.items()}
+
+    async def publish_offline(self, *, timeout_s: float = 3.0) -> None:
+        """Best effort at shutdown: show every entity ``unavailable`` (Core otherwise keeps stale values)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                for charger_id, slug in self._slugs.items():
+                    for eid, state in render_offline(self._hub.chargers[charger_id], slug).items():
+                        await self._rest.post_state(eid, state.to_json())
+        except (TimeoutError, HomeAssistantConnectionError, HomeAssistantAuthError, HomeAssistantRequestError) as err:
+            _LOGGER.debug("Could not mark the entities unavailable at shutdown: %s", err)
