@@ -204,3 +204,13 @@ async def test_no_upstream_no_link(start_app: StartApp, tmp_path: Path) -> None:
     app = await start_app()
     assert (await charger_snapshot(app))["upstream"] is None
     assert not list((tmp_path / "data").glob("upstream-*"))
+
+
+async def test_heartbeats_at_the_upstreams_interval(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
+    """The add-on sends Heartbeat at the interval the upstream's boot answer asked for."""
+    async with running_backend() as backend:
+        backend.interval_s = 1
+        app = await start_app(options=forwarded(backend), upstream_backoff_s=0.1)
+        async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl):
+            await backend.session(STATION)
+            await eventually(lambda: backend.actions("Heartbeat"), what="two heartbeats", until=lambda h: len(h) >= 2)
