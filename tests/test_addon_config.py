@@ -274,12 +274,17 @@ def test_schema_types_valid(config: dict[str, Any]) -> None:
     assert invalid == []
 
 
+def _element(entry: Any) -> Any:
+    """A schema entry's type: the entry, or the one element of a list entry (a list option, e.g. upstream_allow)."""
+    return entry[0] if isinstance(entry, list) and len(entry) == 1 else entry
+
+
 def test_charger_schema_types_valid(charger_schema: dict[str, str]) -> None:
-    """chargers is a list of dicts whose entries are valid Supervisor types."""
+    """chargers is a list of dicts whose entries are valid Supervisor types (or lists of one)."""
     invalid = [
         f"{key}: {entry!r}"
         for key, entry in charger_schema.items()
-        if not (isinstance(entry, str) and RE_SCHEMA_ELEMENT.match(entry))
+        if not (isinstance(_element(entry), str) and RE_SCHEMA_ELEMENT.match(_element(entry)))
     ]
     assert invalid == []
 
@@ -378,7 +383,7 @@ def test_omitted_options_optional(config: dict[str, Any]) -> None:
 def test_charger_optionality_matches_model(charger_schema: dict[str, str]) -> None:
     """A charger sub-field is optional in the schema exactly when pydantic has a default for it."""
     for key, entry in charger_schema.items():
-        assert entry.endswith("?") == (not ChargerOptions.model_fields[key].is_required()), key
+        assert _element(entry).endswith("?") == (not ChargerOptions.model_fields[key].is_required()), key
 
 
 def test_int_ranges_match_model(config: dict[str, Any], charger_schema: dict[str, str]) -> None:
@@ -533,3 +538,20 @@ def test_version_is_newest_changelog_entry(config: dict[str, Any]) -> None:
     headings = re.findall(r"^## \[?v?([^\]\s]+)", CHANGELOG.read_text(encoding="utf-8"), re.MULTILINE)
     assert headings
     assert headings[0] == config["version"]
+
+
+def test_upstream_options_match_model(charger_schema: dict[str, Any]) -> None:
+    """The upstream choices and URL pattern in the schema equal the pydantic model's; its password is masked."""
+    for key in ("upstream_mode", "upstream_authorization", "upstream_allow"):
+        match = RE_SCHEMA_ELEMENT.match(_element(charger_schema[key]))
+        assert match
+        assert match["list"]
+        annotation = ChargerOptions.model_fields[key].annotation
+        if key == "upstream_allow":  # list[Literal[...]]
+            annotation = typing.get_args(annotation)[0]
+        choices = typing.get_args(annotation)
+        assert match["list"].split("|") == list(choices), key
+    url = RE_SCHEMA_ELEMENT.match(charger_schema["upstream_url"])
+    assert url
+    assert url["match"] == _options_module._UPSTREAM_URL
+    assert _base_type(charger_schema["upstream_password"]) == "password"

@@ -88,6 +88,8 @@ def test_bad_value_names_the_option(raw: dict[str, Any], names: list[str]) -> No
         {"chargers": [{"id": "A", "password": "topsecret-pw" * 10}]},
         {"id_token": "topsecret-pw" * 10},
         {"chargers": [{"id": "A", "password": "topsecret-pw", "max_current": 5}]},
+        {"chargers": [{"id": "A", "upstream_password": "topsecret-pw" * 10}]},
+        {"chargers": [{"id": "A", "upstream_url": "wss://user:topsecret-pw@host/ocpp/A"}]},
     ],
 )
 def test_secret_never_in_error_message(raw: dict[str, Any]) -> None:
@@ -190,8 +192,43 @@ def test_cli_missing_certificate_exits_1(tmp_path: Path) -> None:
     [
         pytest.param({"chargers": [{"id": "A", "password": ""}]}, lambda o: o.chargers[0].password, id="password"),
         pytest.param({"id_token": ""}, lambda o: o.id_token, id="id_token"),
+        pytest.param(
+            {"chargers": [{"id": "A", "upstream_password": ""}]},
+            lambda o: o.chargers[0].upstream_password,
+            id="upstream_password",
+        ),
     ],
 )
 def test_empty_secret_means_none(raw: dict[str, Any], read: Callable[[Options], str | None]) -> None:
     """An empty password or id_token is read as no value, as DOCS.md says, instead of stopping the add-on."""
     assert read(parse_options(raw)) is None
+
+
+@pytest.mark.parametrize(
+    ("charger", "name"),
+    [
+        ({"upstream_url": "http://backend.example/ocpp/A"}, "upstream_url"),
+        ({"upstream_url": "wss://backend.example"}, "upstream_url"),
+        ({"upstream_url": "wss://backend.example/"}, "upstream_url"),
+        ({"upstream_mode": "both"}, "upstream_mode"),
+        ({"upstream_authorization": "remote"}, "upstream_authorization"),
+        ({"upstream_allow": ["Reset", "ChangeAvailability"]}, "upstream_allow"),
+    ],
+)
+def test_bad_upstream_option_is_named(charger: dict[str, Any], name: str) -> None:
+    """A bad upstream option stops the start with a message that names it."""
+    with pytest.raises(OptionsError, match=name):
+        parse_options({"chargers": [{"id": "A", **charger}]})
+
+
+def test_upstream_defaults() -> None:
+    """Without upstream options a charger is not forwarded; with a URL it mirrors and the token list decides."""
+    plain, forwarded = parse_options(
+        {"chargers": [{"id": "A"}, {"id": "B", "upstream_url": "wss://backend.example:8443/ocpp/v201/B*1"}]}
+    ).chargers
+    assert plain.upstream_url is None
+    assert (forwarded.upstream_mode, forwarded.upstream_authorization, forwarded.upstream_allow) == (
+        "mirror",
+        "local",
+        [],
+    )

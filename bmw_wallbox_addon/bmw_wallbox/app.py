@@ -27,6 +27,7 @@ from bmw_wallbox.logsafe import LogSafety
 from bmw_wallbox.maintenance.service import Maintenance
 from bmw_wallbox.options import Options
 from bmw_wallbox.ports import IdToken
+from bmw_wallbox.records import UpstreamStatus
 from bmw_wallbox.site.service import SiteBudget
 from bmw_wallbox.startup_checks import report_at_start
 from bmw_wallbox.state import ChargerState, Save, utcnow
@@ -35,6 +36,7 @@ from bmw_wallbox.supervisor import SupervisorError, addon_info
 from bmw_wallbox.tokenbook import Presented
 from bmw_wallbox.tokens import LocalListSync, TokenService, TokenStore
 from bmw_wallbox.trace import Trace
+from bmw_wallbox.upstream import Upstreams
 from bmw_wallbox.web.api import create_app
 from bmw_wallbox.web.bundle import BundleSources, credential_values, install_bundle
 from bmw_wallbox.web.checklist import SetupFacts
@@ -70,6 +72,8 @@ class Settings:
     """How long the first connection to the broker may take at start before the REST API is used instead."""
     mqtt_ready_timeout_s: float = 15.0
     """How long the first discovery waits for the REST mode's states to be removed (Home Assistant unreachable)."""
+    upstream_backoff_s: float = 1.0
+    """Seconds before the first reconnect to an upstream backend (doubling up to 2 minutes)."""
 
 
 def _url_password(url: str | None) -> str:
@@ -89,11 +93,17 @@ class Application:
         self.settings = settings
         options = settings.options
         self.hub = StateHub(
-            ChargerState(charger_id=c.id, name=c.display_name, max_current_a=c.max_current) for c in options.chargers
+            ChargerState(
+                charger_id=c.id,
+                name=c.display_name,
+                max_current_a=c.max_current,
+                upstream=UpstreamStatus() if c.upstream_url else None,
+            )
+            for c in options.chargers
         )
         self.store = Store(settings.data_dir, self.hub)
         self.store.attach()
-        passwords = [c.password for c in options.chargers if c.password]
+        passwords = [p for c in options.chargers for p in (c.password, c.upstream_password) if p]
         self._secrets = [
             *passwords,
             options.id_token or "",
@@ -106,12 +116,22 @@ class Application:
         self._log_safety = LogSafety(self._secrets)
         self.token_store = TokenStore(settings.data_dir, self.hub.tokens)
         self.panel = Panel(hub=self.hub, trace=self.trace, logs=self.logs, setup=self.setup_facts)
+        self.upstreams = Upstreams(
+            options,
+            hub=self.hub,
+            trace=self.trace,
+            data_dir=settings.data_dir,
+            ssl_dir=settings.ssl_dir,
+            charger=lambda charger_id: self.csms.connections.get(charger_id),
+            first_backoff_s=settings.upstream_backoff_s,
+        )
         self.csms = CsmsServer(
             options=options,
             hub=self.hub,
             trace=self.trace,
             run_connection=self._run_connection,
             on_unknown=self._on_unknown,
+            upstream=self.upstreams.tap,
         )
         self.controller = Controller(
             self.hub,
@@ -200,7 +220,7 @@ class Application:
             chargers=tuple((c.id, c.display_name, c.password is not None) for c in options.chargers),
             host_port_known=self._host_port_known,
             host_port=self._host_port,
-            state_problems=(*self.store.problems, *self.token_store.problems),
+            state_problems=(*self.store.problems, *self.token_store.problems, *self.upstreams.problems),
             data_dir_problem=self._data_dir_problem,
             entities_via=output.mode if output else "none",
             mqtt_broker=output.broker if output else None,
@@ -278,6 +298,7 @@ class Application:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.panel_port = int(sockets[0].getsockname()[1]) if sockets else self.settings.panel_port
+        self.upstreams.start()
         self.ocpp_port = await self.csms.start(self.settings.host, self.settings.ocpp_port, tls=tls)
         try:
             await self.maintenance.transfer.start(self.settings.host, self.settings.transfer_port, tls=tls)
@@ -312,6 +333,7 @@ class Application:
             return
         self._stopped = True
         await self.csms.stop()
+        await self.upstreams.stop()
         await self.maintenance.transfer.stop()
         if self.home_assistant is not None:
             await self.home_assistant.stop()

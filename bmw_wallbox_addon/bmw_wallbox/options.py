@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -50,6 +50,15 @@ def _none_if_empty(value: object) -> object:
     return None if value == "" else value
 
 
+#: The upstream requests that pass in ``shared`` mode only when listed in ``upstream_allow``.
+UpstreamAction = Literal[
+    "Reset", "UpdateFirmware", "SetVariables", "SendLocalList", "ClearChargingProfile", "ClearCache"
+]
+UPSTREAM_ACTIONS: tuple[str, ...] = get_args(UpstreamAction)
+#: An upstream URL: ws:// or wss://, a host, and a path whose last segment is the station id.
+_UPSTREAM_URL = r"^wss?://[^\s/@]+/(\S*/)?[^\s/]+$"
+
+
 class ChargerOptions(BaseModel):
     """One charger that may connect: its charging station id and its limits."""
 
@@ -63,8 +72,22 @@ class ChargerOptions(BaseModel):
     """HTTP Basic Auth password (security profile 2); none means no authentication."""
     max_current: Annotated[int, Field(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] = 32
     """Highest current in A the installation allows for this charger."""
+    upstream_url: Annotated[str, Field(pattern=_UPSTREAM_URL, max_length=512)] | None = None
+    """A second backend (``wss://`` or ``ws://``, the path ending in its station id) the charger is forwarded to."""
+    upstream_id: Annotated[str, Field(min_length=1, max_length=48)] | None = None
+    """The Basic Auth username at the upstream; defaults to the charger's id."""
+    upstream_password: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Basic Auth password at the upstream; never logged or shown."""
+    upstream_mode: Literal["mirror", "shared"] = "mirror"
+    """``mirror``: the upstream only watches; ``shared``: some of its requests reach the charger."""
+    upstream_authorization: Literal["local", "upstream"] = "local"
+    """Who decides on cards: the token list (``local``) or the upstream, with the token list as fallback."""
+    upstream_allow: list[UpstreamAction] = Field(default_factory=list, max_length=len(UPSTREAM_ACTIONS))
+    """Upstream requests that pass in ``shared`` mode only when listed (reset, firmware, variables, local list)."""
+    upstream_ca: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    """A CA file in the ssl folder that the upstream's certificate must chain to; default the system's CAs."""
 
-    @field_validator("password", mode="before")
+    @field_validator("password", "upstream_password", "upstream_url", "upstream_id", "upstream_ca", mode="before")
     @classmethod
     def _empty_password_is_none(cls, value: object) -> object:
         return _none_if_empty(value)
@@ -233,7 +256,9 @@ class Options(BaseModel):
 
 
 #: Options whose values never appear in messages.
-_SECRET_OPTIONS = frozenset({"password", "id_token"})  # also mqtt.password: the last part of its path
+_SECRET_OPTIONS = frozenset(
+    {"password", "id_token", "upstream_password"}
+)  # also mqtt.password: the last part of its path
 #: Longest value quoted in a message, and most problems listed in one.
 _MAX_SHOWN_CHARS = 60
 _MAX_PROBLEMS = 10

@@ -301,3 +301,47 @@ class TransactionChange:
     late: SessionRecord | None = None
     ignored: str | None = None
     register: RegisterEvent | None = None
+
+
+@dataclass(kw_only=True)
+class UpstreamStatus:
+    """A charger's link to its upstream backend (option ``upstream_url``), as the snapshot shows it.
+
+    ``since`` is when ``connected`` last changed; ``queued`` counts the messages
+    waiting for the upstream, ``dropped`` those given up beyond the queue's
+    bound; ``limit_a`` is the limit of the upstream's charging profile in force
+    (None: it set none), which the add-on's own limit is capped by.
+    """
+
+    connected: bool = False
+    since: datetime | None = None
+    queued: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+    limit_a: float | None = None
+
+    def link_changed(self, *, connected: bool, at: datetime, error: str | None = None) -> None:
+        """The link came up or went down (with the reason, if any)."""
+        if connected != self.connected or self.since is None:
+            self.connected, self.since = connected, at
+        if error is not None:
+            self.last_error = error[:200]
+
+    def queue_changed(self, *, queued: int, dropped: int) -> None:
+        """The queue's length and the count of messages dropped beyond its bound."""
+        self.queued, self.dropped = queued, dropped
+
+    def upstream_limit(self, limit_a: float | None) -> None:
+        """The upstream's charging profile now limits the charger to ``limit_a`` (None: no limit)."""
+        self.limit_a = limit_a
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot's ``upstream`` field."""
+        return {
+            "connected": self.connected,
+            "since": self.since.isoformat() if self.since else None,
+            "queued": self.queued,
+            "dropped": self.dropped,
+            "last_error": self.last_error,
+            "limit_a": self.limit_a,
+        }

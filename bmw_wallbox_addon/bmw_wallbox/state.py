@@ -35,6 +35,7 @@ from bmw_wallbox.records import (
     TokenUse,
     Transaction,
     TransactionChange,
+    UpstreamStatus,
     kwh,
     plausible_time,
     token_label,
@@ -91,6 +92,7 @@ class ChargerState:
     #: The site budget's cap in force and the name of the lowest cap (not saved: a start begins in failsafe).
     budget: BudgetCap = field(default_factory=BudgetCap)
     upkeep: Upkeep = field(default_factory=Upkeep)
+    upstream: UpstreamStatus | None = None
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))
@@ -116,9 +118,7 @@ class ChargerState:
         with_tx = [e for e in self.evses.values() if e.transaction is not None]
         if with_tx:
             return with_tx[0]
-        if self.evses:
-            return self.evses[min(self.evses)]
-        return self.evse(1)
+        return self.evses[min(self.evses)] if self.evses else self.evse(1)
 
     def transaction_by_id(self, transaction_id: str) -> EvseState | None:
         """Return the EVSE that runs this transaction, if any."""

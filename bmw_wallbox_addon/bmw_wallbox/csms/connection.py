@@ -48,6 +48,7 @@ from bmw_wallbox.csms.framing import (
     check_payload,
 )
 from bmw_wallbox.csms.guards import INFLOW_BURST, INFLOW_PER_S, InflowLimit, LogBudget
+from bmw_wallbox.csms.tap import UpstreamTap
 from bmw_wallbox.errors import ChargerCallError, ChargerNotConnectedError, ChargerTimeoutError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
@@ -148,6 +149,8 @@ class Connection(ChargePoint):
         self.bad_frames = LogBudget(self.log)
         self.inflow = InflowLimit(per_s=INFLOW_PER_S, burst=INFLOW_BURST)
         self._throttled = False
+        #: Gets a copy of every CALL the charger sends when it is forwarded upstream (option ``upstream_url``).
+        self.upstream: UpstreamTap | None = None
 
     @property
     def response_timeout_s(self) -> float:
@@ -230,6 +233,8 @@ class Connection(ChargePoint):
                 return
             self._log_dropped(action, checked.dropped)
             await self._dispatch(Call(frame.unique_id, action, checked.payload))
+            if self.upstream is not None:
+                self.upstream.copy(action, checked.payload)
         finally:
             _SENDING.reset(token)
             self.first_message.set()

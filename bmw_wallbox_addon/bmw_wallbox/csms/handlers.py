@@ -145,7 +145,7 @@ class ChargerConnection(Notices, Connection):
     # --- transactions and metering -----------------------------------------------------
 
     @on(Action.transaction_event, skip_schema_validation=True)
-    def on_transaction_event(
+    async def on_transaction_event(
         self,
         event_type: str,
         timestamp: str,
@@ -155,6 +155,8 @@ class ChargerConnection(Notices, Connection):
         **kwargs: Any,
     ) -> call_result.TransactionEvent:
         verdict = self._verdict("TransactionEvent", kwargs["id_token"]) if kwargs.get("id_token") else None
+        if verdict is not None and self.upstream is not None:  # upstream_authorization: upstream, bounded in time
+            verdict = await self.upstream.authorize(kwargs["id_token"], verdict)
         transaction_id = str(transaction_info["transaction_id"])
         evse_id = (kwargs.get("evse") or {}).get("id")
         if self._stray(event_type, transaction_id, evse_id):
@@ -284,9 +286,12 @@ class ChargerConnection(Notices, Connection):
         return call_result.MeterValues()
 
     @on(Action.authorize, skip_schema_validation=True)
-    def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
+    async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> call_result.Authorize:
         # The idToken is a secret: it is logged by its name in the token list, or masked.
-        return call_result.Authorize(id_token_info=id_token_info(self._verdict("Authorize", id_token)))
+        verdict = self._verdict("Authorize", id_token)
+        if self.upstream is not None:  # upstream_authorization: upstream lets the upstream decide, bounded in time
+            verdict = await self.upstream.authorize(id_token, verdict)
+        return call_result.Authorize(id_token_info=id_token_info(verdict))
 
     # --- device model ------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from bmw_wallbox.csms.handlers import ChargerConnection
 from bmw_wallbox.csms.handshakes import HandshakeGate, listening_sockets, peer_key
 from bmw_wallbox.csms.health import watch_round_trip
 from bmw_wallbox.csms.port import ConnectionPort
+from bmw_wallbox.csms.tap import UpstreamTap
 from bmw_wallbox.errors import ChargerNotConnectedError, StartupError
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logsafe import shown
@@ -138,6 +139,7 @@ class CsmsServer:
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         throttle: AuthThrottle | None = None,
         gate: HandshakeGate | None = None,
+        upstream: Callable[[str], UpstreamTap | None] = lambda charger_id: None,
     ) -> None:
         self._options = options
         self._hub = hub
@@ -154,6 +156,7 @@ class CsmsServer:
         self._gate = gate or HandshakeGate(on_refused=self._refuse_pending)
         self._unknown_timer: asyncio.TimerHandle | None = None
         self._unknown_pending = False
+        self._upstream = upstream
 
     async def start(self, host: str | None, port: int, *, tls: ssl.SSLContext | None) -> int:
         """Listen; return the port actually bound (useful with port 0)."""
@@ -314,6 +317,7 @@ class CsmsServer:
         state = self._hub.chargers[charger_id]
         charger = self._options.charger(charger_id)
         link = ChargerConnection(connection, state=state, hub=self._hub, trace=self._trace)
+        link.upstream = self._upstream(charger_id)
         previous = self.connections.get(charger_id)
         self.connections[charger_id] = link
         self._ports[charger_id] = ConnectionPort(link)

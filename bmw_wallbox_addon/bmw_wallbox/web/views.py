@@ -129,6 +129,7 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "last_session": evse.last_session.to_json() if evse.last_session else None,
         "firmware_update": state.upkeep.firmware_update.to_json() if state.upkeep.firmware_update else None,
         **state.upkeep.health(connected=live, boot_reason=state.boot.reason, now=utcnow()),
+        "upstream": state.upstream.to_json() if state.upstream else None,
     }
 
 

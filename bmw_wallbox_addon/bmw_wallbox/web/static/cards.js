@@ -269,6 +269,7 @@ export class ChargerCard {
       ["Model", c.model || "–"],
       ["Firmware", c.firmware || "–"],
       ["Serial number", c.serial || "–"],
+      ...(c.upstream ? [["Upstream backend", upstreamText(c.upstream)]] : []),
     ]);
     const caps = c.capabilities || {};
     this.fillFacts(this.caps, [
@@ -371,4 +372,14 @@ export class ChargerCard {
       this.update({});
     }
   }
+}
+
+/** The upstream link in one line: connected or not since when, what waits, what was dropped, the last error. */
+function upstreamText(u) {
+  const parts = [u.connected ? `connected since ${stamp(u.since)}` : `not connected${u.since ? ` since ${stamp(u.since)}` : ""}`];
+  if (u.queued) parts.push(`${u.queued} waiting`);
+  if (u.dropped) parts.push(`${u.dropped} dropped`);
+  if (u.limit_a != null) parts.push(`its limit ${u.limit_a} A`);
+  if (!u.connected && u.last_error) parts.push(u.last_error);
+  return parts.join(", ");
 }

@@ -205,6 +205,14 @@ export class LiveList {
 }
 
 const FRAME_KIND = { 2: "call", 3: "result", 4: "error" };
+/** Arrow and words per trace direction; the upstream backend's frames and decisions are marked "upstream". */
+const DIRECTIONS = {
+  in: (id) => ["←", `from ${id}`],
+  out: (id) => ["→", `to ${id}`],
+  upstream_in: (id) => ["⇠", `from the upstream backend of ${id}`],
+  upstream_out: (id) => ["⇢", `to the upstream backend of ${id}`],
+  upstream: (id) => ["◆", `decision on a request of the upstream backend of ${id}`],
+};
 
 /** One trace row: a summary line that opens to the pretty-printed frame. */
 export function renderFrame(entry) {
@@ -217,8 +225,7 @@ export function renderFrame(entry) {
   } catch {
     kind = "malformed";
   }
-  const arrow = entry.direction === "in" ? "←" : "→";
-  const who = entry.direction === "in" ? `from ${entry.charger}` : `to ${entry.charger}`;
+  const [arrow, who] = DIRECTIONS[entry.direction] ? DIRECTIONS[entry.direction](entry.charger) : ["→", `to ${entry.charger}`];
   return el(
     "li",
     { class: `frame ${entry.direction}`, dataset: { action: entry.action || "", kind } },
