@@ -55,13 +55,16 @@ ENTITY_ID = "sensor.bmw_wallbox_power"
 
 
 @contextlib.contextmanager
-def addon(workdir: Path, *, ha_url: str, token: str, extra_args: Sequence[str] = ()) -> Iterator[int]:
-    """Run the add-on in its own process (with ``extra_args`` on its command line); yield its OCPP port."""
-    options = workdir / "options.json"
-    options.write_text(json.dumps({"ssl": False, "chargers": [{"id": CHARGER_ID}], "log_level": "warning"}))
+def addon(
+    workdir: Path, *, ha_url: str, token: str, extra_args: Sequence[str] = (), options: dict[str, Any] | None = None
+) -> Iterator[int]:
+    """Run the add-on in its own process (``options``, ``extra_args`` on its command line); yield its OCPP port."""
+    raw = options or {"ssl": False, "chargers": [{"id": CHARGER_ID}], "log_level": "warning"}
+    (workdir / "options.json").write_text(json.dumps(raw))
+    options_path = workdir / "options.json"
     ocpp_port = free_port()
     argv = [
-        sys.executable, "-m", "bmw_wallbox", "--options", str(options), "--data-dir", str(workdir / "data"),
+        sys.executable, "-m", "bmw_wallbox", "--options", str(options_path), "--data-dir", str(workdir / "data"),
         "--host", "127.0.0.1", "--ocpp-port", str(ocpp_port), "--panel-port", str(free_port()), "--transfer-port", "0",
         "--ha-url", ha_url,
         *extra_args,

@@ -30,12 +30,9 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +42,11 @@ from ocpp.v201 import call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_ha_latency import wait_for_port
+from bench_ha_latency import addon, wait_for_port
 from ha_client import HaClient, onboard
 from ha_install import ensure_installed
 from ha_process import HomeAssistantCore
-from helpers import eventually, free_port, profile_limit
+from helpers import eventually, profile_limit
 from peer import LibraryCharger, library_charger
 
 CHARGER_ID = "DE*BMW*EBENCH02"
@@ -59,34 +56,13 @@ CUT_TO_A = 7.0
 QUIET_A = 24.0
 
 
-@contextmanager
-def addon(workdir: Path, *, ha_url: str, token: str) -> Iterator[int]:
-    """The add-on with a site budget in its own process; yields its OCPP port."""
-    options = {
+def site_options() -> dict[str, Any]:
+    """One charger and a site budget with no wait for rises (so every sample starts from the same limit)."""
+    return {
         "ssl": False, "chargers": [{"id": CHARGER_ID}], "log_level": "warning",
         "site": {"main_fuse_a": 25, "safety_margin_a": 1, "failsafe_a": 6, "phase_current_entities": list(PHASES),
                  "stale_after_s": 60, "resume_after_s": 0},
     }  # fmt: skip
-    (workdir / "options.json").write_text(json.dumps(options))
-    ocpp_port = free_port()
-    argv = [
-        sys.executable, "-m", "bmw_wallbox", "--options", str(workdir / "options.json"), "--data-dir",
-        str(workdir / "data"), "--host", "127.0.0.1", "--ocpp-port", str(ocpp_port), "--panel-port", str(free_port()),
-        "--transfer-port", "0", "--ha-url", ha_url,
-    ]  # fmt: skip
-    with (workdir / "addon.log").open("w") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SUPERVISOR_TOKEN": token}
-        )
-        try:
-            yield ocpp_port
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
 
 
 def _now() -> str:
@@ -171,7 +147,7 @@ async def run(samples: int, workdir: Path) -> dict[str, Any]:
     core = HomeAssistantCore(await asyncio.to_thread(ensure_installed), workdir / "home-assistant")
     async with core.running(), aiohttp.ClientSession() as session:
         token = await onboard(session, core.url)
-        with addon(workdir, ha_url=core.url, token=token) as ocpp_port:
+        with addon(workdir, ha_url=core.url, token=token, options=site_options()) as ocpp_port:
             await wait_for_port(ocpp_port)
             latencies = await measure(HaClient(session, core.url, token), ocpp_port, samples)
     ordered = sorted(latencies)
