@@ -5,13 +5,16 @@ handlers take them (the edge in ``csms.convert``, then the state model):
 MeterValues and TransactionEvents, registers and intervals, power, current
 and voltage, with random units and multipliers and timestamps that jump back
 and ahead. After each step the lifetime energy of every EVSE is finite and
-never lower than before, and the views and the saved state file are strict JSON.
+never lower than before, the views and the saved state file are strict JSON, and
+what goes to Home Assistant (MQTT states, attributes and evcc topics, REST states)
+carries no NaN or infinity.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bmw_wallbox.csms.convert import sampled_values
+from bmw_wallbox.homeassistant.mqtt.discovery import Topics, render_states
+from bmw_wallbox.homeassistant.mqtt.evcc import render_evcc
+from bmw_wallbox.homeassistant.rest.states import render as render_rest
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState
 from bmw_wallbox.store import Store
@@ -77,6 +83,22 @@ def energies(state: ChargerState) -> dict[int, float]:
     return {evse_id: e.meter.energy_wh for evse_id, e in state.evses.items() if e.meter.energy_wh is not None}
 
 
+NOT_FINITE = re.compile(r"\b(nan|-?inf(inity)?)\b", re.IGNORECASE)
+TOPICS = Topics(prefix="homeassistant", base="bmw_wallbox", node="bmw_wallbox_CP1")
+
+
+def assert_outputs_finite(state: ChargerState) -> None:
+    """MQTT payloads (states, attributes, evcc) and REST states carry no NaN or infinity; JSON ones are strict."""
+    payloads = {**render_states(state, TOPICS), **render_evcc(state, TOPICS)}
+    for topic, payload in payloads.items():
+        assert not NOT_FINITE.search(payload), (topic, payload)
+        if topic.endswith("/attributes") or topic.endswith("/currents"):
+            strict(payload)
+    for entity_id, (_, entity) in render_rest(state, "wallbox").items():
+        assert not NOT_FINITE.search(entity.state), (entity_id, entity.state)
+        strict(json.dumps(entity.to_json()))
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -113,6 +135,7 @@ def test_any_numbers_leave_state_views_and_file_finite_and_energy_monotonic(
         strict(json.dumps(charger_snapshot(state)))
         strict(json.dumps(charger_detail(state)))
         strict(json_text({"sessions": [s.to_json() for s in state.sessions]}))
+        assert_outputs_finite(state)
     with tempfile.TemporaryDirectory() as folder:
         hub = StateHub([state])
         store = Store(Path(folder), hub)
