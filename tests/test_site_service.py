@@ -232,3 +232,20 @@ async def test_after_a_cut_the_grid_that_followed_is_not_counted_twice(site: Sit
     site.budget.evaluate()
     assert site.budget.view().to_json()["household_a"] == [17.0, 17.0, 17.0]
     assert site.limits("A")[-1] == 7.0
+
+
+async def test_a_charger_that_takes_no_limits_is_named_once_when_the_budget_would_cap_it(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A charger without smart charging gets nothing; the log says once that it cannot be held to the budget."""
+    site.hub.chargers["A"].limits_unsupported("NotImplemented")
+    site.draw("A", 16.0)
+    site.meter(33.0)  # household 17 A: the budget would give 7 A
+    site.budget.attach()
+    for _ in range(3):
+        site.budget.evaluate()
+    warnings = [r.getMessage() for r in caplog.records if "cannot be held to the budget" in r.getMessage()]
+    assert warnings == [
+        "[A] The site budget would cap this charger at 7.0 A, but it takes no current limits: it cannot be held to the budget"
+    ]
+    assert site.limits("A") == []

@@ -33,7 +33,7 @@ from bmw_wallbox.site.budget import Budget, ChargerLoad, LimitedBy, Share, SiteR
 from bmw_wallbox.site.draw import Draws
 from bmw_wallbox.site.governor import Governor
 from bmw_wallbox.site.meter import GridMeter, GridView, Refused
-from bmw_wallbox.state import BudgetCap, Save, utcnow
+from bmw_wallbox.state import BudgetCap, ChargerState, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ class SiteBudget:
         self._wake = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
         self._reported_problem: str | None = None
+        self._uncapped: set[str] = set()
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -195,7 +196,23 @@ class SiteBudget:
             self._draws.note(charger, now)
             if after != before and charger.connected and charger.limits_supported:
                 self._enforce(charger.charger_id, after < before)
+            self._warn_uncapped(charger, capped=share.limited_by in (LimitedBy.BUDGET, LimitedBy.FAILSAFE))
         self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
+
+    def _warn_uncapped(self, charger: ChargerState, *, capped: bool) -> None:
+        """Say once per connection when the budget would cap a charger that takes no charging profiles."""
+        cid = charger.charger_id
+        if not capped or charger.limits_supported or not charger.connected:
+            self._uncapped.discard(cid)
+            return
+        if cid not in self._uncapped:
+            self._uncapped.add(cid)
+            _LOGGER.warning(
+                "[%s] The site budget would cap this charger at %s A, but it takes no current limits: "
+                "it cannot be held to the budget",
+                cid,
+                charger.budget.limit_a,
+            )
 
     def _announce_limiting(self, running: list[Share]) -> None:
         """``limiting_started`` when a running session gets less than asked through the budget, ``_ended`` after."""
