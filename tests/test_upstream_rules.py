@@ -14,7 +14,7 @@ from ocpp.v201 import call_result
 
 from bmw_wallbox.upstream.link import FIRST_BACKOFF_S, next_backoff_s
 from bmw_wallbox.upstream.outbox import Outbox, outbox_path
-from bmw_wallbox.upstream.rules import Verdict, capped_profile, decide, limit_a_of, lower_limit_a, refusal
+from bmw_wallbox.upstream.rules import Verdict, capped_profile, decide, limit_a_of, refusal
 
 #: The requests a CSMS may send a charging station in OCPP 2.0.1.
 CSMS_REQUESTS = (
@@ -93,15 +93,9 @@ def test_capped_profile_in_watts() -> None:
 
 
 def test_limits() -> None:
-    """The upstream's limit in A (W converted), and the lower of two limits (no upstream limit: the local one)."""
+    """The upstream's limit in A (W converted); none without a schedule."""
     assert limit_a_of(_profile([6900], unit="W"), phases=3) == 10
     assert limit_a_of({"charging_schedule": []}, phases=3) is None
-    assert (lower_limit_a(16, 10), lower_limit_a(10, 32), lower_limit_a(10, None), lower_limit_a(0, 10)) == (
-        10,
-        10,
-        10,
-        0,
-    )
 
 
 def _event(seq_no: int, event_type: str = "Updated") -> dict[str, Any]:

@@ -6,7 +6,6 @@
 charger's link and :mod:`.service` all of them.
 """
 
-from bmw_wallbox.upstream.rules import lower_limit_a
 from bmw_wallbox.upstream.service import Upstreams
 
-__all__ = ["Upstreams", "lower_limit_a"]
+__all__ = ["Upstreams"]

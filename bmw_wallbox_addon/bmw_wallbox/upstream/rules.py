@@ -5,8 +5,8 @@
 - :func:`refusal`: the answer the upstream gets instead, a refusal its own
   enum knows (``Rejected``, ``UnlockFailed`` ...); None where the action has no
   status to refuse with (the caller answers CALLERROR NotSupported then).
-- :func:`capped_profile` and :func:`lower_limit_a`: an upstream charging profile
-  never raises the current above what the add-on enforces.
+- :func:`capped_profile`: an upstream charging profile never raises the current
+  above what the add-on enforces (it is sent again at the new cap when that moves).
 """
 
 from __future__ import annotations
@@ -144,13 +144,3 @@ def capped_profile(profile: Mapping[str, Any], *, limit_a: float, phases: int) -
         for period in schedule.get("charging_schedule_period") or []:
             period["limit"] = round(min(float(period["limit"]), ceiling), 1)
     return capped
-
-
-def lower_limit_a(local_a: float, upstream_a: float | None) -> float:
-    """The limit to put on the charger: the add-on's own, or the upstream's when that is lower.
-
-    The controller calls this with the limit it would send and
-    ``state.upstream.limit_a``, so the add-on's own profiles keep to the
-    upstream's limit too; an upstream limit never raises the add-on's.
-    """
-    return local_a if upstream_a is None else min(local_a, max(upstream_a, 0.0))
