@@ -9,16 +9,17 @@ transaction and meter, and turns its transaction into a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
-from bmw_wallbox.records import CAR_PRESENT, ConnectorStatus, SessionRecord, Source, Transaction
+from bmw_wallbox.records import CAR_PRESENT, ConnectorStatus, SessionRecord, Setpoint, Source, Transaction
 
 
 @dataclass(kw_only=True)
 class EvseState:
-    """One EVSE: its connector status, transaction, meter and last finished session."""
+    """One EVSE: its connector status, transaction, meter, last finished session and own setpoint."""
 
     evse_id: int
     connector_status: ConnectorStatus | None = None
@@ -26,6 +27,11 @@ class EvseState:
     transaction: Transaction | None = None
     meter: Meter = field(default_factory=Meter)
     last_session: SessionRecord | None = None
+    #: This EVSE's own limit in A (None: the charger's) and pause, on chargers with several EVSEs.
+    limit_a: float | None = None
+    paused: bool = False
+    #: The limit this EVSE's profile last put in force, in A (chargers with several EVSEs).
+    applied_limit_a: float | None = None
 
     @property
     def session_energy_wh(self) -> float | None:
@@ -121,3 +127,48 @@ class EvseState:
         self.meter.clear_live()
         self.last_session = record
         return record
+
+
+def total(values: Iterable[float | None]) -> float | None:
+    """The sum of the known values (the charger's energy or power over its EVSEs); None when none is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def latest_session(evses: Iterable[EvseState]) -> SessionRecord | None:
+    """The latest finished session of any of these EVSEs (by its end)."""
+    ended = [e.last_session for e in evses if e.last_session is not None]
+    return max(ended, key=lambda s: s.ended_at) if ended else None
+
+
+def want_charger(
+    desired: Setpoint, evses: Iterable[EvseState], *, paused: bool | None, limit_a: float | None
+) -> Setpoint:
+    """The charger's new setpoint; a charger-wide resume also resumes every EVSE's own pause."""
+    if paused is False:
+        for evse in evses:
+            evse.paused = False
+    return replace(
+        desired,
+        paused=desired.paused if paused is None else paused,
+        limit_a=desired.limit_a if limit_a is None else limit_a,
+    )
+
+
+def want_evse(
+    desired: Setpoint, evses: dict[int, EvseState], evse_id: int, *, paused: bool | None, limit_a: float | None
+) -> Setpoint:
+    """One EVSE's own limit and pause; resuming one EVSE of a paused charger leaves the others paused.
+
+    Returns the charger's setpoint (no longer paused once one of its EVSEs resumes).
+    """
+    evse = evses[evse_id]
+    if paused is False and desired.paused:
+        desired = replace(desired, paused=False)
+        for other in evses.values():
+            other.paused = True
+    if paused is not None:
+        evse.paused = paused
+    if limit_a is not None:
+        evse.limit_a = limit_a
+    return desired
