@@ -192,7 +192,7 @@ def _command(command: Command) -> Callable[[web.Request], Awaitable[web.Response
 
 
 async def put_current_limit(request: web.Request) -> web.Response:
-    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}`` (a number, or numeric text) and optional ``evse_id``."""
+    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}`` (a number or numeric text), optional ``evse_id``."""
     body = await _body(request)
     if not isinstance(body, dict) or "amps" not in body:
         return web.json_response(
