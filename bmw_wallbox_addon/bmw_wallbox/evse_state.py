@@ -10,7 +10,7 @@ transaction and meter, and turns its transaction into a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
@@ -141,34 +141,27 @@ def latest_session(evses: Iterable[EvseState]) -> SessionRecord | None:
     return max(ended, key=lambda s: s.ended_at) if ended else None
 
 
-def want_charger(
-    desired: Setpoint, evses: Iterable[EvseState], *, paused: bool | None, limit_a: float | None
-) -> Setpoint:
-    """The charger's new setpoint; a charger-wide resume also resumes every EVSE's own pause."""
+def want_charger(desired: Setpoint, evses: Iterable[EvseState], *, paused: bool | None, limit_a: float | None) -> None:
+    """Change the charger's setpoint in place; a charger-wide resume also resumes every EVSE's own pause."""
+    if paused is not None:
+        desired.paused = paused
+    if limit_a is not None:
+        desired.limit_a = limit_a
     if paused is False:
         for evse in evses:
             evse.paused = False
-    return replace(
-        desired,
-        paused=desired.paused if paused is None else paused,
-        limit_a=desired.limit_a if limit_a is None else limit_a,
-    )
 
 
 def want_evse(
     desired: Setpoint, evses: dict[int, EvseState], evse_id: int, *, paused: bool | None, limit_a: float | None
-) -> Setpoint:
-    """One EVSE's own limit and pause; resuming one EVSE of a paused charger leaves the others paused.
-
-    Returns the charger's setpoint (no longer paused once one of its EVSEs resumes).
-    """
+) -> None:
+    """Change one EVSE's own limit and pause; resuming one EVSE of a paused charger leaves the others paused."""
     evse = evses[evse_id]
     if paused is False and desired.paused:
-        desired = replace(desired, paused=False)
+        desired.paused = False
         for other in evses.values():
             other.paused = True
     if paused is not None:
         evse.paused = paused
     if limit_a is not None:
         evse.limit_a = limit_a
-    return desired

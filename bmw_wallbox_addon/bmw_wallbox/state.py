@@ -304,9 +304,9 @@ class ChargerState:
         if evse_id is not None:
             self.evse(evse_id)
         if evse_id is None or not self.several:
-            self.desired = want_charger(self.desired, self.evses.values(), paused=paused, limit_a=limit_a)
+            want_charger(self.desired, self.evses.values(), paused=paused, limit_a=limit_a)
         else:
-            self.desired = want_evse(self.desired, self.evses, evse_id, paused=paused, limit_a=limit_a)
+            want_evse(self.desired, self.evses, evse_id, paused=paused, limit_a=limit_a)
 
     def remote_start_sent(self, start: RemoteStart) -> None:
         """An accepted RequestStartTransaction: its transaction gets the token sent with it."""
