@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from ocpp.v201 import call
+from ocpp.routing import on
+from ocpp.v201 import call, call_result
 
 from bmw_wallbox.app import Application
 
@@ -120,6 +121,54 @@ async def test_a_remote_start_is_linked_to_its_token_by_remote_start_id(
         await event(charger, "Ended", 2, "tx-remote", wh=700.0, seq_no=1)
         last = (await charger_snapshot(app))["last_session"]
         assert (last["evse_id"], last["token_name"], last["energy_kwh"]) == (2, "Home Assistant", 0.7)
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+class AnsweringCharger(LibraryCharger):
+    """A library charger whose RequestStartTransaction answer names the transaction it will start."""
+
+    @on("RequestStartTransaction")
+    def on_request_start_transaction(
+        self, id_token: dict[str, Any], remote_start_id: int, **kwargs: Any
+    ) -> call_result.RequestStartTransaction:
+        self._got("RequestStartTransaction", {"id_token": id_token, "remote_start_id": remote_start_id, **kwargs})
+        return call_result.RequestStartTransaction(status="Accepted", transaction_id="tx-answered")
+
+
+async def test_a_remote_start_on_a_one_evse_charger_is_not_recorded_as_no_token(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """One EVSE, a Started event with only remoteStartId: the session is the Home Assistant token's, not "no token"."""
+    app = await start_app()
+    context, charger = await connected(app, client_ssl)
+    try:
+        await status(charger, 1, "Occupied")
+        code, body = await api_send(app, "POST", f"{BASE}/start")
+        assert code == 200, body
+        request = await charger.next_call("RequestStartTransaction")
+        await event(charger, "Started", 1, "tx-r", wh=0.0, remote_start_id=request["remote_start_id"])
+        await event(charger, "Ended", 1, "tx-r", wh=300.0, seq_no=1)
+        last = (await charger_snapshot(app))["last_session"]
+        assert (last["evse_id"], last["token_name"]) == (1, "Home Assistant")
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+async def test_a_remote_start_is_linked_by_the_transaction_id_its_answer_gave(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """The answer named tx-answered; its Started event carries neither idToken nor remoteStartId: still linked."""
+    app = await start_app()
+    context = library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=AnsweringCharger)
+    charger = await context.__aenter__()
+    try:
+        await charger.next_call("SetVariables")
+        await status(charger, 1, "Occupied")
+        code, body = await api_send(app, "POST", f"{BASE}/start")
+        assert code == 200, body
+        await event(charger, "Started", 1, "tx-answered", wh=0.0)
+        assert evse(await charger_snapshot(app), 1)["token_name"] == "Home Assistant"
     finally:
         await context.__aexit__(None, None, None)
 
