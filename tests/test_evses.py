@@ -202,6 +202,27 @@ async def test_both_evses_charge_at_once_with_their_own_limits(start_app: StartA
         await context.__aexit__(None, None, None)
 
 
+async def test_a_second_evse_gets_its_limit_before_its_first_session(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """EVSE 2 is reported after the connect: it gets a TxDefaultProfile and the station a maximum, no session needed."""
+    app = await start_app()
+    context, charger = await connected(app, client_ssl)
+    try:
+        await status(charger, 1, "Available")
+        await status(charger, 2, "Available")
+        profile = await charger.next_call("SetChargingProfile", where=lambda p: p["evse_id"] == 2)
+        assert (profile["charging_profile"]["charging_profile_purpose"], profile_limit(profile)) == (
+            "TxDefaultProfile",
+            32.0,
+        )
+        assert any(
+            a == "SetChargingProfile" and p["evse_id"] == 0 and profile_limit(p) == 32.0 for a, p in charger.received
+        )
+    finally:
+        await context.__aexit__(None, None, None)
+
+
 async def test_pause_and_resume_act_on_the_evse_meant(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """Two sessions: pause without evse_id is 409 naming both; pause of EVSE 2 is 0 A there only; resume finds it."""
     app = await start_app()

@@ -83,6 +83,7 @@ class Controller:
         self._reset_recovery = reset_recovery
         self._coalescer = Coalescer(self._apply_now, min_interval_s=min_interval_s, unclaimed=self._unclaimed)
         self._seen: dict[str, dict[int, tuple[str, ChargingState | None]]] = {}
+        self._evse_ids: dict[str, int] = {}
         self._remote_stopped: set[str] = set()
         self._awaiting_reboot: dict[str, str] = {}
         self._recorder = Recorder(hub, window_s=commit_window_s)
@@ -342,7 +343,8 @@ class Controller:
         return result
 
     def _on_state_changed(self, charger_id: str, save: Save) -> None:
-        """Re-apply on a new transaction and on every return from a suspension to Charging (on any EVSE)."""
+        """Re-apply on a new transaction, on every return from a suspension to Charging (on any EVSE), and when
+        the charger reports an EVSE it had not (so it has its limit before its first session)."""
         state = self.state(charger_id)
         if state is None:
             return
@@ -353,12 +355,17 @@ class Controller:
         }
         before = self._seen.get(charger_id, {})
         self._seen[charger_id] = now_seen
+        grew, self._evse_ids[charger_id] = len(state.evses) > self._evse_ids.get(charger_id, 1), len(state.evses)
         for evse in state.evses.values():
             if evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
                 self._starts.forget(charger_id, evse.evse_id)
         if state.main_evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
             self._remote_stopped.discard(charger_id)
-        if not state.connected or self._ports(charger_id) is None or now_seen == before:
+        if not state.connected or self._ports(charger_id) is None:
+            return
+        if grew and state.limits_supported:  # a new EVSE gets its limit before its first session
+            self._coalescer.schedule(charger_id, urgent=False)
+        if now_seen == before:
             return
         new_transaction = any(before.get(i, (None, None))[0] != seen[0] for i, seen in now_seen.items())
         resumed = any(
