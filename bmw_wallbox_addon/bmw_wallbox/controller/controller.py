@@ -355,7 +355,8 @@ class Controller:
         }
         before = self._seen.get(charger_id, {})
         self._seen[charger_id] = now_seen
-        grew, self._evse_ids[charger_id] = len(state.evses) > self._evse_ids.get(charger_id, 1), len(state.evses)
+        count = max(len(state.evses), 1)  # a charger that reported no EVSE yet has EVSE 1
+        grew, self._evse_ids[charger_id] = count > self._evse_ids.get(charger_id, 1), count
         for evse in state.evses.values():
             if evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
                 self._starts.forget(charger_id, evse.evse_id)
