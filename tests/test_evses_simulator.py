@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from bmw_wallbox.app import Application
+from bmw_wallbox.cli import build_parser
 from bmw_wallbox.simulator import DELTA, DUAL_EVSE, Personality, WallboxSimulator, combine, preset
 
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, running
@@ -73,6 +74,15 @@ async def test_start_reaches_the_evse_with_the_car(start_app: StartApp, client_s
         assert (status, body["outcome"]) == (200, "accepted"), body
         assert (await sim.wait_for_call("RequestStartTransaction"))["evseId"] == 2
         await eventually(lambda: sim.evse(2).meter.current_a, until=lambda a: a > 0, what="EVSE 2 to charge")
+
+
+def test_the_demo_takes_combined_personalities() -> None:
+    """--demo-personality delta+dual-evse is accepted; a name that is no preset is refused."""
+    assert build_parser().parse_args(["--demo", "--demo-personality", "delta+dual-evse"]).demo_personality == (
+        "delta+dual-evse"
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--demo-personality", "delta+tesla"])
 
 
 @pytest.mark.parametrize("personality", PERSONALITIES, ids=lambda p: p.name)
