@@ -321,6 +321,39 @@ async def test_lifetime_energy_is_the_sum_of_both_registers_and_never_goes_down(
     assert [(e["evse_id"], e["transaction_id"]) for e in restored["evses"]] == [(1, None), (2, "tx-2")]
 
 
+async def test_an_evses_own_limit_and_pause_outlive_a_restart_of_the_app(
+    start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
+) -> None:
+    """EVSE 2 paused and EVSE 1 at 12 A before a restart: after it both are restored and sent again at the connect."""
+    port, data_dir = free_port(), tmp_path / "data"
+    app = await start_app(data_dir=data_dir, ocpp_port=port)
+    context, charger = await connected(app, client_ssl)
+    try:
+        await two_charging(charger)
+        assert (await api_send(app, "POST", f"{BASE}/pause", {"evse_id": 2}))[0] == 200
+        assert (await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 12, "evse_id": 1}))[0] == 200
+    finally:
+        await context.__aexit__(None, None, None)
+    await app.stop()
+    again = await start_app(data_dir=data_dir, ocpp_port=port)
+    restored = await charger_snapshot(again)
+    assert [(e["evse_id"], e["limit_a"], e["paused"]) for e in restored["evses"]] == [(1, 12.0, False), (2, None, True)]
+    context, charger = await connected(again, client_ssl)
+    try:
+        latest = await eventually(
+            lambda: {
+                p["evse_id"]: profile_limit(p)
+                for a, p in charger.received
+                if a == "SetChargingProfile" and p["charging_profile"]["charging_profile_purpose"] == "TxDefaultProfile"
+            },
+            until=lambda limits: limits.get(1) == 12.0 and limits.get(2) == 0.0,
+            what="EVSE 1 at 12 A and EVSE 2 at 0 A after the reconnect",
+        )
+        assert latest == {1: 12.0, 2: 0.0}
+    finally:
+        await context.__aexit__(None, None, None)
+
+
 async def test_the_last_session_is_the_latest_of_any_evse_and_the_csv_names_its_evse(
     start_app: StartApp, client_ssl: ssl.SSLContext
 ) -> None:

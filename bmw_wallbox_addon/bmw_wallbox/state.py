@@ -6,9 +6,9 @@ through its methods, the controller records its results through methods too, the
 :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how durable the change must be (:class:`Save`).
 
 The state model is this module with :mod:`~bmw_wallbox.hub`, :mod:`~bmw_wallbox.records`,
-:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.sessions`,
-:mod:`~bmw_wallbox.remote_starts`, :mod:`~bmw_wallbox.upkeep`, :mod:`~bmw_wallbox.unknown_ids` and
-:mod:`~bmw_wallbox.tokenbook`; they import nothing else of ours and do no I/O. Energy is kept in Wh.
+:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.plainform`,
+:mod:`~bmw_wallbox.sessions`, :mod:`~bmw_wallbox.remote_starts`, :mod:`~bmw_wallbox.upkeep`,
+:mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import nothing else of ours and do no I/O.
 """
 
 from __future__ import annotations
