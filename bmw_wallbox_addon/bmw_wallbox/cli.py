@@ -20,9 +20,18 @@ from bmw_wallbox import __version__
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.options import LOG_LEVELS, Options, OptionsError, load_options
-from bmw_wallbox.simulator.personality import PRESETS
+from bmw_wallbox.simulator.personality import PRESETS, preset
 
 _LOGGER = logging.getLogger("bmw_wallbox")
+
+
+def _personality(name: str) -> str:
+    """A ``--demo-personality`` value: a preset name or presets joined with ``+`` (checked here, used by name)."""
+    try:
+        preset(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="run with a built-in simulated wallbox that charges a car")
     parser.add_argument(
         "--demo-personality",
-        choices=list(PRESETS),
+        type=_personality,
         default="delta",
-        help="how the demo's simulated charger behaves (default: %(default)s)",
+        help=f"how the demo's simulated charger behaves: {', '.join(PRESETS)}, or several joined with +"
+        " (e.g. delta+dual-evse; default: %(default)s)",
     )
     return parser
 
@@ -126,7 +136,7 @@ async def run(settings: Settings, *, demo: bool, demo_personality: str = "delta"
     if demo:
         from bmw_wallbox.demo import run_demo
 
-        await run_demo(app, stop, personality=PRESETS[demo_personality])
+        await run_demo(app, stop, personality=preset(demo_personality))
     else:
         await app.run_forever(stop)
 

@@ -69,23 +69,27 @@ async def run_demo(
 
 
 async def _scenario(app: Application, simulator: WallboxSimulator, charger_id: str, step_s: float) -> None:
-    """Plug in, charge, limit, pause, resume, unplug; again and again."""
+    """Plug in, charge, limit, pause, resume, unplug at EVSE 1; again and again (a car charges at each other EVSE)."""
     controller = app.controller
     with contextlib.suppress(asyncio.CancelledError):
         await simulator.wait_connected(timeout_s=30)
+        for evse_id in range(2, simulator.personality.evses + 1):
+            _LOGGER.info("Demo: a second car charges at EVSE %s, at most 6 A", evse_id)
+            await simulator.plug_in(evse_id)
+            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 6, evse_id=evse_id)
         while True:
             _LOGGER.info("Demo: the car is plugged in, and a card is tapped (see the panel's Tokens tab)")
             await simulator.plug_in()
             await simulator.present_token(DEMO_CARD)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: lowering the limit to 10 A")
-            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 10)
+            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 10, evse_id=1)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: pausing (0 A, the session stays open)")
-            await run(controller, Command.PAUSE, charger_id)
+            await run(controller, Command.PAUSE, charger_id, evse_id=1)
             await asyncio.sleep(step_s / 2)
             _LOGGER.info("Demo: resuming at 16 A")
-            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 16)
+            await run(controller, Command.SET_CURRENT_LIMIT, charger_id, 16, evse_id=1)
             await asyncio.sleep(step_s)
             _LOGGER.info("Demo: the car is unplugged")
             await simulator.unplug()

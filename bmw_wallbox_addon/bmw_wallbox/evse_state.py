@@ -9,16 +9,17 @@ transaction and meter, and turns its transaction into a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bmw_wallbox.energy import ENERGY_INTERVAL, ENERGY_REGISTER, TRANSACTION_BEGIN, Meter, RegisterEvent, SampledValue
-from bmw_wallbox.records import CAR_PRESENT, ConnectorStatus, SessionRecord, Source, Transaction
+from bmw_wallbox.records import CAR_PRESENT, ConnectorStatus, SessionRecord, Setpoint, Source, Transaction
 
 
 @dataclass(kw_only=True)
 class EvseState:
-    """One EVSE: its connector status, transaction, meter and last finished session."""
+    """One EVSE: its connector status, transaction, meter, last finished session and own setpoint."""
 
     evse_id: int
     connector_status: ConnectorStatus | None = None
@@ -26,6 +27,11 @@ class EvseState:
     transaction: Transaction | None = None
     meter: Meter = field(default_factory=Meter)
     last_session: SessionRecord | None = None
+    #: This EVSE's own limit in A (None: the charger's) and pause, on chargers with several EVSEs.
+    limit_a: float | None = None
+    paused: bool = False
+    #: The limit this EVSE's profile last put in force, in A (chargers with several EVSEs).
+    applied_limit_a: float | None = None
 
     @property
     def session_energy_wh(self) -> float | None:
@@ -121,3 +127,41 @@ class EvseState:
         self.meter.clear_live()
         self.last_session = record
         return record
+
+
+def total(values: Iterable[float | None]) -> float | None:
+    """The sum of the known values (the charger's energy or power over its EVSEs); None when none is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def latest_session(evses: Iterable[EvseState]) -> SessionRecord | None:
+    """The latest finished session of any of these EVSEs (by its end)."""
+    ended = [e.last_session for e in evses if e.last_session is not None]
+    return max(ended, key=lambda s: s.ended_at) if ended else None
+
+
+def want_charger(desired: Setpoint, evses: Iterable[EvseState], *, paused: bool | None, limit_a: float | None) -> None:
+    """Change the charger's setpoint in place; a charger-wide resume also resumes every EVSE's own pause."""
+    if paused is not None:
+        desired.paused = paused
+    if limit_a is not None:
+        desired.limit_a = limit_a
+    if paused is False:
+        for evse in evses:
+            evse.paused = False
+
+
+def want_evse(
+    desired: Setpoint, evses: dict[int, EvseState], evse_id: int, *, paused: bool | None, limit_a: float | None
+) -> None:
+    """Change one EVSE's own limit and pause; resuming one EVSE of a paused charger leaves the others paused."""
+    evse = evses[evse_id]
+    if paused is False and desired.paused:
+        desired.paused = False
+        for other in evses.values():
+            other.paused = True
+    if paused is not None:
+        evse.paused = paused
+    if limit_a is not None:
+        evse.limit_a = limit_a

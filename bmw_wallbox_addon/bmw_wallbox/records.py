@@ -265,6 +265,14 @@ class Setpoint:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EvseSetpoint:
+    """One EVSE's own limit in A (None: the charger's) and pause, as saved (chargers with several EVSEs)."""
+
+    limit_a: float | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class BudgetCap:
     """The site budget's cap in force in A (None: no cap) and the lowest cap (user, budget, failsafe, charger)."""
 

@@ -1,32 +1,27 @@
 """The saved form of a charger's state: what a restart must not lose, as typed values and as JSON.
 
-:meth:`ChargerState.saved() <bmw_wallbox.state.ChargerState.saved>` gives a
-:class:`SavedCharger` and :meth:`~bmw_wallbox.state.ChargerState.restore` puts
-one back: the model's two methods mirror each other, and nothing else writes
-its fields. This module turns that value into its JSON form (schema 2, see
-:func:`to_json`) and reads each part of that form on its own
-(:data:`PARTS`, :func:`evse_from`), refusing at this edge what would break the
-model later: numbers that are not finite or not plausible, times without a
-zone or in the future, values of the wrong kind. Part of the state model:
-imports nothing of ours but the records, does no I/O.
+:meth:`ChargerState.saved() <bmw_wallbox.state.ChargerState.saved>` gives a :class:`SavedCharger`,
+:meth:`~bmw_wallbox.state.ChargerState.restore` puts one back; nothing else writes its fields. This module turns
+it into its JSON form (schema 2, :func:`to_json`) and reads each part on its own (:func:`evse_parts`), refusing
+at this edge what would break the model later: numbers not finite or not plausible, times without a zone or in
+the future, values of the wrong kind. Part of the state model: imports nothing of ours but the records, no I/O.
 """
 
 from __future__ import annotations
 
-import math
-import types
-import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bmw_wallbox.plainform import MAX_PLAIN_NUMBER, plain
 from bmw_wallbox.records import (
     MAX_FUTURE,
     BootInfo,
     Capabilities,
     ChargingState,
     ConnectorStatus,
+    EvseSetpoint,
     SessionRecord,
     Setpoint,
     Source,
@@ -39,8 +34,8 @@ if TYPE_CHECKING:
 
 #: Version of the stored form: 2 keeps the register with its offset, the connector status and sessions in Wh.
 SCHEMA_VERSION = 2
-#: Bounds of the plain numbers a saved part may hold (capabilities, limits), and finished sessions kept.
-MAX_PLAIN_NUMBER, MAX_SESSIONS = 1e9, 200
+#: Finished sessions kept.
+MAX_SESSIONS = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,13 +50,14 @@ class SavedRegister:
 
 @dataclass(kw_only=True)
 class SavedEvse:
-    """One EVSE as saved: connector status, register, running transaction, last session."""
+    """One EVSE as saved: connector status, register, running transaction, last session, own setpoint."""
 
     evse_id: int
     connector_status: ConnectorStatus | None = None
     register: SavedRegister = field(default_factory=SavedRegister)
     transaction: Transaction | None = None
     last_session: SessionRecord | None = None
+    setpoint: EvseSetpoint = field(default_factory=EvseSetpoint)
 
 
 @dataclass(kw_only=True)
@@ -100,6 +96,7 @@ def capture(charger: ChargerState) -> SavedCharger:
                 ),
                 transaction=e.transaction,
                 last_session=e.last_session,
+                setpoint=EvseSetpoint(limit_a=e.limit_a, paused=e.paused),
             )
             for e in charger.evses.values()
         ],
@@ -126,6 +123,8 @@ def put_back(charger: ChargerState, saved: SavedCharger) -> None:
         evse.connector_status = item.connector_status
         evse.status_source = Source.RESTORED if item.connector_status is not None else None
         evse.transaction, evse.last_session = item.transaction, item.last_session
+        own_a, evse.paused = item.setpoint.limit_a, item.setpoint.paused
+        evse.limit_a = None if own_a is None else max(0.0, min(own_a, float(charger.max_current_a)))
         if evse.transaction is not None:
             evse.transaction.source = Source.RESTORED
 
@@ -155,6 +154,7 @@ def to_json(saved: SavedCharger, charger_id: str) -> dict[str, Any]:
                 "register_seen_at": _iso(evse.register.seen_at),
                 "transaction": evse.transaction.to_json() if evse.transaction else None,
                 "last_session": evse.last_session.to_store() if evse.last_session else None,
+                "setpoint": asdict(evse.setpoint),
             }
             for evse in saved.evses
         },
@@ -287,42 +287,6 @@ def aware_time(value: object, what: str, *, now: datetime) -> datetime | None:
     return moment
 
 
-def _plain_ok(value: object, hint: object) -> bool:
-    """Whether ``value`` fits a plain field's type: str, int, float, bool, their optionals, lists and dicts of them."""
-    args = typing.get_args(hint)
-    if isinstance(hint, types.UnionType):
-        return any(_plain_ok(value, arg) for arg in args)
-    origin = typing.get_origin(hint) or hint
-    if origin is list:
-        return isinstance(value, list) and len(value) <= 1000 and all(_plain_ok(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict) and len(value) <= 1000 and all(_plain_ok(v, args[1]) for v in value.values())
-    if origin is type(None):
-        return value is None
-    if origin is bool or isinstance(value, bool):
-        return origin is bool and isinstance(value, bool)
-    if origin is int:
-        return isinstance(value, int) and abs(value) <= MAX_PLAIN_NUMBER
-    if origin is float:
-        return isinstance(value, (int, float)) and math.isfinite(value) and abs(value) <= MAX_PLAIN_NUMBER
-    return origin is str and isinstance(value, str) and len(value) <= 1000
-
-
-def plain(cls: type[Any], data: object) -> Any:
-    """A dataclass of plain fields from its saved form; a value of the wrong kind or size raises TypeError."""
-    if not isinstance(data, dict):
-        raise TypeError(f"expected an object, found {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for item in fields(cls):
-        if item.name in data:
-            value = data[item.name]
-            if not _plain_ok(value, hints[item.name]):
-                raise TypeError(f"{item.name} is {type(value).__name__} of the wrong kind or size")
-            values[item.name] = float(value) if hints[item.name] == float | None and value is not None else value
-    return cls(**values)
-
-
 def setpoint_from(data: object, max_current_a: int) -> Setpoint | None:
     """The saved limit and pause, the limit bounded by the charger's maximum."""
     if data is None:
@@ -388,10 +352,14 @@ def evse_parts(evse: SavedEvse, data: object, *, now: datetime) -> list[tuple[st
     def last_session() -> None:
         evse.last_session = session_from(last) if (last := _object(data, "last_session")) is not None else None
 
+    def setpoint() -> None:  # none before several EVSEs: the charger's limit, not paused
+        evse.setpoint = plain(EvseSetpoint, _object(data, "setpoint") or {})
+
     return [
         ("status", status),
         ("energy offset", offset),
         ("register", register),
         ("transaction", transaction),
         ("last session", last_session),
+        ("own limit", setpoint),
     ]

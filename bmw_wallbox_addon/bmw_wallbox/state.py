@@ -2,24 +2,22 @@
 
 One :class:`ChargerState` per configured charger, one :class:`EvseState` per EVSE. The OCPP handlers feed it
 through its methods, the controller records its results through methods too, the store restores it through
-:meth:`ChargerState.restore`; nobody else writes its fields. Readers (the JSON API, the panel, Home Assistant,
-the store) only read. After a change the writer calls :meth:`bmw_wallbox.hub.StateHub.commit` once, saying how
-durable the change must be (:class:`Save`).
+:meth:`ChargerState.restore`; nobody else writes its fields. Readers only read. After a change the writer calls
+:meth:`bmw_wallbox.hub.StateHub.commit` once, saying how durable the change must be (:class:`Save`).
 
 The state model is this module with :mod:`~bmw_wallbox.hub`, :mod:`~bmw_wallbox.records`,
-:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.upkeep`,
+:mod:`~bmw_wallbox.evse_state`, :mod:`~bmw_wallbox.energy`, :mod:`~bmw_wallbox.saved`, :mod:`~bmw_wallbox.plainform`,
+:mod:`~bmw_wallbox.sessions`, :mod:`~bmw_wallbox.remote_starts`, :mod:`~bmw_wallbox.upkeep`,
 :mod:`~bmw_wallbox.unknown_ids` and :mod:`~bmw_wallbox.tokenbook`; they import nothing else of ours and do no I/O.
-State values use the OCPP 2.0.1 names; energy is kept in Wh and converted once, by :func:`kwh`. The records are
-importable from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from bmw_wallbox.energy import ENERGY_REGISTER, RegisterEvent, SampledValue
-from bmw_wallbox.evse_state import EvseState
+from bmw_wallbox.energy import RegisterEvent, SampledValue
+from bmw_wallbox.evse_state import EvseState, latest_session, total, want_charger, want_evse
 from bmw_wallbox.records import (
     SUSPENDED,
     BootInfo,
@@ -41,14 +39,17 @@ from bmw_wallbox.records import (
     token_label,
     utcnow,
 )
+from bmw_wallbox.remote_starts import RemoteStart, RemoteStarts
 from bmw_wallbox.saved import MAX_SESSIONS, SavedCharger, capture, put_back
+from bmw_wallbox.sessions import SUPERSEDED, rename_token, take_event
 from bmw_wallbox.upkeep import Upkeep
 
 # fmt: off
 __all__ = [
-    "SUSPENDED", "BootInfo", "BudgetCap", "Capabilities", "ChargingState", "CommandRecord", "ConnectorStatus",
-    "EvseState", "RegisterEvent", "SampledValue", "Save", "SessionRecord", "Setpoint", "Source", "TokenUse",
-    "Transaction", "TransactionChange", "kwh", "plausible_time", "token_label", "utcnow",
+    "SUPERSEDED", "SUSPENDED", "BootInfo", "BudgetCap", "Capabilities", "ChargingState", "CommandRecord",
+    "ConnectorStatus", "EvseState", "RegisterEvent", "RemoteStart", "SampledValue", "Save", "SessionRecord",
+    "Setpoint", "Source", "TokenUse", "Transaction", "TransactionChange", "kwh", "plausible_time", "token_label",
+    "utcnow",
 ]
 # fmt: on
 
@@ -56,8 +57,6 @@ __all__ = [
 MAX_EVSES = 8
 #: Stopped reason of a session the charger no longer knows (it lost the transaction).
 LOST = "LostByCharger"
-#: Stopped reason of a session replaced by a newer one on the same EVSE without an Ended event.
-SUPERSEDED = "Superseded"
 #: Volts per phase and amperes assumed when bounding plausible energy (when the charger did not say more).
 _PLAUSIBLE_VOLTAGE_V, _PLAUSIBLE_CURRENT_A = 250.0, 32.0
 
@@ -93,6 +92,8 @@ class ChargerState:
     budget: BudgetCap = field(default_factory=BudgetCap)
     upkeep: Upkeep = field(default_factory=Upkeep)
     upstream: UpstreamStatus | None = None
+    #: The remote starts sent lately, to link their transactions to the token sent (not saved).
+    remote_starts: RemoteStarts = field(default_factory=RemoteStarts)
 
     def __post_init__(self) -> None:
         self.desired = Setpoint(limit_a=float(self.max_current_a))
@@ -119,6 +120,37 @@ class ChargerState:
         if with_tx:
             return with_tx[0]
         return self.evses[min(self.evses)] if self.evses else self.evse(1)
+
+    @property
+    def several(self) -> bool:
+        """True for a charger with more than one EVSE (each EVSE then has its own setpoint and profile)."""
+        return len(self.evses) > 1
+
+    @property
+    def energy_wh(self) -> float | None:
+        """The charger's lifetime energy in Wh: the sum of its EVSEs' (each never goes down); None before any."""
+        return total(e.meter.energy_wh for e in self.evses.values())
+
+    @property
+    def power_w(self) -> float | None:
+        """The charger's power in W: the sum of its EVSEs' readings; None before any."""
+        return total(e.meter.power_w for e in self.evses.values())
+
+    @property
+    def last_session(self) -> SessionRecord | None:
+        """The latest finished session of any EVSE (by its end)."""
+        return latest_session(self.evses.values())
+
+    def is_paused(self, evse_id: int) -> bool:
+        """Whether this EVSE is paused: the charger is, or (with several EVSEs) the EVSE itself."""
+        return self.desired.paused or (self.several and self.evse(evse_id).paused)
+
+    def evse_target_a(self, evse_id: int) -> float:
+        """One EVSE's limit now: 0 while paused, else its own limit (or the charger's) under :attr:`enforced_a`."""
+        evse = self.evse(evse_id)
+        if self.is_paused(evse_id):
+            return 0.0
+        return min(evse.limit_a if evse.limit_a is not None else self.desired.limit_a, self.enforced_a)
 
     def transaction_by_id(self, transaction_id: str) -> EvseState | None:
         """Return the EVSE that runs this transaction, if any."""
@@ -185,7 +217,7 @@ class ChargerState:
     ) -> RegisterEvent | None:
         """Readings outside a TransactionEvent; returns what the energy register reading did, if any."""
         evse = self.evse(evse_id)
-        return self._take_readings(evse, readings, at=at, now=now)
+        return self.take_readings(evse, readings, at=at, now=now)
 
     def transaction_event(
         self,
@@ -210,38 +242,11 @@ class ChargerState:
         an event carries is the transaction's (a later one, e.g. the card that
         stopped it, does not change who charged).
         """
-        evse = self.transaction_by_id(transaction_id)
-        if evse is None:
-            recorded = self.find_session(transaction_id)
-            if recorded is not None:
-                return TransactionChange(
-                    evse_id=recorded.evse_id,
-                    late=self._late_update(recorded, event_type, at, stopped_reason, readings or []),
-                )
-            if event_type == "Ended":
-                return TransactionChange(ignored=f"Ended for transaction {transaction_id!r}, which is not known")
-            evse = self.evse(self.tracked_id(evse_id))
-        superseded = started = None
-        tx = evse.transaction
-        if tx is not None and tx.transaction_id != transaction_id:
-            superseded = self._end(evse, at=min(at, evse.last_known_at() or at), reason=SUPERSEDED)
-            tx = None
-        if tx is None:
-            tx = evse.transaction = Transaction(transaction_id=transaction_id, started_at=at)
-            started = tx
-        tx.source = Source.LIVE
-        tx.seen_at = max(tx.seen_at, at) if tx.seen_at else at
-        if token is not None and tx.token is None:
-            tx.token = token
-        if charging_state is not None:
-            tx.charging_state = charging_state
-        if remote_start_id is not None:
-            tx.remote_start_id = remote_start_id
-        register = self._take_readings(evse, readings or [], at=at, now=now) if readings else None
-        ended = self._end(evse, at=max(at, tx.started_at), reason=stopped_reason) if event_type == "Ended" else None
-        return TransactionChange(
-            evse_id=evse.evse_id, started=started, ended=ended, superseded=superseded, register=register
-        )
+        return take_event(
+            self, event_type=event_type, transaction_id=transaction_id, evse_id=evse_id, at=at, now=now,
+            charging_state=charging_state, remote_start_id=remote_start_id, stopped_reason=stopped_reason,
+            readings=readings or [], token=token,
+        )  # fmt: skip
 
     def close_lost(self, evse_id: int, *, now: datetime) -> SessionRecord | None:
         """The charger no longer knows the transaction: end it with the last energy and time known."""
@@ -249,7 +254,7 @@ class ChargerState:
         if (tx := evse.transaction) is None:
             return None
         last_known = max(filter(None, (tx.seen_at, evse.meter.updated_at, tx.started_at)))
-        return self._end(evse, at=min(last_known, now), reason=LOST)
+        return self.end(evse, at=min(last_known, now), reason=LOST)
 
     def confirm_transaction(self, evse_id: int) -> None:
         """The charger confirmed that the EVSE's transaction still runs."""
@@ -289,12 +294,27 @@ class ChargerState:
 
     # --- what the controller records -------------------------------------------------------
 
-    def want(self, *, paused: bool | None = None, limit_a: float | None = None) -> None:
-        """Change the desired state (``limit_a`` in A, already checked against the charger's range)."""
-        if paused is not None:
-            self.desired.paused = paused
-        if limit_a is not None:
-            self.desired.limit_a = limit_a
+    def want(self, *, paused: bool | None = None, limit_a: float | None = None, evse_id: int | None = None) -> None:
+        """Change the desired state (``limit_a`` in A, already checked against the charger's range).
+
+        Without ``evse_id`` (or on a charger with one EVSE) the charger's; a
+        charger-wide resume also resumes every EVSE. With it, that EVSE's own
+        limit and pause; resuming one EVSE of a paused charger leaves the others paused.
+        """
+        if evse_id is not None:
+            self.evse(evse_id)
+        if evse_id is None or not self.several:
+            want_charger(self.desired, self.evses.values(), paused=paused, limit_a=limit_a)
+        else:
+            want_evse(self.desired, self.evses, evse_id, paused=paused, limit_a=limit_a)
+
+    def remote_start_sent(self, start: RemoteStart) -> None:
+        """An accepted RequestStartTransaction: its transaction gets the token sent with it."""
+        self.remote_starts.sent(start)
+        if start.transaction_id is not None and (evse := self.transaction_by_id(start.transaction_id)) is not None:
+            tx = evse.transaction
+            if tx is not None and tx.token is None:
+                tx.token = start.token
 
     def auto_reset_sent(self, at: datetime) -> None:
         """An automatic reboot was asked for (no second one within the cooldown)."""
@@ -311,8 +331,12 @@ class ChargerState:
         changed, self.budget = budget != self.budget, budget
         return changed
 
-    def limit_applied(self, *, strategy: str, limit_a: float, in_sync: bool | None) -> None:
-        """The charger accepted ``limit_a`` through ``strategy``."""
+    def limit_applied(
+        self, *, strategy: str, limit_a: float, in_sync: bool | None, evse_limits: dict[int, float] | None = None
+    ) -> None:
+        """The charger accepted ``limit_a`` through ``strategy`` (and, with several EVSEs, each EVSE's limit)."""
+        for evse_id, evse_limit in (evse_limits or {}).items():
+            self.evse(evse_id).applied_limit_a = evse_limit
         self.profile_strategy = strategy
         if strategy not in self.installed_profiles:
             self.installed_profiles.append(strategy)
@@ -337,17 +361,7 @@ class ChargerState:
 
     def token_renamed(self, ref: str, name: str) -> bool:
         """A listed token got a new name: the running transaction and the history follow; True when any did."""
-        renamed = False
-        for evse in self.evses.values():
-            tx = evse.transaction
-            if tx is not None and tx.token is not None and tx.token.ref == ref:
-                tx.token, renamed = replace(tx.token, name=name), True
-            if evse.last_session is not None and evse.last_session.token and evse.last_session.token.ref == ref:
-                evse.last_session = replace(evse.last_session, token=replace(evse.last_session.token, name=name))
-        for index, record in enumerate(self.sessions):
-            if record.token is not None and record.token.ref == ref:
-                self.sessions[index], renamed = replace(record, token=replace(record.token, name=name)), True
-        return renamed
+        return rename_token(self, ref, name)
 
     # --- what a restart must not lose -------------------------------------------------------
 
@@ -361,38 +375,18 @@ class ChargerState:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _take_readings(
+    def take_readings(
         self, evse: EvseState, readings: list[SampledValue], *, at: datetime, now: datetime
     ) -> RegisterEvent | None:
+        """Readings for one EVSE (a register that restarts in a transaction marks the register per transaction)."""
         event = evse.take_readings(readings, at=at, now=now, max_power_w=self.max_power_w)
         if event is RegisterEvent.RESTARTED and evse.transaction is not None:
             self.capabilities.register_per_transaction = True
         return event
 
-    def _end(self, evse: EvseState, *, at: datetime, reason: str | None) -> SessionRecord | None:
+    def end(self, evse: EvseState, *, at: datetime, reason: str | None) -> SessionRecord | None:
+        """End the EVSE's transaction and record its session (the history keeps ``MAX_SESSIONS``)."""
         if (record := evse.end(at=at, reason=reason)) is not None:
             self.sessions.insert(0, record)
             del self.sessions[MAX_SESSIONS:]
         return record
-
-    def _late_update(
-        self, record: SessionRecord, event_type: str, at: datetime, reason: str | None, readings: list[SampledValue]
-    ) -> SessionRecord:
-        """A late event (the charger's offline queue) for a session already recorded: correct the record."""
-        energy = record.energy_wh
-        register = [r.value for r in readings if r.measurand == ENERGY_REGISTER and r.phase is None]
-        if register and record.start_register_wh is not None and register[-1] >= record.start_register_wh:
-            late_wh = register[-1] - record.start_register_wh
-            if energy is None or late_wh > energy:
-                if self.capabilities.register_per_transaction and energy is not None:
-                    # The lifetime sum banked what the register showed when the session was closed.
-                    self.evse(record.evse_id).meter.offset_wh += late_wh - energy
-                energy = late_wh
-        updated = replace(record, energy_wh=energy)
-        if event_type == "Ended":
-            stopped = reason if reason is not None else record.stopped_reason
-            updated = replace(updated, ended_at=max(at, record.started_at), stopped_reason=stopped)
-        self.sessions = [updated if s is record else s for s in self.sessions]
-        evse = self.evse(record.evse_id)
-        evse.last_session = updated if evse.last_session is record else evse.last_session
-        return updated

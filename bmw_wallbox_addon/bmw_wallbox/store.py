@@ -45,13 +45,13 @@ from urllib.parse import quote
 
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.jsonfile import DAMAGE, JsonFile, encode, write_text_atomic
+from bmw_wallbox.plainform import plain
 from bmw_wallbox.saved import (
     SCHEMA_VERSION,
     SavedCharger,
     SavedEvse,
     aware_time,
     evse_parts,
-    plain,
     sessions_from,
     setpoint_from,
     to_json,

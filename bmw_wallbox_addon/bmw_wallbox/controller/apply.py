@@ -15,13 +15,15 @@ from bmw_wallbox.results import (
     from_error,
     not_supported,
 )
+from bmw_wallbox.state import Transaction
 
 _LOGGER = logging.getLogger(__name__)
 
 
 async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
-    """Apply ``state.enforced_a`` (the desired target under the site budget) to the charger; say which way worked.
+    """Apply ``state.enforced_a`` (the desired target under the site budget) to a charger with one EVSE.
 
+    Says which way worked (chargers with several EVSEs: :mod:`~bmw_wallbox.controller.apply_evses`).
     The strategy that worked is remembered in the state and tried first next
     time. ClearChargingProfile is never sent, so the charger always keeps the
     last limit it accepted. A CALLERROR NotImplemented/NotSupported marks the
@@ -30,17 +32,18 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
     """
     state = port.state
     target = state.enforced_a
+    evse = state.main_evse
     order = strategy_order(state)
     if not order:
         return not_supported(command, state.limits_refused)
     reasons: list[str] = []
     all_status_refusals = True
     for strategy in order:
-        why_not = await _why_not(port, strategy)
+        why_not = await why_not_now(port, strategy, evse.transaction)
         if why_not is not None:
             reasons.append(f"{strategy}: {why_not}")
             continue
-        answer = await _send(port, strategy, target, command=command)
+        answer = await send(port, strategy, target, command=command, evse_id=evse.evse_id, tx=evse.transaction)
         if isinstance(answer, CommandResult):
             return answer  # the charger cannot take limits, or the call failed for good
         if isinstance(answer, ChargerCallError):
@@ -48,7 +51,7 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
             all_status_refusals = False
             continue
         if answer.accepted:
-            return await _accepted(port, strategy, target, command=command)
+            return await _accepted(port, strategy, target, command=command, evse_id=evse.evse_id)
         reasons.append(f"{strategy}: {answer.describe()}")
         _LOGGER.warning("[%s] %s limit %.1f A not accepted: %s", state.charger_id, strategy, target, answer.describe())
     state.limit_refused("; ".join(reasons))
@@ -61,9 +64,8 @@ async def apply_setpoint(port: ChargerPort, *, command: str) -> CommandResult:
     )
 
 
-async def _why_not(port: ChargerPort, strategy: Strategy) -> str | None:
+async def why_not_now(port: ChargerPort, strategy: Strategy, tx: Transaction | None) -> str | None:
     """Why this strategy cannot be used now (a TxProfile needs a transaction the charger confirms), or None."""
-    tx = port.state.main_evse.transaction
     why_not = applicable(
         strategy, transaction_id=tx.transaction_id if tx else None, charging_state=tx.charging_state if tx else None
     )
@@ -72,16 +74,16 @@ async def _why_not(port: ChargerPort, strategy: Strategy) -> str | None:
     return why_not
 
 
-async def _send(
-    port: ChargerPort, strategy: Strategy, target: float, *, command: str
+async def send(
+    port: ChargerPort, strategy: Strategy, target: float, *, command: str, evse_id: int, tx: Transaction | None
 ) -> Answer | ChargerCallError | CommandResult:
-    """SetChargingProfile of ``target`` A one way: the answer, a CALLERROR to try the next way, or the result."""
+    """SetChargingProfile of ``target`` A one way on one EVSE: the answer, a CALLERROR to try the next way, or the
+    result (the charger takes no limits, or the call failed for good)."""
     state = port.state
-    tx = state.main_evse.transaction
     profile = limit_profile(
         strategy,
         target,
-        evse_id=state.main_evse.evse_id,
+        evse_id=evse_id,
         caps=state.capabilities,
         transaction_id=tx.transaction_id if tx else None,
     )
@@ -99,9 +101,11 @@ async def _send(
         return from_error(command, err)
 
 
-async def _accepted(port: ChargerPort, strategy: Strategy, target: float, *, command: str) -> CommandResult:
+async def _accepted(
+    port: ChargerPort, strategy: Strategy, target: float, *, command: str, evse_id: int
+) -> CommandResult:
     state = port.state
-    in_sync = await read_back(port, target)
+    in_sync = await read_back(port, target, evse_id=evse_id)
     state.limit_applied(strategy=str(strategy), limit_a=target, in_sync=in_sync)
     _LOGGER.info("[%s] Limit %.1f A applied as %s (in sync: %s)", state.charger_id, target, strategy, in_sync)
     word = "pause (0 A)" if target == 0 else f"limit {target:g} A"
@@ -124,13 +128,13 @@ async def _confirm_transaction(port: ChargerPort, transaction_id: str) -> str | 
     return None
 
 
-async def read_back(port: ChargerPort, target: float) -> bool | None:
-    """Ask the charger for the limit in force (GetCompositeSchedule); None when it cannot tell."""
+async def read_back(port: ChargerPort, target: float, *, evse_id: int) -> bool | None:
+    """Ask the charger for the limit in force on an EVSE (GetCompositeSchedule); None when it cannot tell."""
     state = port.state
     if state.capabilities.composite_schedule is False:
         return None
     try:
-        limit = await port.composite_limit(evse_id=state.main_evse.evse_id, duration_s=60)
+        limit = await port.composite_limit(evse_id=evse_id, duration_s=60)
     except ChargerCallError:
         state.learned(composite_schedule=False)  # not supported: do not ask again
         return None

@@ -28,6 +28,7 @@ from bmw_wallbox.controller.controller import Controller
 from bmw_wallbox.options import MIN_CURRENT_A
 from bmw_wallbox.ports import USER_COMMAND
 from bmw_wallbox.results import CommandResult, CommandRunner, Outcome, timed_out, unknown_charger
+from bmw_wallbox.state import MAX_EVSES
 
 
 class Command(StrEnum):
@@ -47,12 +48,12 @@ class Command(StrEnum):
 #: Commands that take no argument, as the JSON API routes and the Home Assistant buttons offer them.
 SIMPLE_COMMANDS = (Command.START, Command.PAUSE, Command.RESUME, Command.STOP, Command.RESET)
 
-_HANDLERS: dict[Command, Callable[[Controller, str], Awaitable[CommandResult]]] = {
+_HANDLERS: dict[Command, Callable[[Controller, str, int | None], Awaitable[CommandResult]]] = {
     Command.START: Controller.start,
     Command.PAUSE: Controller.pause,
     Command.RESUME: Controller.resume,
     Command.STOP: Controller.stop,
-    Command.RESET: Controller.reset,
+    Command.RESET: lambda controller, charger_id, _evse_id: controller.reset(charger_id),
 }
 
 
@@ -86,6 +87,21 @@ def parse_amps(value: object) -> float:
     return amps
 
 
+class InvalidEvseError(ValueError):
+    """``evse_id`` is not an EVSE id."""
+
+
+def parse_evse_id(value: object) -> int | None:
+    """An EVSE id: a whole number 1 .. ``MAX_EVSES`` (or its text), None for None; else :class:`InvalidEvseError`."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EVSES:
+        raise InvalidEvseError(f"evse_id must be a whole number from 1 to {MAX_EVSES}")
+    return value
+
+
 def parse_command(name: object) -> Command | None:
     """The command with this name, or None."""
     return Command(name) if name in _NAMES else None
@@ -99,27 +115,42 @@ async def run(
     command: Command,
     charger_id: str,
     amps: object = None,
+    *,
+    evse_id: object = None,
 ) -> CommandResult:
-    """Run one charging command and return its honest outcome (an invalid ``amps`` is recorded as ``invalid``)."""
+    """Run one charging command and return its honest outcome (an invalid ``amps`` or ``evse_id`` is ``invalid``).
+
+    ``evse_id`` names the EVSE (see :mod:`~bmw_wallbox.controller.evses`); a
+    reset restarts the whole charger and takes none.
+    """
     state = controller.state(charger_id)
     if state is None:
         return unknown_charger(command, charger_id)
-    if command not in _WITH_AMPS:
-        return await run_user(controller, command, charger_id, lambda: _HANDLERS[command](controller, charger_id))
     try:
-        limit = parse_amps(amps)
+        evse = parse_evse_id(evse_id)
+        if evse is not None and command is Command.RESET:
+            raise InvalidEvseError("a reset restarts the whole charger: send no evse_id")
+        limit = parse_amps(amps) if command in _WITH_AMPS else 0.0
     except InvalidAmpsError as err:
-        detail = f"{err}; send 0 (pause) or {MIN_CURRENT_A} to {state.max_current_a} A"
-        return await controller.record(
-            charger_id, CommandResult(command=command, outcome=Outcome.INVALID, detail=detail)
+        return await _invalid(
+            controller, command, charger_id, f"{err}; send 0 (pause) or {MIN_CURRENT_A} to {state.max_current_a} A"
         )
+    except InvalidEvseError as err:
+        return await _invalid(controller, command, charger_id, str(err))
+    if command not in _WITH_AMPS:
+        return await run_user(controller, command, charger_id, lambda: _HANDLERS[command](controller, charger_id, evse))
     resume = command is Command.SET_CURRENT_LIMIT
     return await run_user(
         controller,
         command,
         charger_id,
-        lambda: controller.set_current_limit(charger_id, limit, resume=resume, command=command),
+        lambda: controller.set_current_limit(charger_id, limit, resume=resume, command=command, evse_id=evse),
     )
+
+
+async def _invalid(controller: Controller, command: Command, charger_id: str, detail: str) -> CommandResult:
+    """Record and return an ``invalid`` outcome."""
+    return await controller.record(charger_id, CommandResult(command=command, outcome=Outcome.INVALID, detail=detail))
 
 
 async def run_user(

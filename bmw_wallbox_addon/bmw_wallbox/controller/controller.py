@@ -28,8 +28,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bmw_wallbox.controller import start
+from bmw_wallbox.controller import evses, start
 from bmw_wallbox.controller.apply import apply_setpoint
+from bmw_wallbox.controller.apply_evses import apply_evses
 from bmw_wallbox.controller.coalesce import Coalescer
 from bmw_wallbox.controller.recorder import COMMIT_WINDOW_S, Recorder, ResultListener
 from bmw_wallbox.controller.recovery import reboot_as_last_resort
@@ -45,7 +46,8 @@ from bmw_wallbox.results import (
     not_supported,
     unknown_charger,
 )
-from bmw_wallbox.state import SUSPENDED, ChargerState, ChargingState, ConnectorStatus, Save, utcnow
+from bmw_wallbox.state import SUSPENDED, ChargerState, ChargingState, ConnectorStatus, RemoteStart, Save, utcnow
+from bmw_wallbox.tokenbook import Presented
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +82,8 @@ class Controller:
         self.id_token = id_token or DEFAULT_ID_TOKEN
         self._reset_recovery = reset_recovery
         self._coalescer = Coalescer(self._apply_now, min_interval_s=min_interval_s, unclaimed=self._unclaimed)
-        self._seen: dict[str, tuple[str | None, ChargingState | None]] = {}
+        self._seen: dict[str, dict[int, tuple[str, ChargingState | None]]] = {}
+        self._evse_ids: dict[str, int] = {}
         self._remote_stopped: set[str] = set()
         self._awaiting_reboot: dict[str, str] = {}
         self._recorder = Recorder(hub, window_s=commit_window_s)
@@ -121,83 +124,102 @@ class Controller:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def start(self, charger_id: str) -> CommandResult:
+    async def start(self, charger_id: str, evse_id: int | None = None) -> CommandResult:
         """Resume a paused transaction, or start one and send the limit right after.
 
-        Concurrent Starts (and Starts while an accepted one waits for its
-        transaction) share one outcome and send one RequestStartTransaction
+        Without ``evse_id`` the EVSE is chosen (see :mod:`~bmw_wallbox.controller.evses`).
+        Concurrent Starts for one EVSE (and Starts while an accepted one waits for
+        its transaction) share one outcome and send one RequestStartTransaction
         (see :mod:`bmw_wallbox.controller.start`).
         """
         state = self.state(charger_id)
         if state is None:
             return unknown_charger("start", charger_id)
-        if state.main_evse.transaction is not None:
-            self._starts.forget(charger_id)  # the transaction is here: decide anew (running, or paused)
-        return await self._starts.start(charger_id, lambda: self._start(charger_id, state))
+        chosen = evses.choose(state, "start", evse_id)
+        if isinstance(chosen, CommandResult):
+            return await self.record(charger_id, chosen)
+        target = chosen if chosen is not None else state.main_evse.evse_id
+        if state.evse(target).transaction is not None:
+            self._starts.forget(charger_id, target)  # the transaction is here: decide anew (running, or paused)
+        return await self._starts.start((charger_id, target), lambda: self._start(charger_id, state, target))
 
-    async def _start(self, charger_id: str, state: ChargerState) -> CommandResult:
+    async def _start(self, charger_id: str, state: ChargerState, evse_id: int) -> CommandResult:
         port = self._ports(charger_id)
         if port is None:
-            state.want(paused=False)
+            state.want(paused=False, evse_id=evse_id)
             return await self.record(charger_id, not_connected("start"))
-        refusal = start.blocked(state, now=utcnow())
+        refusal = start.blocked(state, evse_id, now=utcnow())
         if refusal is not None:
             return await self.record(charger_id, refusal)
-        if state.main_evse.transaction is not None:  # paused: resume it
-            state.want(paused=False)
+        if state.evse(evse_id).transaction is not None:  # paused: resume it
+            state.want(paused=False, evse_id=evse_id)
             return await self.record(charger_id, await self._apply("start", charger_id, urgent=True))
+        id_token, remote_start_id = self.remote_start_token(), next(_remote_start_ids)
         try:
-            answer = await port.request_start(
-                evse_id=state.main_evse.evse_id,
-                remote_start_id=next(_remote_start_ids),
-                id_token=self.remote_start_token(),
-            )
+            answer = await port.request_start(evse_id=evse_id, remote_start_id=remote_start_id, id_token=id_token)
         except CALL_ERRORS as err:
             return await self.record(charger_id, from_error("start", err))
         if not answer.accepted:
             refused = start.refused(answer, after_remote_stop=charger_id in self._remote_stopped, boot=state.boot)
             return await self.record(charger_id, refused)
-        state.want(paused=False)
+        use = self._hub.tokens.authorize(charger_id, Presented(value=id_token.value, kind=id_token.kind)).use
+        state.remote_start_sent(
+            RemoteStart(
+                remote_start_id=remote_start_id, evse_id=evse_id, token=use, transaction_id=answer.transaction_id
+            )
+        )
+        state.want(paused=False, evse_id=evse_id)
         limit = await self._apply("start", charger_id, urgent=True) if state.limits_supported else None
         result = start.started(limit)
-        if state.main_evse.transaction is None:  # not reported yet: Starts meanwhile get this outcome
-            self._starts.requested(charger_id, result)
+        if state.evse(evse_id).transaction is None:  # not reported yet: Starts meanwhile get this outcome
+            self._starts.requested((charger_id, evse_id), result)
         return await self.record(charger_id, result)
 
-    async def pause(self, charger_id: str) -> CommandResult:
-        """Pause with a 0 A limit; the transaction stays alive."""
-        return await self._change("pause", charger_id, paused=True)
+    async def pause(self, charger_id: str, evse_id: int | None = None) -> CommandResult:
+        """Pause with a 0 A limit; the transaction stays alive (the EVSE chosen as in :mod:`.evses`)."""
+        return await self._change("pause", charger_id, paused=True, evse_id=evse_id)
 
-    async def resume(self, charger_id: str) -> CommandResult:
-        """Resume with the desired limit."""
-        return await self._change("resume", charger_id, paused=False)
+    async def resume(self, charger_id: str, evse_id: int | None = None) -> CommandResult:
+        """Resume with the desired limit (the EVSE chosen as in :mod:`.evses`)."""
+        return await self._change("resume", charger_id, paused=False, evse_id=evse_id)
 
     async def set_current_limit(
-        self, charger_id: str, amps: float, *, resume: bool = True, command: str = "set_current_limit"
+        self,
+        charger_id: str,
+        amps: float,
+        *,
+        resume: bool = True,
+        command: str = "set_current_limit",
+        evse_id: int | None = None,
     ) -> CommandResult:
-        """Set the limit in A (a checked number >= 0): clamped to 6 A .. max_current; 0 pauses.
+        """Set the limit in A (a checked number >= 0): clamped to 6 A .. max_current; 0 means pause.
 
         A positive value also resumes a pause, unless ``resume`` is false (evcc's
         ``maxcurrent``, which only sets the current for when charging is enabled).
+        With ``evse_id`` (on a charger with several EVSEs) it is that EVSE's own
+        limit; without, the charger's (see :mod:`~bmw_wallbox.controller.apply_evses`).
         """
         state = self.state(charger_id)
         if state is None:
             return unknown_charger(command, charger_id)
         if amps == 0:
-            return await self._change(command, charger_id, paused=True)
+            return await self._change(command, charger_id, paused=True, evse_id=evse_id)
         limit = float(min(max(amps, MIN_CURRENT_A), state.max_current_a))
-        paused = False if resume else state.desired.paused
-        return await self._change(command, charger_id, paused=paused, limit_a=limit)
+        paused = False if resume else None
+        return await self._change(command, charger_id, paused=paused, limit_a=limit, evse_id=evse_id)
 
-    async def stop(self, charger_id: str) -> CommandResult:
-        """End the transaction for real (RequestStopTransaction)."""
+    async def stop(self, charger_id: str, evse_id: int | None = None) -> CommandResult:
+        """End the transaction for real (RequestStopTransaction); the EVSE chosen as in :mod:`.evses`."""
         state = self.state(charger_id)
         if state is None:
             return unknown_charger("stop", charger_id)
+        chosen = evses.choose(state, "stop", evse_id)
+        if isinstance(chosen, CommandResult):
+            return await self.record(charger_id, chosen)
         port = self._ports(charger_id)
         if port is None:
             return await self.record(charger_id, not_connected("stop"))
-        tx = state.main_evse.transaction
+        tx = state.evse(chosen if chosen is not None else state.main_evse.evse_id).transaction
         if tx is None:
             return await self.record(
                 charger_id,
@@ -264,20 +286,30 @@ class Controller:
         return await self.record(charger_id, CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=done))
 
     async def _change(
-        self, command: str, charger_id: str, *, paused: bool, limit_a: float | None = None
+        self,
+        command: str,
+        charger_id: str,
+        *,
+        paused: bool | None,
+        limit_a: float | None = None,
+        evse_id: int | None = None,
     ) -> CommandResult:
+        """Change the desired state of the charger or of the EVSE :func:`evses.choose` gives, and apply it."""
         state = self.state(charger_id)
         if state is None:
             return unknown_charger(command, charger_id)
+        chosen = evses.choose(state, command, evse_id)
+        if isinstance(chosen, CommandResult):
+            return await self.record(charger_id, chosen)
         if not state.limits_supported:
             return await self.record(charger_id, not_supported(command, state.limits_refused))
-        before = (state.desired.paused, state.desired.limit_a)
-        state.want(paused=paused, limit_a=limit_a)
+        before = evses.setpoints(state)
+        state.want(paused=paused, limit_a=limit_a, evse_id=chosen)
         if self._ports(charger_id) is None:
             return await self.record(charger_id, not_connected(command))
         result = await self._apply(command, charger_id)
         if result.outcome is Outcome.NOT_SUPPORTED:
-            state.want(paused=before[0], limit_a=before[1])  # nothing can change on this charger
+            evses.put_back(state, before)  # nothing can change on this charger
         elif result.outcome is Outcome.REJECTED and result.curable_by_reset:
             result = await self._recover(charger_id, result)
         return await self.record(charger_id, result)
@@ -291,6 +323,8 @@ class Controller:
         port = self._ports(charger_id)
         if port is None:
             return not_connected(command)
+        if port.state.several:
+            return await apply_evses(port, command=command)
         return await apply_setpoint(port, command=command)
 
     def _unclaimed(self, charger_id: str, result: CommandResult) -> None:
@@ -309,21 +343,36 @@ class Controller:
         return result
 
     def _on_state_changed(self, charger_id: str, save: Save) -> None:
-        """Re-apply on a new transaction and on every return from a suspension to Charging."""
+        """Re-apply on a new transaction, on every return from a suspension to Charging (on any EVSE), and when
+        the charger reports an EVSE it had not (so it has its limit before its first session)."""
         state = self.state(charger_id)
         if state is None:
             return
-        tx = state.main_evse.transaction
-        now_seen = (tx.transaction_id if tx else None, tx.charging_state if tx else None)
-        before = self._seen.get(charger_id, (None, None))
+        now_seen = {
+            e.evse_id: (e.transaction.transaction_id, e.transaction.charging_state)
+            for e in state.evses.values()
+            if e.transaction is not None
+        }
+        before = self._seen.get(charger_id, {})
         self._seen[charger_id] = now_seen
+        count = max(len(state.evses), 1)  # a charger that reported no EVSE yet has EVSE 1
+        grew, self._evse_ids[charger_id] = count > self._evse_ids.get(charger_id, 1), count
+        for evse in state.evses.values():
+            if evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
+                self._starts.forget(charger_id, evse.evse_id)
         if state.main_evse.connector_status == ConnectorStatus.AVAILABLE or not state.connected:
             self._remote_stopped.discard(charger_id)
-            self._starts.forget(charger_id)
-        if not state.connected or self._ports(charger_id) is None or now_seen == before:
+        if not state.connected or self._ports(charger_id) is None:
             return
-        new_transaction = now_seen[0] is not None and now_seen[0] != before[0]
-        resumed = before[1] in SUSPENDED and now_seen[1] == ChargingState.CHARGING
+        if grew and state.limits_supported:  # a new EVSE gets its limit before its first session
+            self._coalescer.schedule(charger_id, urgent=False)
+        if now_seen == before:
+            return
+        new_transaction = any(before.get(i, (None, None))[0] != seen[0] for i, seen in now_seen.items())
+        resumed = any(
+            before.get(i, (None, None))[1] in SUSPENDED and seen[1] == ChargingState.CHARGING
+            for i, seen in now_seen.items()
+        )
         if (new_transaction or resumed) and state.limits_supported:
             _LOGGER.debug(
                 "[%s] %s: re-applying the limit", charger_id, "new transaction" if new_transaction else "charging again"

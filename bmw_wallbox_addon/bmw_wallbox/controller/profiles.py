@@ -14,7 +14,9 @@ Strategy          Profile                                     Profile id
 ================  ==========================================  ===========
 
 Each strategy always uses the same profile id, so a new limit replaces the
-old profile in place (a new id next to an old one can be rejected). Limits
+old profile in place (a new id next to an old one can be rejected). On a
+charger with several EVSEs, EVSE n's profiles take the id plus 10 x (n - 1)
+(profile ids are unique per charger; EVSE 1 keeps the ids above). Limits
 are sent in A; a charger whose ``SmartChargingCtrlr.RateUnit`` lists only W
 gets the limit in W (A x phases x 230 V).
 """
@@ -27,6 +29,13 @@ from bmw_wallbox.state import SUSPENDED, Capabilities, ChargerState, ChargingSta
 PROFILE_IDS: dict[Strategy, int] = {Strategy.TX_DEFAULT: 1, Strategy.TX_PROFILE: 2, Strategy.STATION_MAX: 3}
 #: Nominal phase voltage for limits in W, in V.
 NOMINAL_VOLTAGE_V = 230.0
+
+
+def profile_id(strategy: Strategy, evse_id: int) -> int:
+    """The id of this strategy's profile on this EVSE (the station maximum has one id, on EVSE 0)."""
+    if strategy is Strategy.STATION_MAX or evse_id <= 1:
+        return PROFILE_IDS[strategy]
+    return PROFILE_IDS[strategy] + 10 * (evse_id - 1)
 
 
 def strategy_order(state: ChargerState) -> list[Strategy]:
@@ -67,7 +76,7 @@ def limit_profile(
     limit = target_a if unit is RateUnit.AMPS else target_a * (caps.phases or 3) * NOMINAL_VOLTAGE_V
     return LimitProfile(
         strategy=strategy,
-        profile_id=PROFILE_IDS[strategy],
+        profile_id=profile_id(strategy, evse_id),
         stack_level=0,
         evse_id=0 if strategy is Strategy.STATION_MAX else evse_id,
         limit=limit,

@@ -39,14 +39,14 @@ def stop_done(boot: BootInfo) -> str:
     return "transaction stopping; some chargers start again only after the car was unplugged"
 
 
-def blocked(state: ChargerState, *, now: datetime) -> CommandResult | None:
-    """Why a Start sends nothing now (the EVSE's session runs, no car, status not known yet), or None."""
-    evse = state.main_evse
+def blocked(state: ChargerState, evse_id: int, *, now: datetime) -> CommandResult | None:
+    """Why a Start on this EVSE sends nothing now (its session runs, no car, status not known yet), or None."""
+    evse = state.evse(evse_id)
     tx = evse.transaction
     if tx is not None and not state.limits_supported:
         detail = "a session is already running (this charger takes no limits, so it cannot be paused)"
         return CommandResult(command="start", outcome=Outcome.NOT_APPLICABLE, detail=detail)
-    if tx is not None and not state.desired.paused:
+    if tx is not None and not state.is_paused(evse_id):
         return CommandResult(command="start", outcome=Outcome.NOT_APPLICABLE, detail="a session is already running")
     if tx is not None or evse.car_present:
         return None
@@ -105,8 +105,12 @@ def started(limit: CommandResult | None) -> CommandResult:
     )
 
 
+#: What a Start is for: the charger and its EVSE.
+StartKey = tuple[str, int]
+
+
 class StartGate:
-    """One Start per charger at a time; the Starts that arrive meanwhile (or just after an accepted one) share it.
+    """One Start per EVSE at a time; the Starts that arrive meanwhile (or just after an accepted one) share it.
 
     ``clock`` (monotonic seconds) is injectable for tests.
     """
@@ -114,28 +118,30 @@ class StartGate:
     def __init__(self, *, pending_s: float = START_PENDING_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._pending_s = pending_s
         self._clock = clock
-        self._running: dict[str, asyncio.Task[CommandResult]] = {}
-        self._accepted: dict[str, tuple[float, CommandResult]] = {}
+        self._running: dict[StartKey, asyncio.Task[CommandResult]] = {}
+        self._accepted: dict[StartKey, tuple[float, CommandResult]] = {}
 
-    async def start(self, charger_id: str, run: Callable[[], Awaitable[CommandResult]]) -> CommandResult:
-        """Run ``run()`` unless a Start of this charger runs or was just accepted; every caller gets the one outcome."""
-        recent = self._accepted.get(charger_id)
+    async def start(self, key: StartKey, run: Callable[[], Awaitable[CommandResult]]) -> CommandResult:
+        """Run ``run()`` unless a Start of this EVSE runs or was just accepted; every caller gets the one outcome."""
+        recent = self._accepted.get(key)
         if recent is not None and self._clock() - recent[0] < self._pending_s:
             return recent[1]
-        task = self._running.get(charger_id)
+        task = self._running.get(key)
         if task is None:
             task = asyncio.ensure_future(run())
-            self._running[charger_id] = task
-            task.add_done_callback(lambda done: self._finished(charger_id, done))
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
 
-    def requested(self, charger_id: str, result: CommandResult) -> None:
+    def requested(self, key: StartKey, result: CommandResult) -> None:
         """The charger accepted a RequestStartTransaction: Starts in the next ``pending_s`` get ``result``."""
-        self._accepted[charger_id] = (self._clock(), result)
+        self._accepted[key] = (self._clock(), result)
 
-    def forget(self, charger_id: str) -> None:
-        """The charger reported a transaction, went away or freed its connector: the next Start is decided anew."""
-        self._accepted.pop(charger_id, None)
+    def forget(self, charger_id: str, evse_id: int | None = None) -> None:
+        """The EVSE (None: every EVSE of the charger) reported a transaction, went away or freed its connector:
+        the next Start is decided anew."""
+        for key in [k for k in self._accepted if k[0] == charger_id and evse_id in (None, k[1])]:
+            del self._accepted[key]
 
     async def close(self) -> None:
         """Cancel the Starts still running (at shutdown)."""
@@ -144,6 +150,6 @@ class StartGate:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _finished(self, charger_id: str, task: asyncio.Task[CommandResult]) -> None:
-        if self._running.get(charger_id) is task:
-            del self._running[charger_id]
+    def _finished(self, key: StartKey, task: asyncio.Task[CommandResult]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]

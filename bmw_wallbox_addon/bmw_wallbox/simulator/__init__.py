@@ -14,6 +14,7 @@ from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel, Variable
 from bmw_wallbox.simulator.personality import (
     DELTA,
+    DUAL_EVSE,
     LOSES_TRANSACTION,
     NO_SMART_CHARGING,
     PER_TX_REGISTER,
@@ -28,6 +29,7 @@ from bmw_wallbox.simulator.wallbox import WallboxSimulator
 
 __all__ = [
     "DELTA",
+    "DUAL_EVSE",
     "LOSES_TRANSACTION",
     "NO_SMART_CHARGING",
     "PER_TX_REGISTER",

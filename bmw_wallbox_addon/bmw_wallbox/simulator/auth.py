@@ -192,6 +192,7 @@ async def present(station: Station, value: str, kind: str) -> str:
     station.log.info("Token presented (%s): %s", source, status)
     station.presented.append((kind, status, source))
     if status == "Accepted":
-        station.post(station.evse.authorize(id_token))
+        waiting = (evse for evse in station.evses if evse.plugged and evse.transaction is None)
+        station.post(next(waiting, station.evse).authorize(id_token))
         await station.drain()
     return status

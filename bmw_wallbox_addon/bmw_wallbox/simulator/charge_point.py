@@ -123,9 +123,15 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any) -> Any:
-        """Decide with the wallbox's rules; a DROP verdict answers Accepted but keeps nothing."""
-        decision, requests = self._station.evse.set_profile(evse_id, charging_profile)
-        self._station.after_response(requests)
+        """Decide with the wallbox's rules; a DROP verdict answers Accepted but keeps nothing.
+
+        A profile for EVSE 0 (the station) is decided by every EVSE (the first refusal answers); one for an
+        EVSE the station does not have by EVSE 1, which refuses it.
+        """
+        targets = self._station.evses if evse_id == 0 else [self._station.evse_by_id(evse_id) or self._station.evse]
+        decisions = [target.set_profile(evse_id, charging_profile) for target in targets]
+        decision = next((d for d, _ in decisions if d.verdict is Verdict.REJECT), decisions[0][0])
+        self._station.after_response([request for _, requests in decisions for request in requests])
         self._log.info(
             "SetChargingProfile id=%s %s stack=%s evse=%s -> %s %s",
             charging_profile.get("id"),
@@ -148,8 +154,10 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
         **kwargs: Any,
     ) -> Any:
         """Remove the selected profiles (all of them without id and criteria)."""
-        status, requests = self._station.evse.clear_profiles(charging_profile_id, charging_profile_criteria)
-        self._station.after_response(requests)
+        answers = [evse.clear_profiles(charging_profile_id, charging_profile_criteria) for evse in self._station.evses]
+        accepted = enums.ClearChargingProfileStatusEnumType.accepted
+        status = accepted if any(status == accepted for status, _ in answers) else answers[0][0]
+        self._station.after_response([request for _, requests in answers for request in requests])
         self._log.info("ClearChargingProfile id=%s %s -> %s", charging_profile_id, charging_profile_criteria, status)
         return call_result.ClearChargingProfile(status=status)
 
@@ -159,7 +167,7 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
     ) -> Any:
         """Return the effective limit over ``duration`` s; Rejected while no profile is installed."""
         schedule = composite_schedule(
-            self._station.evse,
+            self._station.evse_by_id(evse_id) or self._station.evse,
             self._station.clock,
             duration_s=duration,
             evse_id=evse_id,
@@ -182,8 +190,14 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
         charging_profile: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Start (or take over) a session when a car is plugged in; see ``Evse.request_start``."""
-        status, transaction_id, requests = self._station.evse.request_start(
+        """Start (or take over) a session when a car is plugged in; see ``Evse.request_start``.
+
+        Without ``evse_id``: the first EVSE with a car and no session (else EVSE 1).
+        """
+        evses = self._station.evses
+        waiting = next((e for e in evses if e.plugged and e.transaction is None), evses[0])
+        target = waiting if evse_id is None else self._station.evse_by_id(evse_id) or evses[0]
+        status, transaction_id, requests = target.request_start(
             remote_start_id, evse_id, charging_profile, id_token=id_token
         )
         self._station.after_response(requests)
@@ -193,7 +207,8 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
     @on(Action.request_stop_transaction)
     def on_request_stop_transaction(self, transaction_id: str, **kwargs: Any) -> Any:
         """End the session with that id (stoppedReason Remote); any other id is Rejected."""
-        status, requests = self._station.evse.request_stop(transaction_id)
+        running = (e for e in self._station.evses if e.transaction is not None and e.transaction.id == transaction_id)
+        status, requests = next(running, self._station.evse).request_stop(transaction_id)
         self._station.after_response(requests)
         self._log.info("RequestStopTransaction %s -> %s", transaction_id, status)
         return call_result.RequestStopTransaction(status=status)
@@ -203,8 +218,7 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
         """Say whether TransactionEvents are queued and whether that transaction still runs."""
         ongoing = None
         if transaction_id is not None:
-            tx = self._station.evse.transaction
-            ongoing = tx is not None and tx.id == transaction_id
+            ongoing = any(e.transaction is not None and e.transaction.id == transaction_id for e in self._station.evses)
         return call_result.GetTransactionStatus(
             messages_in_queue=self._station.tx_events_queued(), ongoing_indicator=ongoing
         )
@@ -216,8 +230,11 @@ class SimChargePoint(TransferHandlers, LocalListHandlers, ChargePoint):  # type:
         With the personality's ``reason_codes`` a TransactionEvent refused for want
         of a transaction says so (statusInfo.reasonCode TxNotFound).
         """
-        status, requests = self._station.evse.trigger(requested_message)
-        self._station.after_response(requests)
+        named = self._station.evse_by_id((evse or {}).get("id"))
+        answers = [target.trigger(requested_message) for target in ([named] if named else self._station.evses)]
+        accepted = enums.TriggerMessageStatusEnumType.accepted
+        status = accepted if any(status == accepted for status, _ in answers) else answers[0][0]
+        self._station.after_response([request for _, requests in answers for request in requests])
         self._log.info("TriggerMessage %s -> %s", requested_message, status)
         refused = status == enums.TriggerMessageStatusEnumType.rejected
         no_tx = refused and requested_message == enums.MessageTriggerEnumType.transaction_event

@@ -21,7 +21,7 @@ def composite_schedule(
     The limit without any profile is the hardware maximum; at most ``max_periods``
     periods (SmartChargingCtrlr.PeriodsPerSchedule).
     """
-    if not evse.profiles.profiles or evse_id not in (0, 1):
+    if not evse.profiles.profiles or evse_id not in (0, evse.config.evse_id):
         return None
     now = clock.now_s()
     watts = unit == enums.ChargingRateUnitEnumType.watts

@@ -1,14 +1,14 @@
 """The EVSE state machine: cable, car, transaction, charging state, limit and meter.
 
-Pure logic, no I/O. Every input method updates the state and returns the OCPP
-requests (``ocpp.v201.call`` dataclasses) the wallbox sends because of it, in
-order; the caller delivers them. Currents are A per phase, power W, energy Wh,
-times simulated seconds.
+Pure logic, no I/O. Every input method updates the state and returns the OCPP requests (``ocpp.v201.call``
+dataclasses) the wallbox sends because of it, in order; the caller delivers them. Currents are A per phase,
+power W, energy Wh, times simulated seconds.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bmw_wallbox.simulator import evse_config as rules
@@ -34,12 +34,12 @@ __all__ = ["Evse", "EvseConfig"]
 
 
 class Evse:
-    """EVSE 1 with connector 1 of the wallbox (see the module docstring).
+    """EVSE ``config.evse_id`` with connector 1 of the wallbox (see the module docstring).
 
-    With ``config.quirks`` it reproduces the firmware behaviour from the field:
-    remote start blocked after a remote stop, 0 W after a remote start until a
-    profile arrives, the non-phased current total freezing at the first limit
-    change, and the charging-profile quirks decided in :mod:`.profiles`.
+    With ``config.quirks`` it reproduces the field's firmware behaviour: remote start blocked after a remote
+    stop, 0 W after a remote start until a profile arrives, the non-phased current total freezing at the first
+    limit change, and the charging-profile quirks decided in :mod:`.profiles`. ``share_a`` says what the
+    station maximum leaves for this EVSE (None: no such cap; a station with several EVSEs sets it).
     """
 
     def __init__(self, config: EvseConfig, *, clock: SimClock, model: DeviceModel, energy_wh: float) -> None:
@@ -68,6 +68,7 @@ class Evse:
         #: A token accepted before the car was plugged in: the next session runs for it.
         self.pending_token: dict[str, Any] | None = None
         self.charging_state: str = _State.idle
+        self.share_a: Callable[[], float | None] = lambda: None
         self._accounted_s = clock.now_s()
 
     # ---------------------------------------------------------------- derived state
@@ -76,19 +77,21 @@ class Evse:
         """Effective limit per phase now: the profiles' limit capped at hardware max, in A."""
         tx_id = self.transaction.id if self.transaction else None
         limit = self.profiles.limit_a(self._clock.now_s(), tx_id)
+        if (share := self.share_a()) is not None:
+            limit = share if limit is None else min(limit, share)
         if limit is None:
             return self.config.max_current_a
         return max(0.0, min(limit, self.config.max_current_a))
 
     def status_notification(self) -> OcppRequest:
         """Return the StatusNotification of connector 1 as it is now."""
-        return messages.status_notification(self._clock.iso(), plugged=self.plugged)
+        return messages.status_notification(self._clock.iso(), plugged=self.plugged, evse_id=self.config.evse_id)
 
     def meter_values(self, context: str = _Context.trigger) -> OcppRequest:
         """Return a MeterValues request with the configured TxUpdatedMeasurands now."""
         now = self._clock.now_s()
         samples = self.meter.sampled_values(now, self._measurands("TxUpdatedMeasurands"), context)
-        return messages.meter_values(self._clock.iso(now), samples)
+        return messages.meter_values(self._clock.iso(now), samples, evse_id=self.config.evse_id)
 
     def next_due_s(self) -> float | None:
         """Return the simulated second at which ``tick`` next has something to do."""
@@ -140,8 +143,7 @@ class Evse:
         if not self.plugged:
             return []
         out = self._refresh()
-        self.plugged, self.car_suspended = False, False
-        self.remote_start_blocked = False
+        self.plugged, self.car_suspended, self.remote_start_blocked = False, False, False
         if not self.powered:
             return out
         out += self._end_transaction(_Trigger.ev_communication_lost, _Reason.ev_disconnected)
@@ -150,15 +152,13 @@ class Evse:
 
     def set_car_suspended(self, suspended: bool) -> list[OcppRequest]:
         """The car pauses (SuspendedEV) or resumes drawing current."""
-        out = self._refresh()
-        self.car_suspended = suspended
+        out, self.car_suspended = self._refresh(), suspended
         return out + self._refresh()
 
     def shut_down(self, trigger: str, reason: str) -> list[OcppRequest]:
         """The wallbox goes down (reset or power loss): the transaction ends, nothing flows."""
         out = self._refresh() + self._end_transaction(trigger, reason)
-        self.powered = False
-        self.remote_start_blocked = False
+        self.powered, self.remote_start_blocked = False, False
         return out + self._refresh()
 
     def forget_transaction(self) -> None:
@@ -215,7 +215,7 @@ class Evse:
         """
         out = self._refresh()
         blocked = self.config.quirks and self.remote_start_blocked
-        if evse_id not in (None, 1) or not self.plugged or blocked:
+        if evse_id not in (None, self.config.evse_id) or not self.plugged or blocked:
             return _Status.rejected, None, out
         tx = self.transaction
         if tx is None:
@@ -228,7 +228,7 @@ class Evse:
                 tx.id_token_pending, tx.authorized = True, True
             out.append(self._tx_event(_Event.updated, _Trigger.remote_start))
         if charging_profile is not None and self.config.personality.smart_charging:
-            out += self.set_profile(evse_id or 1, charging_profile, clears_hold=False)[1]
+            out += self.set_profile(evse_id or self.config.evse_id, charging_profile, clears_hold=False)[1]
         tx_id = self.transaction.id if self.transaction else None
         return _Status.accepted, tx_id, out + self._refresh()
 
@@ -394,4 +394,5 @@ class Evse:
             samples=samples,
             stopped_reason=stopped_reason,
             phases=self.config.phases,
+            evse_id=self.config.evse_id,
         )

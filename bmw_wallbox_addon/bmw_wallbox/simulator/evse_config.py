@@ -22,13 +22,14 @@ _Context = enums.ReadingContextEnumType
 
 @dataclass(frozen=True, kw_only=True)
 class EvseConfig:
-    """Fixed electrical facts (A per phase, V phase-to-neutral) and the charger's personality."""
+    """Fixed electrical facts (A per phase, V phase-to-neutral), the charger's personality and the EVSE's id."""
 
     personality: Personality
     phases: int
     voltage_v: float
     max_current_a: float
     car_max_current_a: float
+    evse_id: int = 1
 
     @property
     def quirks(self) -> bool:
@@ -46,6 +47,7 @@ def profile_rules(config: EvseConfig, model: DeviceModel, reject_profiles: set[s
         max_periods=model.int_value(smart, "PeriodsPerSchedule"),
         max_entries=model.int_value(smart, "Entries", instance="ChargingProfiles"),
         rate_units=frozenset(model.members(smart, "RateUnit")),
+        evse_id=config.evse_id,
     )
 
 

@@ -29,20 +29,20 @@ def boot_notification(identity: Identity, reason: str) -> OcppRequest:
     )
 
 
-def status_notification(timestamp: str, *, plugged: bool) -> OcppRequest:
-    """Return the StatusNotification of connector 1 (Occupied while a cable is in)."""
+def status_notification(timestamp: str, *, plugged: bool, evse_id: int = 1) -> OcppRequest:
+    """Return the StatusNotification of the EVSE's connector 1 (Occupied while a cable is in)."""
     status = enums.ConnectorStatusEnumType
     return call.StatusNotification(
         timestamp=timestamp,
         connector_status=status.occupied if plugged else status.available,
-        evse_id=1,
+        evse_id=evse_id,
         connector_id=1,
     )
 
 
-def meter_values(timestamp: str, samples: list[dict[str, Any]]) -> OcppRequest:
-    """Return a MeterValues request for EVSE 1 with one meter value."""
-    return call.MeterValues(evse_id=1, meter_value=[{"timestamp": timestamp, "sampled_value": samples}])
+def meter_values(timestamp: str, samples: list[dict[str, Any]], *, evse_id: int = 1) -> OcppRequest:
+    """Return a MeterValues request for the EVSE with one meter value."""
+    return call.MeterValues(evse_id=evse_id, meter_value=[{"timestamp": timestamp, "sampled_value": samples}])
 
 
 def charging_needs(*, phases: int, voltage_v: float, car_max_current_a: float) -> OcppRequest:

@@ -22,13 +22,14 @@ async def reboot(station: Station, uplink: Uplink, reason: str, *, graceful: boo
     closing; a power cycle cuts the line first and reports PowerLoss after boot.
     """
     station.log.info("Rebooting (%s); offline for %.0f s", reason, offline_s)
-    evse = station.evse
     if graceful:
-        station.post(evse.shut_down(_Trigger.reset_command, _Reason.immediate_reset))
+        for evse in station.evses:
+            station.post(evse.shut_down(_Trigger.reset_command, _Reason.immediate_reset))
         await station.drain()
     await uplink.go_down(reason, offline_s, graceful=graceful)
     if not graceful:
-        station.post(evse.shut_down(_Trigger.abnormal_condition, _Reason.power_loss))
+        for evse in station.evses:
+            station.post(evse.shut_down(_Trigger.abnormal_condition, _Reason.power_loss))
 
 
 async def crash(
@@ -56,10 +57,12 @@ async def crash(
     await uplink.go_down(reason, offline_s, graceful=False)
     # Only now: the outbox must not change while a connection is still delivering it.
     if lose_transaction:
-        evse.forget_transaction()
+        for each in station.evses:
+            each.forget_transaction()
         station.log.info("Crash lost the transaction and %d queued message(s)", station.forget_queue())
     else:
-        station.post(evse.shut_down(_Trigger.abnormal_condition, _Reason.reboot))
+        for each in station.evses:
+            station.post(each.shut_down(_Trigger.abnormal_condition, _Reason.reboot))
     # The wallbox is down, so plugging or unplugging here reports nothing; the boot reports the connector.
     if car_plugged is True:
         station.post(evse.plug_in())

@@ -10,6 +10,7 @@ against chargers that are not the Delta:
 - :data:`NO_SMART_CHARGING`: the smart-charging calls get CALLERROR NotImplemented.
 - :data:`SILENT_RECONNECT`: after a network drop it reconnects and says nothing.
 - :data:`LOSES_TRANSACTION`: a crash forgets the running transaction and its queue.
+- :data:`DUAL_EVSE`: two EVSEs, each with its own meter, under one station maximum.
 
 :func:`combine` merges presets where that makes sense, e.g.
 ``combine(PER_TX_REGISTER, NO_SMART_CHARGING)``.
@@ -51,6 +52,9 @@ SMART_CHARGING_ACTIONS = frozenset(
     }
 )
 
+#: The most EVSEs a simulated station has.
+MAX_EVSES = 4
+
 #: The CSMS calls of the local authorization list (functional block D).
 LOCAL_LIST_ACTIONS = frozenset({_Action.send_local_list, _Action.get_local_list_version})
 
@@ -82,6 +86,10 @@ class Personality:
     - ``local_auth_list``: the device model has ``LocalAuthListCtrlr`` (see
       :mod:`.auth`); False leaves it out and answers SendLocalList and
       GetLocalListVersion with CALLERROR NotImplemented.
+    - ``evses``: how many EVSEs (one connector each, a meter each). With more
+      than one, a ChargingStationMaxProfile limits the sum of their currents
+      (what one EVSE draws is not offered to the others) and each EVSE's
+      register starts at an equal share of the simulator's ``energy_wh``.
     """
 
     name: str
@@ -96,8 +104,12 @@ class Personality:
     crash_loses_transaction: bool = False
     reason_codes: bool = True
     local_auth_list: bool = True
+    evses: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.evses <= MAX_EVSES:
+            msg = f"personality {self.name!r}: evses must be 1 to {MAX_EVSES}"
+            raise ValueError(msg)
         if self.quirks and not self.smart_charging:
             msg = f"personality {self.name!r}: the Delta quirks need smart charging"
             raise ValueError(msg)
@@ -124,9 +136,11 @@ LOSES_TRANSACTION = Personality(
     name="loses-transaction", crash_loses_transaction=True, new_transaction_after_boot=False
 )
 
-#: The presets by name (the ``--demo-personality`` choices).
+DUAL_EVSE = Personality(name="dual-evse", evses=2)
+
+#: The presets by name (the ``--demo-personality`` choices; ``a+b`` combines them).
 PRESETS: Mapping[str, Personality] = MappingProxyType(
-    {p.name: p for p in (DELTA, PER_TX_REGISTER, NO_SMART_CHARGING, SILENT_RECONNECT, LOSES_TRANSACTION)}
+    {p.name: p for p in (DELTA, PER_TX_REGISTER, NO_SMART_CHARGING, SILENT_RECONNECT, LOSES_TRANSACTION, DUAL_EVSE)}
 )
 
 
@@ -149,9 +163,13 @@ def combine(*parts: Personality) -> Personality:
 
 
 def preset(name: str) -> Personality:
-    """Return the preset called ``name``; raise ValueError naming the choices for an unknown one."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        msg = f"unknown personality {name!r}; choose one of {', '.join(PRESETS)}"
-        raise ValueError(msg) from None
+    """Return the preset called ``name``, or the presets ``a+b`` combined (:func:`combine`).
+
+    Raises ValueError naming the choices for an unknown one.
+    """
+    parts = name.split("+")
+    unknown = [part for part in parts if part not in PRESETS]
+    if unknown:
+        msg = f"unknown personality {unknown[0][:40]!r}; choose one of {', '.join(PRESETS)} (or several joined with +)"
+        raise ValueError(msg)
+    return PRESETS[name] if len(parts) == 1 else combine(*(PRESETS[part] for part in parts))

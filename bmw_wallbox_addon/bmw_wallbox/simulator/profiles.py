@@ -188,6 +188,7 @@ class ProfileRules:
     max_periods: int
     max_entries: int
     rate_units: frozenset[str]
+    evse_id: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +214,7 @@ class ProfileStore:
         existing = self.profiles.get(profile.id)
         checks: list[tuple[bool, str]] = [
             (profile.purpose in rules.reject_purposes, "ScriptedReject"),
-            (profile.evse_id not in (0, 1), "UnknownEvse"),
+            (profile.evse_id not in (0, rules.evse_id), "UnknownEvse"),
             (
                 profile.purpose == Purpose.charging_station_max_profile and profile.evse_id != 0,
                 "InvalidEvse",
@@ -329,6 +330,10 @@ class ProfileStore:
         ]
         present = [limit for limit in limits if limit is not None]
         return min(present) if present else None
+
+    def station_max_a(self, now_s: float) -> float | None:
+        """The ChargingStationMaxProfile's limit now in A (None: none in force)."""
+        return self._best(Purpose.charging_station_max_profile, now_s, None)
 
     def _best(self, purpose: str, now_s: float, transaction_id: str | None) -> float | None:
         best: tuple[int, int, float] | None = None

@@ -9,6 +9,7 @@ once a connection is up; TransactionEvents get ``MessageAttempts`` tries.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -87,7 +88,7 @@ class Station:
         identity: Identity,
         personality: Personality,
         variables: DeviceModel,
-        evse: Evse,
+        evses: list[Evse],
         log: ChargerLog,
         local_list: LocalAuthList | None = None,
     ) -> None:
@@ -95,7 +96,12 @@ class Station:
         self.identity = identity
         self.personality = personality
         self.variables = variables
-        self.evse = evse
+        #: Every EVSE, in id order; ``evse`` is the first (the only one of most chargers).
+        self.evses = evses
+        self.evse = evses[0]
+        if len(evses) > 1:
+            for each in evses:
+                each.share_a = functools.partial(self.share_a, each)
         self.log = log
         #: The local authorization list (SendLocalList), and each token presented: (kind, status, decided by).
         self.local_list = local_list or LocalAuthList()
@@ -132,7 +138,8 @@ class Station:
 
     def set_online(self, online: bool) -> None:
         """Mark the link up (after boot) or down; waiters on the outbox stop waiting when down."""
-        self.evse.online = online
+        for evse in self.evses:
+            evse.online = online
         if online and self._outbox:
             self._outbox_idle.clear()
         if not online:
@@ -186,12 +193,24 @@ class Station:
 
     def settings_changed(self) -> None:
         """SetVariables changed something: re-arm the meter interval."""
-        self.evse.settings_changed()
+        for evse in self.evses:
+            evse.settings_changed()
         self.wake()
+
+    def evse_by_id(self, evse_id: int | None) -> Evse | None:
+        """The EVSE with this id (None for an id the station does not have)."""
+        return next((evse for evse in self.evses if evse.config.evse_id == evse_id), None)
+
+    def share_a(self, evse: Evse) -> float | None:
+        """What the station maximum leaves for ``evse`` in A: the maximum minus what the other EVSEs draw."""
+        limit = evse.profiles.station_max_a(self.clock.now_s())
+        if limit is None:
+            return None
+        return max(0.0, limit - sum(other.meter.current_a for other in self.evses if other is not evse))
 
     def request_reset(self, *, immediate: bool) -> bool:
         """Reset: reboot after the answer, or (OnIdle during a session) once it ends; False if scheduled."""
-        if not immediate and self.evse.transaction is not None:
+        if not immediate and any(evse.transaction is not None for evse in self.evses):
             self._reset_scheduled = True
             return False
         self.after_response(then=self.on_reset)
@@ -216,7 +235,7 @@ class Station:
         """Queue ``requests`` for delivery; each future gets the CSMS's response (None on failure)."""
         futures = self.enqueue(requests)
         self.wake()
-        if self._reset_scheduled and self.evse.transaction is None:
+        if self._reset_scheduled and all(evse.transaction is None for evse in self.evses):
             self._reset_scheduled = False
             self.on_reset()
         return futures

@@ -51,10 +51,11 @@ class Transaction:
         samples: list[dict[str, Any]] | None = None,
         stopped_reason: str | None = None,
         phases: int = 3,
+        evse_id: int = 1,
     ) -> OcppRequest:
         """Return the next TransactionEvent of this transaction (consumes a seqNo).
 
-        The Started event names EVSE 1 / connector 1 and the phases in use; the
+        The Started event names the EVSE (connector 1) and the phases in use; the
         first event after a remote start carries its remoteStartId.
         """
         info: dict[str, Any] = {"transaction_id": self.id, "charging_state": charging_state}
@@ -76,7 +77,7 @@ class Transaction:
             transaction_info=info,
             meter_value=[{"timestamp": timestamp, "sampled_value": samples}] if samples else None,
             offline=True if offline else None,
-            evse={"id": 1, "connector_id": 1} if started else None,
+            evse={"id": evse_id, "connector_id": 1} if started else None,
             id_token=id_token,
             number_of_phases_used=phases if started else None,
         )

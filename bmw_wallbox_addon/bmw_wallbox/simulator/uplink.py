@@ -169,11 +169,11 @@ class Uplink:
                 [
                     messages.security_event(now, "SettingSystemTime"),
                     messages.notify_event(now, next(self.event_ids), 0, availability),
-                    *evse.boot(),
+                    *(request for each in self._station.evses for request in each.boot()),
                 ]
             )
         elif self._station.personality.status_after_reconnect:
-            self._station.enqueue([evse.status_notification()])
+            self._station.enqueue([each.status_notification() for each in self._station.evses])
 
         async def send(request: Any) -> Any:
             return await charge_point.call(request, suppress=False)

@@ -11,6 +11,7 @@ from typing import Any
 from bmw_wallbox.simulator.auth import LocalAuthList
 from bmw_wallbox.simulator.clock import SimClock
 from bmw_wallbox.simulator.device_model import DeviceModel
+from bmw_wallbox.simulator.evse import Evse
 from bmw_wallbox.simulator.profiles import ChargingProfile
 from bmw_wallbox.simulator.station import Station
 from bmw_wallbox.simulator.uplink import Uplink
@@ -32,6 +33,17 @@ class WallboxView:
     def boot_count(self) -> int:
         """BootNotifications the CSMS accepted so far."""
         return self._uplink.boot_count
+
+    def evse(self, evse_id: int = 1) -> Evse:
+        """EVSE ``evse_id`` (the properties here describe EVSE 1); KeyError for an id the station does not have.
+
+        Read it (``plugged``, ``transaction``, ``charging_state``, ``offered_current_a()``,
+        ``meter.current_a``, ``meter.power_w``, ``meter.energy_wh(now_s)``); change it only through the controls.
+        """
+        evse = self._station.evse_by_id(evse_id)
+        if evse is None:
+            raise KeyError(f"this station has no EVSE {evse_id}")
+        return evse
 
     @property
     def plugged(self) -> bool:

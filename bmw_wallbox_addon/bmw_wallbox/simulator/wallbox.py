@@ -114,20 +114,25 @@ class WallboxSimulator(WallboxView):
             smart_charging=personality.smart_charging,
             local_list=local_list if personality.local_auth_list else None,
         )
-        config = EvseConfig(
-            personality=personality,
-            phases=phases,
-            voltage_v=voltage_v,
-            max_current_a=max_current_a,
-            car_max_current_a=car_max_current_a,
-        )
-        evse = Evse(config, clock=self.clock, model=variables, energy_wh=energy_wh)
+        configs = [
+            EvseConfig(
+                personality=personality,
+                phases=phases,
+                voltage_v=voltage_v,
+                max_current_a=max_current_a,
+                car_max_current_a=car_max_current_a,
+                evse_id=evse_id,
+            )
+            for evse_id in range(1, personality.evses + 1)
+        ]
+        share_wh = energy_wh / len(configs)
+        evses = [Evse(config, clock=self.clock, model=variables, energy_wh=share_wh) for config in configs]
         self._station = Station(
             clock=self.clock,
             identity=identity,
             personality=personality,
             variables=variables,
-            evse=evse,
+            evses=evses,
             log=self._log,
             local_list=local_list,
         )
@@ -185,19 +190,19 @@ class WallboxSimulator(WallboxView):
 
     # ---------------------------------------------------------------- car and faults
 
-    async def plug_in(self) -> None:
-        """Plug the car in: Occupied, TransactionEvent Started (CablePluggedIn), then Charging.
+    async def plug_in(self, evse_id: int = 1) -> None:
+        """Plug a car in at EVSE ``evse_id``: Occupied, TransactionEvent Started (CablePluggedIn), then Charging.
 
         Like the other controls, returns once the CSMS answered what this caused (at
         once while offline: the messages stay queued).
         """
-        self._log.info("Car plugged in")
-        await self._apply(self._station.evse.plug_in())
+        self._log.info("Car plugged in at EVSE %s", evse_id)
+        await self._apply(self.evse(evse_id).plug_in())
 
-    async def unplug(self) -> None:
-        """Unplug the car: TransactionEvent Ended (EVDisconnected), then Available."""
-        self._log.info("Car unplugged")
-        await self._apply(self._station.evse.unplug())
+    async def unplug(self, evse_id: int = 1) -> None:
+        """Unplug the car at EVSE ``evse_id``: TransactionEvent Ended (EVDisconnected), then Available."""
+        self._log.info("Car unplugged at EVSE %s", evse_id)
+        await self._apply(self.evse(evse_id).unplug())
 
     async def present_token(self, value: str, kind: str = "ISO14443") -> str:
         """Tap a card (or the car's own token) at the reader; return the status it got (see :mod:`.auth`).
@@ -207,13 +212,13 @@ class WallboxSimulator(WallboxView):
         """
         return await present(self._station, value, kind)
 
-    async def car_suspend(self) -> None:
-        """The car stops drawing current (SuspendedEV)."""
-        await self._apply(self._station.evse.set_car_suspended(True))
+    async def car_suspend(self, evse_id: int = 1) -> None:
+        """The car at EVSE ``evse_id`` stops drawing current (SuspendedEV)."""
+        await self._apply(self.evse(evse_id).set_car_suspended(True))
 
-    async def car_resume(self) -> None:
-        """The car draws current again."""
-        await self._apply(self._station.evse.set_car_suspended(False))
+    async def car_resume(self, evse_id: int = 1) -> None:
+        """The car at EVSE ``evse_id`` draws current again."""
+        await self._apply(self.evse(evse_id).set_car_suspended(False))
 
     def set_silent(self, silent: bool) -> None:
         """While silent, CSMS calls are logged in ``received`` but never answered."""
@@ -295,9 +300,10 @@ class WallboxSimulator(WallboxView):
     async def _clock_loop(self) -> None:
         """Let simulated time act: meter intervals and schedule changes, also while offline."""
         while True:
-            self._station.enqueue(self._station.evse.tick())
-            due_s = self._station.evse.next_due_s()
-            wait_s = None if due_s is None else max(due_s - self.clock.now_s(), 0.0)
+            for evse in self._station.evses:
+                self._station.enqueue(evse.tick())
+            dues = [due for evse in self._station.evses if (due := evse.next_due_s()) is not None]
+            wait_s = None if not dues else max(min(dues) - self.clock.now_s(), 0.0)
             await self._station.wait_for_wake(wait_s)
 
     async def _reboot(self, reason: str, *, graceful: bool, reboot_s: float | None = None) -> None:

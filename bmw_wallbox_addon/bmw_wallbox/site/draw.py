@@ -58,7 +58,7 @@ class Draws:
     def note(self, charger: ChargerState, now: datetime) -> None:
         """Look at the charger now: a new reading (its time of receipt) and a change of its enforced limit."""
         cid = charger.charger_id
-        stamp = charger.main_evse.meter.updated_at
+        stamp = _updated_at(charger)
         if cid not in self._received or self._received[cid][0] != stamp:
             self._received[cid] = (stamp, now)
         enforced, before = charger.enforced_a, self._enforced.get(charger.charger_id)
@@ -69,12 +69,12 @@ class Draws:
     def readings(self, charger: ChargerState, now: datetime) -> tuple[float, ...]:
         """What the charger draws per phase by its own readings; none (0 A) when offline or stale."""
         received = self._received.get(charger.charger_id)
-        if not charger.connected or charger.main_evse.meter.updated_at is None or received is None:
+        if not charger.connected or _updated_at(charger) is None or received is None:
             return ()
         if (now - received[1]).total_seconds() > self.stale_after_s:
             return ()
-        phases = charger.main_evse.meter.current_phases_a
-        return tuple(max(0.0, phases.get(phase, 0.0)) for phase in PHASES)
+        meters = [evse.meter.current_phases_a for evse in charger.evses.values()]
+        return tuple(sum(max(0.0, phases.get(phase, 0.0)) for phases in meters) for phase in PHASES)
 
     def counted(self, charger: ChargerState, *, now: datetime, grid_at: datetime | None) -> tuple[float, ...]:
         """The per-phase draw to count now, given when the grid reading in use was taken."""
@@ -82,7 +82,7 @@ class Draws:
         change = self._changes.get(charger.charger_id)
         if change is None or (now - change.at).total_seconds() >= self.settle_s:
             return readings
-        if charger.main_evse.transaction is None:
+        if all(evse.transaction is None for evse in charger.evses.values()):
             return readings  # no session: no car that could follow the limit
         ramped = change.at + timedelta(seconds=RAMP_S)
         if self._received[charger.charger_id][1] >= ramped:
@@ -95,3 +95,9 @@ class Draws:
         if not any(used):
             used = [True] * len(current)
         return tuple(max(amps, change.limit_a) if in_use else amps for amps, in_use in zip(current, used, strict=True))
+
+
+def _updated_at(charger: ChargerState) -> datetime | None:
+    """The time of the charger's latest reading on any EVSE."""
+    stamps = [evse.meter.updated_at for evse in charger.evses.values() if evse.meter.updated_at is not None]
+    return max(stamps) if stamps else None

@@ -177,7 +177,7 @@ class SiteBudget:
         loads = [
             ChargerLoad(
                 charger_id=c.charger_id,
-                session=c.main_evse.transaction is not None,
+                session=any(evse.transaction is not None for evse in c.evses.values()),
                 phase_currents_a=self._draws.counted(c, now=now, grid_at=grid_at),
                 asked_a=c.desired.target_a,
                 max_current_a=min(float(c.max_current_a), c.capabilities.max_current_a or math.inf),

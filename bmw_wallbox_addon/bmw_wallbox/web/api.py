@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections.abc import Awaitable, Callable
@@ -142,27 +143,68 @@ def command_answer(result: CommandResult) -> web.Response:
     return web.json_response(result.to_json(), status=HTTP_STATUS[result.outcome], headers=headers)
 
 
+#: The body fields each command takes (a field not listed is refused with 400).
+_FIELDS: dict[Command, frozenset[str]] = {
+    Command.SET_CURRENT_LIMIT: frozenset({"amps", "evse_id"}),
+    Command.RESET: frozenset(),
+}
+_EVSE_ONLY = frozenset({"evse_id"})
+
+
+async def _body(request: web.Request) -> object:
+    """The request's JSON body; ``{}`` for none; None when it is not JSON."""
+    if not request.body_exists:
+        return {}
+    try:
+        text = await request.text()
+        return json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return None
+
+
+def _unknown_fields(command: Command, body: dict[str, object]) -> web.Response | None:
+    """400 naming the first body field this command does not take, or None."""
+    allowed = _FIELDS.get(command, _EVSE_ONLY)
+    unknown = sorted(str(key) for key in body if key not in allowed)
+    if not unknown:
+        return None
+    takes = ", ".join(sorted(allowed)) or "no fields"
+    detail = f"unknown field {unknown[0][:40]!r} (this command takes: {takes})"
+    return web.json_response({"command": command, "outcome": "invalid", "detail": detail}, status=400)
+
+
 def _command(command: Command) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        return command_answer(await run(request.app[CONTROLLER_KEY], command, request.match_info["charger_id"]))
+        body = await _body(request)
+        if not isinstance(body, dict):
+            detail = 'send no body, or a JSON object like {"evse_id": 2}'
+            return web.json_response({"command": command, "outcome": "invalid", "detail": detail}, status=400)
+        if (refused := _unknown_fields(command, body)) is not None:
+            return refused
+        controller, charger_id = request.app[CONTROLLER_KEY], request.match_info["charger_id"]
+        return command_answer(await run(controller, command, charger_id, evse_id=body.get("evse_id")))
 
-    handler.__doc__ = f"POST /api/chargers/{{id}}/{command}: run the command and answer with its honest outcome."
+    handler.__doc__ = (
+        f'POST /api/chargers/{{id}}/{command} (optional body ``{{"evse_id": N}}``): run the command and answer'
+        " with its honest outcome."
+    )
     return handler
 
 
 async def put_current_limit(request: web.Request) -> web.Response:
-    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}`` (N a number, or numeric text)."""
-    try:
-        body = await request.json()
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-        body = None
+    """PUT /api/chargers/{id}/current_limit with ``{"amps": N}`` (a number or numeric text), optional ``evse_id``."""
+    body = await _body(request)
     if not isinstance(body, dict) or "amps" not in body:
         return web.json_response(
             {"command": "set_current_limit", "outcome": "invalid", "detail": 'send a JSON object like {"amps": 16}'},
             status=422,
         )
+    if (refused := _unknown_fields(Command.SET_CURRENT_LIMIT, body)) is not None:
+        return refused
     controller, charger_id = request.app[CONTROLLER_KEY], request.match_info["charger_id"]
-    return command_answer(await run(controller, Command.SET_CURRENT_LIMIT, charger_id, body["amps"]))
+    return command_answer(
+        await run(controller, Command.SET_CURRENT_LIMIT, charger_id, body["amps"], evse_id=body.get("evse_id"))
+    )
 
 
 @web.middleware

@@ -34,9 +34,10 @@ class PowerHistory:
         self._seen: dict[str, tuple[datetime | None, float | None, bool]] = {}
 
     def observe(self, state: ChargerState) -> bool:
-        """Take the charger's current power into its series; True when a point was added."""
+        """Take the charger's current power (the sum of its EVSEs') into its series; True when a point was added."""
         meter = state.main_evse.meter
-        seen = (meter.updated_at, meter.power_w, state.connected)
+        power_w = state.power_w  # the charger's: the sum of its EVSEs'
+        seen = (meter.updated_at, power_w, state.connected)
         if self._seen.get(state.charger_id) == seen:
             return False
         self._seen[state.charger_id] = seen
@@ -46,9 +47,9 @@ class PowerHistory:
                 self.record(state.charger_id, None)
                 return True
             return False
-        if meter.power_w is None:
+        if power_w is None:
             return False
-        self.record(state.charger_id, float(meter.power_w))
+        self.record(state.charger_id, float(power_w))
         return True
 
     def record(self, charger_id: str, power_w: float | None, *, at_s: float | None = None) -> None:

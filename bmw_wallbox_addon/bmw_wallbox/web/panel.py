@@ -42,6 +42,7 @@ STATIC_FILES: dict[str, str] = {
     "authorization.js": "text/javascript",
     "cards.js": "text/javascript",
     "chart.js": "text/javascript",
+    "evses.js": "text/javascript",
     "panes.js": "text/javascript",
     "maintenance.js": "text/javascript",
     "site.js": "text/javascript",

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from bmw_wallbox.masking import MASK, secret_variable
-from bmw_wallbox.state import ChargerState, EvseState, kwh, utcnow
+from bmw_wallbox.state import ChargerState, EvseState, kwh, token_label, utcnow
 
 
 def finite(value: Any) -> Any:
@@ -50,34 +50,59 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def evse_view(evse: EvseState) -> dict[str, Any]:
-    """One EVSE: its status and transaction."""
+def evse_view(state: ChargerState, evse: EvseState) -> dict[str, Any]:
+    """One EVSE: its status, transaction, readings (None while disconnected), session energy and limit.
+
+    ``limit_a`` is the EVSE's own limit (None: it follows the charger's),
+    ``target_a`` the limit it should enforce now (0 while paused),
+    ``applied_limit_a`` the one its profile last put in force (chargers with several EVSEs).
+    """
     tx = evse.transaction
+    live = state.connected
     return {
         "evse_id": evse.evse_id,
         "status": evse.connector_status,
         "status_source": evse.status_source,
-        "charging_state": tx.charging_state if tx else None,
+        "charging_state": tx.charging_state if tx and live else None,
         "transaction_id": tx.transaction_id if tx else None,
+        "session_started_at": _iso(tx.started_at) if tx else None,
+        "token_name": token_label(tx.token) if tx else None,
+        "power_w": evse.meter.power_w if live else None,
+        "current_a": evse.meter.current_a if live else None,
+        "energy_kwh": kwh(evse.meter.energy_wh) if live else None,
+        "session_energy_kwh": kwh(evse.session_energy_wh),
+        "limit_a": evse.limit_a,
+        "paused": state.is_paused(evse.evse_id),
+        "target_a": state.evse_target_a(evse.evse_id),
+        "applied_limit_a": evse.applied_limit_a if state.several else state.applied_limit_a,
+        "last_session": evse.last_session.to_json() if evse.last_session else None,
     }
 
 
-def last_reading(evse: EvseState) -> dict[str, Any]:
-    """The latest readings and charging state whether or not the charger is connected, with their time."""
+def last_reading(state: ChargerState, evse: EvseState) -> dict[str, Any]:
+    """The latest readings and charging state whether or not the charger is connected, with their time.
+
+    Power and energy are the charger's (the sum of its EVSEs'); the rest is ``evse``'s.
+    """
     meter = evse.meter
     tx = evse.transaction
     return {
         "at": _iso(meter.updated_at),
         "charging_state": tx.charging_state if tx else None,
-        "power_w": meter.power_w,
-        "energy_kwh": kwh(meter.energy_wh),
+        "power_w": state.power_w,
+        "energy_kwh": kwh(state.energy_wh),
         "current_a": meter.current_a,
         "voltage_v": meter.voltage_v,
     }
 
 
 def charger_snapshot(state: ChargerState) -> dict[str, Any]:
-    """The flat view of one charger (its main EVSE)."""
+    """The flat view of one charger, and each of its EVSEs under ``evses``.
+
+    The flat fields describe the charger: its energy and power are the sum of
+    its EVSEs', ``last_session`` the latest of any EVSE; status, transaction,
+    current and voltage are those of the EVSE with a transaction (else the lowest id).
+    """
     return finite(_snapshot(state))  # type: ignore[no-any-return]
 
 
@@ -107,14 +132,14 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "transaction_id": tx.transaction_id if tx else None,
         "transaction_source": tx.source if tx else None,
         "session_started_at": _iso(tx.started_at) if tx else None,
-        "power_w": meter.power_w if live else None,
-        "energy_kwh": kwh(meter.energy_wh) if live else None,
+        "power_w": state.power_w if live else None,
+        "energy_kwh": kwh(state.energy_wh) if live else None,
         "session_energy_kwh": kwh(evse.session_energy_wh),
         "current_a": meter.current_a if live else None,
         "current_phases_a": (dict(meter.current_phases_a) or None) if live else None,
         "voltage_v": meter.voltage_v if live else None,
         "meter_updated_at": _iso(meter.updated_at),
-        "last_reading": last_reading(evse),
+        "last_reading": last_reading(state, evse),
         "applied_limit_a": state.applied_limit_a,
         "max_current_a": state.max_current_a,
         "desired_limit_a": state.desired.limit_a,
@@ -126,7 +151,8 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "profile_strategy": state.profile_strategy,
         "last_rejection": state.last_rejection,
         "last_command": state.last_command.to_json() if state.last_command else None,
-        "last_session": evse.last_session.to_json() if evse.last_session else None,
+        "last_session": last.to_json() if (last := state.last_session) else None,
+        "evses": [evse_view(state, each) for each in sorted(state.evses.values(), key=lambda e: e.evse_id)],
         "firmware_update": state.upkeep.firmware_update.to_json() if state.upkeep.firmware_update else None,
         **state.upkeep.health(connected=live, boot_reason=state.boot.reason, now=utcnow()),
         "upstream": state.upstream.to_json() if state.upstream else None,
@@ -145,7 +171,6 @@ def charger_detail(state: ChargerState) -> dict[str, Any]:
         "voltage_phases_v": (dict(meter.voltage_phases_v) or None) if state.connected else None,
         "installed_profiles": list(state.installed_profiles),
         "capabilities": capabilities,
-        "evses": [evse_view(evse) for evse in state.evses.values()],
         "logs": [entry.to_json() for entry in state.upkeep.logs],
     }
     return finite(detail)  # type: ignore[no-any-return]

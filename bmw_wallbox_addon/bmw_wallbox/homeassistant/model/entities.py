@@ -168,11 +168,11 @@ def _command_attributes(charger: ChargerState) -> dict[str, Any]:
 ENTITIES: tuple[EntityDescription, ...] = (
     EntityDescription(
         key="power", name="Power", unit="W", device_class="power", state_class="measurement", icon="mdi:flash",
-        precision=0, value_fn=lambda c: c.main_evse.meter.power_w,
+        precision=0, value_fn=lambda c: c.power_w,
     ),
     EntityDescription(
         key="energy", name="Energy", unit="kWh", device_class="energy", state_class="total_increasing",
-        icon="mdi:lightning-bolt", precision=3, value_fn=lambda c: kwh(c.main_evse.meter.energy_wh),
+        icon="mdi:lightning-bolt", precision=3, value_fn=lambda c: kwh(c.energy_wh),
     ),
     EntityDescription(
         key="session_energy", name="Session energy", unit="kWh", device_class="energy", icon="mdi:battery-charging",

@@ -1,6 +1,7 @@
 // One charger on the overview: state in words, live values, the power chart, controls and details.
 
 import { PowerChart } from "./chart.js";
+import { EvseCards } from "./evses.js";
 import { budgetNote } from "./site.js";
 import { ago, command, duration, el, icon, num, power, stamp, when } from "./util.js";
 
@@ -171,6 +172,7 @@ export class ChargerCard {
     }
     this.resultLine = el("div", { class: "result", role: "status", "aria-live": "polite" });
 
+    this.evses = new EvseCards(this.id, (name) => this.confirm(CONFIRM[name]));
     this.details = el("dl", { class: "facts" });
     this.caps = el("dl", { class: "facts" });
 
@@ -199,6 +201,7 @@ export class ChargerCard {
           this.resultLine,
         ),
         el("article", { class: "card chart-card" }, chartFigure),
+        this.evses.node,
         el(
           "article",
           { class: "card details-card" },
@@ -258,6 +261,7 @@ export class ChargerCard {
     // The one action that moves things forward is highlighted.
     const primary = c.paused ? "resume" : c.connected && !running && c.status === "Occupied" ? "start" : null;
     for (const [name, button] of Object.entries(this.buttons)) button.classList.toggle("primary", name === primary);
+    this.evses.update(c);
     if (c.last_command && (!this.result || Date.parse(c.last_command.at) > Date.parse(this.result.at))) this.showResult(c.last_command);
 
     this.fillFacts(this.details, [

@@ -15,6 +15,7 @@ export function renderSessions(container, chargers) {
   container.replaceChildren(
     ...chargers.map((c) => {
       const sessions = c.sessions || [];
+      const several = (c.evses || []).length > 1 || sessions.some((s) => s.evse_id > 1);
       const total = sessions.reduce((sum, s) => sum + (s.energy_kwh || 0), 0);
       const download = el(
         "a",
@@ -32,7 +33,11 @@ export function renderSessions(container, chargers) {
               el(
                 "thead",
                 {},
-                el("tr", {}, ...["Started", "Ended", "Duration", "Energy", "Token", "Stop reason"].map((h) => el("th", { scope: "col", text: h }))),
+                el(
+                  "tr",
+                  {},
+                  ...["Started", "Ended", "Duration", "Energy", "Token", "Stop reason", ...(several ? ["EVSE"] : [])].map((h) => el("th", { scope: "col", text: h })),
+                ),
               ),
               el(
                 "tbody",
@@ -47,6 +52,7 @@ export function renderSessions(container, chargers) {
                     el("td", { class: "num", text: s.energy_kwh === null ? "–" : `${num(s.energy_kwh, 2)} kWh` }),
                     el("td", { text: s.token_masked && s.token_name === "unknown" ? `unknown ${s.token_masked}` : s.token_name || "–" }),
                     el("td", { text: s.stopped_reason || "–" }),
+                    several ? el("td", { class: "num", text: String(s.evse_id) }) : null,
                   ),
                 ),
               ),
