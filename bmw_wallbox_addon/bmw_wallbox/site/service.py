@@ -23,7 +23,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from bmw_wallbox.site.budget import Budget, ChargerLoad, LimitedBy, Share, SiteR
 from bmw_wallbox.site.draw import Draws
 from bmw_wallbox.site.governor import Governor
 from bmw_wallbox.site.meter import GridMeter, GridView, Refused
+from bmw_wallbox.site.view import LIMITING_ENDED, LIMITING_STARTED, SiteListener, SiteView
 from bmw_wallbox.state import BudgetCap, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,37 +43,6 @@ Enforce = Callable[[str, bool], None]
 Announce = Callable[[str, dict[str, Any]], None]
 #: Longest sleep between two looks without any input (bounds how late a staleness is noticed).
 TICK_S = 1.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class SiteView:
-    """``GET /api/site``."""
-
-    main_fuse_a: int | None
-    phase_currents_a: tuple[float, ...] | None
-    household_a: tuple[float, ...] | None
-    headroom_a: tuple[float, ...] | None
-    meter_age_s: float | None
-    state: SiteState
-    problem: str | None
-    allocations: dict[str, float | None]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form; amps rounded to 0.1 A, the age to 0.1 s."""
-
-        def amps(values: tuple[float, ...] | None) -> list[float] | None:
-            return None if values is None else [round(v, 1) for v in values]
-
-        return {
-            "main_fuse_a": self.main_fuse_a,
-            "phase_currents_a": amps(self.phase_currents_a),
-            "household_a": amps(self.household_a),
-            "headroom_a": amps(self.headroom_a),
-            "meter_age_s": None if self.meter_age_s is None else round(self.meter_age_s, 1),
-            "state": str(self.state),
-            "problem": self.problem,
-            "allocations": dict(self.allocations),
-        }
 
 
 _NO_METER = GridView(phase_currents_a=None, age_s=None)
@@ -127,6 +96,7 @@ class SiteBudget:
         self._wake = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
         self._reported_problem: str | None = None
+        self._listeners: list[SiteListener] = []
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -143,6 +113,15 @@ class SiteBudget:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def subscribe(self, listener: SiteListener) -> Callable[[], None]:
+        """Call ``listener`` after every look, with the limiting event when one happened; returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _tell(self, kind: str | None) -> None:
+        for listener in list(self._listeners):
+            listener(kind)
 
     def observe(self, entity_id: str, state: Mapping[str, Any] | None) -> None:
         """A Home Assistant state of a meter entity (from get_states, state_changed or state_reported)."""
@@ -195,17 +174,23 @@ class SiteBudget:
             self._draws.note(charger, now)
             if after != before and charger.connected and charger.limits_supported:
                 self._enforce(charger.charger_id, after < before)
-        self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
+        kind = self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
+        self._tell(kind)
 
-    def _announce_limiting(self, running: list[Share]) -> None:
-        """``limiting_started`` when a running session gets less than asked through the budget, ``_ended`` after."""
+    def _announce_limiting(self, running: list[Share]) -> str | None:
+        """``limiting_started`` when a running session gets less than asked through the budget, ``_ended`` after.
+
+        Returns the kind announced, None when nothing changed.
+        """
         limiting = any(share.limited_by in (LimitedBy.BUDGET, LimitedBy.FAILSAFE) for share in running)
         if limiting == self._limiting:
-            return
+            return None
         self._limiting = limiting
         _LOGGER.info("Site budget %s", "limits charging" if limiting else "no longer limits charging")
+        kind = LIMITING_STARTED if limiting else LIMITING_ENDED
         if self._announce is not None:
-            self._announce("limiting_started" if limiting else "limiting_ended", self.view().to_json())
+            self._announce(kind, self.view().to_json())
+        return kind
 
     def view(self) -> SiteView:
         """What ``GET /api/site`` shows."""
