@@ -19,7 +19,7 @@ from bmw_wallbox.homeassistant.core.client import CoreRestClient
 from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.site import SITE_ENTITIES, SITE_SLUG
 from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, HELPER_DOMAINS, SLIDER, find_helper
-from bmw_wallbox.homeassistant.rest.states import REST_ENTITIES, former_ids, rest_entity_id
+from bmw_wallbox.homeassistant.rest.states import former_ids, rest_entities, rest_entity_id
 from bmw_wallbox.state import ChargerState
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ async def remove_rest_entities(
     """
     removed: list[str] = []
     for slug in slugs.values():
-        for eid in [rest_entity_id(d, slug) for d in REST_ENTITIES] + former_ids(slug):
+        for eid in [rest_entity_id(d, slug) for d in rest_entities(site=True)] + former_ids(slug):
             if await rest.delete_state(eid):
                 removed.append(eid)
     for eid in [rest_entity_id(d, SITE_SLUG) for d in SITE_ENTITIES]:

@@ -26,7 +26,7 @@ from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantConnectionError,
     HomeAssistantRequestError,
 )
-from bmw_wallbox.homeassistant.model.entities import ENTITIES, EntityDescription
+from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities
 from bmw_wallbox.homeassistant.model.loop import (
     PublishLoop,
     PublishRules,
@@ -46,8 +46,15 @@ S = TypeVar("S")
 UNAVAILABLE = "unavailable"
 #: Keys the REST mode leaves out (see the module docstring).
 MQTT_ONLY = frozenset({"charge_status", *(f"{m}_{p}" for m in ("current", "voltage") for p in ("l1", "l2", "l3"))})
-#: The entities posted through the REST API.
-REST_ENTITIES: tuple[EntityDescription[ChargerState], ...] = tuple(d for d in ENTITIES if d.key not in MQTT_ONLY)
+
+
+def rest_entities(*, site: bool) -> tuple[EntityDescription[ChargerState], ...]:
+    """A charger's entities posted through the REST API (those of the site budget only with one)."""
+    return tuple(d for d in charger_entities(site=site) if d.key not in MQTT_ONLY)
+
+
+#: The entities posted through the REST API without a site budget.
+REST_ENTITIES = rest_entities(site=False)
 RULES = PublishRules(name="Posting states to Home Assistant", min_interval_s=1.0)
 
 
@@ -147,7 +154,7 @@ class RestStates:
         self._slugs = dict(slugs)
         self._site = site
         #: A charger's entities: those of the site budget only with one.
-        self.descriptions = tuple(d for d in REST_ENTITIES if site is not None or not d.needs_site)
+        self.descriptions = rest_entities(site=site is not None)
         keys = [*self._slugs, SITE_KEY] if site is not None else list(self._slugs)
         self.loop: PublishLoop[EntityState] = PublishLoop(
             hub, chargers=keys, render=self._render, send=self._post, rules=rules
