@@ -344,7 +344,7 @@ async def mqtt_site(core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient,
             yield site
     finally:
         async with watching(mosquitto) as client:
-            for node in ("bmw_wallbox__site", "bmw_wallbox_DE_BMW_ESITE0001"):
+            for node in ("bmw_wallbox-site", "bmw_wallbox_DE_BMW_ESITE0001"):
                 await client.publish(f"homeassistant/device/{node}/config", "", retain=True)
 
 
@@ -352,7 +352,7 @@ async def test_mqtt_shows_the_site_device_and_each_chargers_budget(mqtt_site: Si
     """MQTT: a site device with state, headroom, household, meter age and events; the charger's budget sensors."""
     await check_site_entities(mqtt_site)
     devices = await ha.ws_command({"type": "config/device_registry/list"})
-    site_device = next(d for d in devices if ["mqtt", "bmw_wallbox__site"] in d["identifiers"])
+    site_device = next(d for d in devices if ["mqtt", "bmw_wallbox-site"] in d["identifiers"])
     entries = await ha.ws_command({"type": "config/entity_registry/list"})
     on_site = sorted(e["entity_id"] for e in entries if e["device_id"] == site_device["id"])
     assert (site_device["name"], on_site) == (
@@ -364,3 +364,22 @@ async def test_mqtt_shows_the_site_device_and_each_chargers_budget(mqtt_site: Si
 async def test_mqtt_site_event_entity_and_bus_say_when_limiting_ends_and_starts(mqtt_site: Site) -> None:
     """MQTT: limiting_ended and limiting_started on the site's event entity and on the bus."""
     await check_limiting_events(mqtt_site, event_entity=True)
+
+
+async def test_site_device_goes_when_the_site_block_does(
+    mqtt_site: Site, core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> None:
+    """An add-on started without a site block removes the site device it had published before."""
+
+    async def site_device() -> dict[str, Any] | None:
+        devices = await ha.ws_command({"type": "config/device_registry/list"})
+        return next((d for d in devices if ["mqtt", "bmw_wallbox-site"] in d["identifiers"]), None)
+
+    await eventually(site_device, timeout=30, what="the site device")
+    await mqtt_site.app.stop()
+    async with scenario(core, mosquitto, ha, tmp_path / "plain"):
+
+        async def gone() -> bool:
+            return await site_device() is None
+
+        await eventually(gone, timeout=20, what="the site device removed")

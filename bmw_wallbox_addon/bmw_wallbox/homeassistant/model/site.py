@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from bmw_wallbox.homeassistant.model.entities import EntityDescription
-from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, slugify
+from bmw_wallbox.homeassistant.model.values import slugify
 from bmw_wallbox.site.budget import SiteState
 from bmw_wallbox.site.view import LIMITING_ENDED, LIMITING_STARTED, SiteListener, SiteSource, SiteView
 
@@ -27,8 +27,8 @@ __all__ = ["SITE_ENTITIES", "SITE_EVENTS", "SITE_KEY", "SiteListener", "SiteSour
 SITE_NAME = "BMW Wallbox Site"
 #: The slug of its entity ids.
 SITE_SLUG = slugify(SITE_NAME)
-#: Its MQTT node id (no charger id gives ``__``: :func:`~bmw_wallbox.homeassistant.model.values.node_id`).
-SITE_NODE = f"{NODE_PREFIX}_site"
+#: Its MQTT node id: every charger's starts with ``bmw_wallbox_`` (:func:`..values.node_id`), this one never.
+SITE_NODE = "bmw_wallbox-site"
 #: The key of the site in a transport's publish loop (a charger id is never empty).
 SITE_KEY = ""
 #: The event entity's types.

@@ -294,7 +294,7 @@ class MqttDevices:
     def _check_retained_config(self, topic: str, payload: str) -> None:
         """A device config on the broker: remove it when it is ours and its charger is no longer configured."""
         node = topic.removeprefix(f"{self.broker.discovery_prefix}/device/").removesuffix("/config")
-        if not payload or not node.startswith(NODE_PREFIX) or node in self._nodes:
+        if not payload or not (node.startswith(NODE_PREFIX) or node == SITE_NODE) or node in self._nodes:
             return
         try:
             origin = json.loads(payload).get("o", {})
