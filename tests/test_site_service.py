@@ -232,3 +232,20 @@ async def test_after_a_cut_the_grid_that_followed_is_not_counted_twice(site: Sit
     site.budget.evaluate()
     assert site.budget.view().to_json()["household_a"] == [17.0, 17.0, 17.0]
     assert site.limits("A")[-1] == 7.0
+
+
+async def test_subscribers_hear_every_look_and_each_limiting_change_once(site: Site) -> None:
+    """A subscriber is called after every look (None) and with limiting_started / _ended as announce is."""
+    heard: list[str | None] = []
+    unsubscribe = site.budget.subscribe(heard.append)
+    site.budget.attach()
+    site.budget.evaluate()
+    assert heard[:2] == ["limiting_started", None]
+    site.hub.chargers["A"].want(paused=False, limit_a=6.0)
+    site.hub.commit("A")
+    site.budget.evaluate()
+    assert [kind for kind in heard if kind] == ["limiting_started", "limiting_ended"]
+    assert [kind for kind, _ in site.events] == ["limiting_started", "limiting_ended"]
+    unsubscribe()
+    site.budget.evaluate()
+    assert len(heard) == 3

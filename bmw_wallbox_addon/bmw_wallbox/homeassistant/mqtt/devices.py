@@ -135,8 +135,7 @@ class MqttDevices:
         self.loop: PublishLoop[str] = PublishLoop(
             hub, chargers=keys, render=self.render, send=self._send, rules=rules, clock=clock
         )
-        if site is not None:
-            site.subscribe(lambda kind: self.loop.changed(SITE_KEY))
+        self._unsubscribe_site: Callable[[], None] | None = None
         self._configs: dict[str, tuple[tuple[object, ...], str]] = {}
         self._retained_warned: set[str] = set()
         self._online_log = LogBudget(_LOGGER, burst=ONLINE_LOGS_PER_MINUTE, level=logging.INFO, clock=clock)
@@ -145,12 +144,17 @@ class MqttDevices:
     def start(self) -> None:
         """Follow the hub, start the broker connection and the publishing (returns at once)."""
         self.loop.attach()
+        if self._site is not None:
+            self._unsubscribe_site = self._site.subscribe(lambda kind: self.loop.changed(SITE_KEY))
         self._tasks.start(supervise("MQTT connection", self.client.run, logger=_LOGGER), "mqtt connection")
         self._tasks.start(supervise("MQTT publisher", self._publish, logger=_LOGGER), "mqtt publisher")
 
     async def stop(self) -> None:
         """Stop following the hub and say ``offline`` (every entity becomes unavailable)."""
         self.loop.detach()
+        if self._unsubscribe_site is not None:
+            self._unsubscribe_site()
+            self._unsubscribe_site = None
         await self.client.say_goodbye()
 
     def entity_ids(self, registry: Mapping[str, str]) -> dict[str, tuple[str, ...]]:

@@ -51,14 +51,14 @@ class RestTransport:
 
     def start(self) -> None:
         """Follow the hub and start posting (returns at once)."""
-        self.states.loop.attach()
+        self.states.attach()
         self.controls.attach()
         self._tasks.start(supervise("Home Assistant publisher", self.states.loop.run, logger=_LOGGER), "rest states")
         self._tasks.start(supervise("Home Assistant controls", self.controls.run, logger=_LOGGER), "rest controls")
 
     async def stop(self) -> None:
         """Stop following the hub and show every entity unavailable (best effort)."""
-        self.states.loop.detach()
+        self.states.detach()
         self.controls.detach()
         await self.states.publish_offline()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -159,8 +159,20 @@ class RestStates:
         self.loop: PublishLoop[EntityState] = PublishLoop(
             hub, chargers=keys, render=self._render, send=self._post, rules=rules
         )
-        if site is not None:
-            site.subscribe(lambda kind: self.loop.changed(SITE_KEY))
+        self._unsubscribe_site: Callable[[], None] | None = None
+
+    def attach(self) -> None:
+        """Follow the hub (and the site budget's looks) and queue everything once."""
+        self.loop.attach()
+        if self._site is not None:
+            self._unsubscribe_site = self._site.subscribe(lambda kind: self.loop.changed(SITE_KEY))
+
+    def detach(self) -> None:
+        """Stop following the hub and the site budget."""
+        self.loop.detach()
+        if self._unsubscribe_site is not None:
+            self._unsubscribe_site()
+            self._unsubscribe_site = None
 
     def _render(self, key: str) -> dict[str, Rendered[EntityState]]:
         if key == SITE_KEY and self._site is not None:
