@@ -18,7 +18,7 @@ from typing import Any
 
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.homeassistant.model.controls import CONTROLS
-from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.entities import charger_entities
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
@@ -29,8 +29,8 @@ from mosquitto import Mosquitto, watching
 
 MAX_CURRENT_A = 16
 TIME_SCALE = 10.0
-#: The component keys of one charger: sensors, controls and the event entity.
-KEYS = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + ["events"]
+#: The component keys of one charger without a site block: sensors, controls, the event and the update entity.
+KEYS = [d.key for d in charger_entities(site=False)] + [c.key for c in CONTROLS] + ["events", "firmware_update"]
 
 
 @dataclass

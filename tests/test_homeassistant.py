@@ -118,6 +118,12 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     f"binary_sensor.{SLUG}_connected": (equals("on"), {"device_class": "connectivity", "charger_id": CHARGER_ID}),
     f"binary_sensor.{SLUG}_charging": (equals("on"), {"device_class": "battery_charging"}),
     f"binary_sensor.{SLUG}_limit_in_sync": (equals("on"), {"friendly_name": "BMW Wallbox Limit in sync"}),
+    f"sensor.{SLUG}_round_trip": (
+        is_number(lambda ms: 0 <= ms < 1000),
+        {"unit_of_measurement": "ms", "device_class": "duration", **MEASUREMENT},
+    ),
+    f"sensor.{SLUG}_reconnects_24h": (equals("0"), {"friendly_name": "BMW Wallbox Reconnects 24h", **MEASUREMENT}),
+    f"sensor.{SLUG}_boot_reason": (equals("PowerUp"), {"friendly_name": "BMW Wallbox Boot reason"}),
     SLIDER: (
         is_number(lambda a: a == MAX_CURRENT_A),
         {"min": 0.0, "max": float(MAX_CURRENT_A), "step": 1.0, "unit_of_measurement": "A", "mode": "slider"},
@@ -161,6 +167,22 @@ def test_entity_has_its_state_and_attributes(shown: Mapping[str, dict[str, Any]]
     state = shown[entity_id]
     assert check(state), state["state"]
     assert {key: state["attributes"].get(key) for key in attributes} == attributes
+
+
+async def test_without_a_site_block_there_is_no_site_device_and_no_budget_sensor(charging: Scenario) -> None:
+    """No site block: neither the site's sensors nor the charger's budget sensors appear."""
+    await charging.ha.wait_state(f"sensor.{SLUG}_round_trip", is_number(), what="to have a value")
+    ids = await charging.ha.entity_ids()
+    assert [
+        e for e in ids if e.startswith("sensor.bmw_wallbox_site") or e.endswith(("_budget_limit", "_limited_by"))
+    ] == []
+
+
+async def test_reconnects_count_a_dropped_connection(charging: Scenario) -> None:
+    """A connection that drops and comes back counts as one reconnect in 24 h."""
+    await charging.wallbox.drop_connection()
+    await charging.wallbox.wait_connected(15)
+    await charging.ha.wait_state(f"sensor.{SLUG}_reconnects_24h", equals("1"), timeout_s=15)
 
 
 async def test_last_command_entity_shows_the_latest_outcome(charging: Scenario) -> None:

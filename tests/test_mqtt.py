@@ -25,7 +25,7 @@ import pytest
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.homeassistant.model.controls import CONTROLS
-from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.entities import charger_entities
 from bmw_wallbox.options import Options
 from bmw_wallbox.simulator import WallboxSimulator
 
@@ -119,10 +119,14 @@ async def test_one_device_per_charger_with_boot_details(
 async def test_every_description_is_a_component_with_a_unique_id(
     charging: tuple[Application, WallboxSimulator, Watcher], names: Names
 ) -> None:
-    """Every sensor, binary sensor and control description, and the event entity, is one component."""
+    """Every sensor, binary sensor and control description, the event and the update entity, is one component."""
     _, _, watcher = charging
     components = json.loads(await watcher.wait_for(names.config()))["cmps"]
-    expected = {d.key: d.domain for d in ENTITIES} | {c.key: c.platform for c in CONTROLS} | {"events": "event"}
+    expected = (
+        {d.key: d.domain for d in charger_entities(site=False)}
+        | {c.key: c.platform for c in CONTROLS}
+        | {"events": "event", "firmware_update": "update"}
+    )
     assert {key: c["p"] for key, c in components.items()} == expected
     assert sorted(c["uniq_id"] for c in components.values()) == sorted(f"{NODE}_{key}" for key in expected)
 

@@ -12,6 +12,7 @@ such scenario showed (``looked``). Nothing a test does reaches another.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,15 +23,20 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, scenario
+from test_maintenance_firmware import upload_firmware
+from test_site_homeassistant import Site, check_limiting_events, check_site_entities, running_site
 
 from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
 from ha_install import ensure_installed, ensure_mqtt_requirement
 from ha_process import HomeAssistantCore, run_sync
 from helpers import eventually, free_port
-from mosquitto import PASSWORD, USER, Mosquitto
+from mosquitto import PASSWORD, USER, Mosquitto, watching
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+#: The site device's sensors (keys and entity id suffixes), sorted.
+SITE_KEYS = ("headroom", "household", "meter_age", "state")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +94,7 @@ async def looked(
         entries = {e["unique_id"].removeprefix(f"{setup.node}_"): e for e in await setup.registry_complete()}
         states = {
             key: await ha.wait_state(entries[key]["entity_id"], lambda s: s["state"] != "unknown", timeout_s=20)
-            for key in ("power", "energy", "voltage_l1", "charge_status", "limit")
+            for key in ("power", "energy", "voltage_l1", "charge_status", "limit", *HEALTH)
         }
 
         async def statistic() -> dict[str, Any] | None:
@@ -105,6 +111,10 @@ async def looked(
         found = await setup.device()
         assert found is not None
         return Looked(found, entries, states, await statistic(), shown(), app.panel_port or 0, setup.node)
+
+
+#: The connection health entities and the update entity (keys).
+HEALTH = ("rtt", "reconnects_24h", "boot_reason", "firmware_update")
 
 
 async def test_charger_is_one_device_with_maker_model_and_firmware(looked: Looked) -> None:
@@ -165,6 +175,28 @@ async def test_entity_ids_follow_the_names(looked: Looked) -> None:
         "reboot": "button.bmw_wallbox_reboot",
         "pause": "button.bmw_wallbox_pause",
     }
+
+
+async def test_health_and_update_entities_show_the_connection_and_the_firmware(looked: Looked) -> None:
+    """Round trip (ms), reconnects and boot reason are diagnostic sensors; the update entity shows the firmware."""
+    ids = {key: looked.entries[key]["entity_id"] for key in HEALTH}
+    assert ids == {
+        "rtt": "sensor.bmw_wallbox_round_trip",
+        "reconnects_24h": "sensor.bmw_wallbox_reconnects_24h",
+        "boot_reason": "sensor.bmw_wallbox_boot_reason",
+        "firmware_update": "update.bmw_wallbox_firmware_update",
+    }
+    assert {looked.entries[key]["entity_category"] for key in HEALTH} == {"diagnostic", "config"}
+    states = {key: looked.states[key] for key in HEALTH}
+    assert 0 <= float(states["rtt"]["state"]) < 1000
+    assert states["rtt"]["attributes"]["unit_of_measurement"] == "ms"
+    assert (states["reconnects_24h"]["state"], states["boot_reason"]["state"]) == ("0", "PowerUp")
+    update = states["firmware_update"]
+    shown = {k: update["attributes"].get(k) for k in ("installed_version", "latest_version", "in_progress")}
+    assert (update["state"], shown) == (
+        "off",
+        {"installed_version": "01.20.06.71", "latest_version": "01.20.06.71", "in_progress": False},
+    )
 
 
 async def test_panel_shows_the_entity_ids_home_assistant_gave(looked: Looked) -> None:
@@ -280,3 +312,74 @@ async def test_removed_charger_loses_its_device(device: Scenario) -> None:
 
     await eventually(gone, timeout=20, what="the removed charger's device gone")
     assert await device.device() is not None
+
+
+async def test_install_on_the_update_entity_sends_update_firmware(device: Scenario) -> None:
+    """An uploaded file is the update entity's latest version; install sends UpdateFirmware, the wallbox installs it."""
+    assert device.app is not None
+    assert device.wallbox is not None
+    wallbox = device.wallbox
+    name = "delta-01.20.07.00.bin"
+    status, _ = await upload_firmware(device.app, os.urandom(50_000), name=name)
+    assert status in (200, 201)
+    update = await device.entity_id("firmware_update")
+    offered = await device.ha.wait_state(update, lambda s: s["state"] == "on", timeout_s=20)
+    assert offered["attributes"]["latest_version"] == name
+    mark = len(wallbox.received)
+    await device.ha.call_service("update", "install", {"entity_id": update})
+    request = await wallbox.wait_for_call("UpdateFirmware", after=mark, timeout_s=10)
+    assert request["firmware"]["location"].startswith("http")
+    done = await device.ha.wait_state(update, lambda s: s["state"] == "off", timeout_s=20)
+    assert (done["attributes"]["release_summary"], done["attributes"]["in_progress"]) == (f"{name}: Installed", False)
+    assert len(wallbox.transfers.firmware or b"") == 50_000
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def mqtt_site(core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path) -> AsyncIterator[Site]:
+    """The site scenario of ``test_site_homeassistant`` over MQTT with this module's Core; its devices removed after."""
+    assert core.token is not None
+    onboarded = OnboardedCore(core=core, token=core.token, baseline=frozenset())
+    try:
+        async with running_site(onboarded, tmp_path, chargers=1, mqtt_url=mosquitto.url) as site:
+            yield site
+    finally:
+        async with watching(mosquitto) as client:
+            for node in ("bmw_wallbox-site", "bmw_wallbox_DE_BMW_ESITE0001"):
+                await client.publish(f"homeassistant/device/{node}/config", "", retain=True)
+
+
+async def test_mqtt_shows_the_site_device_and_each_chargers_budget(mqtt_site: Site, ha: HaClient) -> None:
+    """MQTT: a site device with state, headroom, household, meter age and events; the charger's budget sensors."""
+    await check_site_entities(mqtt_site)
+    devices = await ha.ws_command({"type": "config/device_registry/list"})
+    site_device = next(d for d in devices if ["mqtt", "bmw_wallbox-site"] in d["identifiers"])
+    entries = await ha.ws_command({"type": "config/entity_registry/list"})
+    on_site = sorted(e["entity_id"] for e in entries if e["device_id"] == site_device["id"])
+    assert (site_device["name"], on_site) == (
+        "BMW Wallbox Site",
+        [f"{p}.bmw_wallbox_site_{k}" for p, k in (("event", "events"), *(("sensor", k) for k in SITE_KEYS))],
+    )
+
+
+async def test_mqtt_site_event_entity_and_bus_say_when_limiting_ends_and_starts(mqtt_site: Site) -> None:
+    """MQTT: limiting_ended and limiting_started on the site's event entity and on the bus."""
+    await check_limiting_events(mqtt_site, event_entity=True)
+
+
+async def test_site_device_goes_when_the_site_block_does(
+    mqtt_site: Site, core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> None:
+    """An add-on started without a site block removes the site device it had published before."""
+
+    async def site_device() -> dict[str, Any] | None:
+        devices = await ha.ws_command({"type": "config/device_registry/list"})
+        return next((d for d in devices if ["mqtt", "bmw_wallbox-site"] in d["identifiers"]), None)
+
+    await eventually(site_device, timeout=30, what="the site device")
+    await mqtt_site.app.stop()
+    async with scenario(core, mosquitto, ha, tmp_path / "plain"):
+
+        async def gone() -> bool:
+            return await site_device() is None
+
+        await eventually(gone, timeout=20, what="the site device removed")

@@ -12,15 +12,27 @@ import pytest
 from bmw_wallbox.controller import Command
 from bmw_wallbox.homeassistant.model.controls import CONTROLS
 from bmw_wallbox.homeassistant.model.entities import ENTITIES
-from bmw_wallbox.homeassistant.model.values import node_id
+from bmw_wallbox.homeassistant.model.firmware import UPDATE_KEY, update_state
+from bmw_wallbox.homeassistant.model.site import SITE_NODE
+from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, node_id
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerUrlError, choose_broker, parse_url
-from bmw_wallbox.homeassistant.mqtt.discovery import Topics, discovery_config, render_states
+from bmw_wallbox.homeassistant.mqtt.discovery import (
+    Topics,
+    discovery_config,
+    render_site_states,
+    render_states,
+    site_discovery_config,
+)
 from bmw_wallbox.homeassistant.mqtt.evcc import evcc_topic, parse_evcc, render_evcc, status_letter
 from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, helper_config, helper_id
-from bmw_wallbox.homeassistant.rest.states import render
+from bmw_wallbox.homeassistant.rest.states import render, render_site
 from bmw_wallbox.options import MqttOptions
+from bmw_wallbox.records import BootInfo
+from bmw_wallbox.site.budget import SiteState
+from bmw_wallbox.site.view import SiteView
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, Transaction, utcnow
 from bmw_wallbox.supervisor import MqttService
+from bmw_wallbox.upkeep import FirmwareUpdate
 
 SERVICE = MqttService(host="core-mosquitto", port=1883, username="addons", password="svc")
 TOPICS = Topics(prefix="homeassistant", base="bmw_wallbox", node="bmw_wallbox_DE_BMW_E1")
@@ -38,8 +50,70 @@ def charger(*, connected: bool = True, status: ConnectorStatus | None = None, ch
 
 def test_component_keys_are_unique_across_sensors_and_controls() -> None:
     """No control shares a key with a sensor (a shared key would drop one component and clash unique ids)."""
-    keys = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + ["events"]
+    keys = [d.key for d in ENTITIES] + [c.key for c in CONTROLS] + ["events", UPDATE_KEY]
     assert len(keys) == len(set(keys))
+
+
+def test_site_node_is_no_chargers_node() -> None:
+    """The site device's node id is one that no charger id gives (theirs all start with bmw_wallbox_)."""
+    nodes = [node_id(cid) for cid in ("site", "_site", "*site", "-site", "bmw_wallbox-site", "bmw_wallbox*site")]
+    assert [node for node in nodes if node == SITE_NODE or not node.startswith(NODE_PREFIX)] == []
+
+
+def _updating(status: str | None, *, name: str = "fw-2.bin") -> ChargerState:
+    state = charger()
+    state.boot = BootInfo(firmware="1.0")
+    if status is not None:
+        state.upkeep.firmware_update = FirmwareUpdate(name=name, request_id=1, status=status, updated_at=utcnow())
+    return state
+
+
+@pytest.mark.parametrize(
+    ("status", "latest", "expected"),
+    [
+        (None, None, {"installed_version": "1.0", "latest_version": "1.0", "in_progress": False}),
+        (None, "fw-2.bin", {"installed_version": "1.0", "latest_version": "fw-2.bin", "in_progress": False}),
+        ("Downloading", "fw-2.bin", {"latest_version": "fw-2.bin", "in_progress": True}),
+        ("DownloadFailed", "fw-2.bin", {"latest_version": "fw-2.bin", "in_progress": False}),
+        ("Installed", "fw-2.bin", {"latest_version": "1.0", "in_progress": False}),
+        ("Installed", "fw-3.bin", {"latest_version": "fw-3.bin", "in_progress": False}),
+    ],
+)
+def test_update_entity_offers_the_newest_file_until_it_is_installed(
+    status: str | None, latest: str | None, expected: dict[str, object]
+) -> None:
+    """Latest is the newest uploaded file (the installed version without one, or once it is installed)."""
+    state = update_state(_updating(status), latest)
+    assert {key: state.get(key) for key in expected} == expected
+
+
+def test_update_entity_leaves_out_a_version_not_known() -> None:
+    """Without a BootNotification and a file, neither version is sent (Home Assistant wants text)."""
+    assert update_state(charger(), None) == {"in_progress": False}
+
+
+def test_site_device_renders_lowest_headroom_and_highest_household() -> None:
+    """The site's sensors: lowest headroom, highest household, phases as attributes; one event entity, no charger."""
+    view = SiteView(
+        main_fuse_a=25, phase_currents_a=(20.0, 10.0, 12.0), household_a=(4.0, 10.0, 12.0),
+        headroom_a=(20.0, 14.0, 12.0), meter_age_s=2.4, state=SiteState.OK, problem=None, allocations={},
+    )  # fmt: skip
+    topics = Topics(prefix="homeassistant", base="bmw_wallbox", node=SITE_NODE)
+    states = render_site_states(view, topics)
+    assert [states[topics.state(key)] for key in ("state", "headroom", "household", "meter_age")] == [
+        "ok", "12.0", "12.0", "2",
+    ]  # fmt: skip
+    assert json.loads(states[topics.attributes("headroom")]) == {"l1_a": 20.0, "l2_a": 14.0, "l3_a": 12.0}
+    config = site_discovery_config(topics)
+    assert (config["dev"]["name"], sorted(config["cmps"])) == (
+        "BMW Wallbox Site", ["events", "headroom", "household", "meter_age", "state"],
+    )  # fmt: skip
+    assert config["cmps"]["events"]["evt_typ"] == ["limiting_started", "limiting_ended"]
+    rest = {eid: shown.state for eid, (_, shown) in render_site(view).items()}
+    assert rest == {
+        "sensor.bmw_wallbox_site_state": "ok", "sensor.bmw_wallbox_site_headroom": "12.0",
+        "sensor.bmw_wallbox_site_household": "12.0", "sensor.bmw_wallbox_site_meter_age": "2",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

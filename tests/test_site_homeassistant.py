@@ -256,3 +256,85 @@ async def test_two_chargers_share_the_headroom(home_assistant: OnboardedCore, tm
             assert await site.limit_reaches(8.0, since=since, charger_id=cid) < 2.0
         view = await site.site()
         assert view["allocations"] == {CHARGERS[0]: 8.0, CHARGERS[1]: 8.0}
+
+
+# --- what Home Assistant shows of the budget ---------------------------------------------------------
+# The checks run here in REST mode (this module's Core has no MQTT integration) and in
+# test_mqtt_homeassistant.py in MQTT mode, with that module's Core; the entity ids are the same.
+
+#: The charger's budget sensors (the charger is named "Wallbox 1").
+BUDGET_LIMIT, LIMITED_BY = "sensor.wallbox_1_budget_limit", "sensor.wallbox_1_limited_by"
+SITE_EVENTS = "event.bmw_wallbox_site_events"
+
+
+def phases(state: dict[str, Any]) -> list[float]:
+    return [state["attributes"].get(f"l{n}_a") for n in (1, 2, 3)]
+
+
+def steady(amps: float) -> Any:
+    """A state check: ``amps`` as the state and on every phase (the meter posts its phases one after the other)."""
+    return lambda state: (state["state"], phases(state)) == (f"{amps:.1f}", [amps] * 3)
+
+
+async def set_limit(site: Site, amps: float) -> None:
+    """The user asks for ``amps`` through the JSON API."""
+    url = f"http://127.0.0.1:{site.app.panel_port}/api/chargers/{CHARGERS[0]}/current_limit"
+    async with site.http.put(url, json={"amps": amps}) as response:
+        assert response.status == 200, await response.text()
+
+
+async def check_site_entities(site: Site) -> None:
+    """The site's state, headroom (lowest phase), household and meter age, and the charger's budget sensors."""
+    ha = site.ha
+    headroom = await ha.wait_state("sensor.bmw_wallbox_site_headroom", steady(16.0), timeout_s=30)
+    attributes = {k: headroom["attributes"].get(k) for k in ("unit_of_measurement", "device_class", "state_class")}
+    assert attributes == {"unit_of_measurement": "A", "device_class": "current", "state_class": "measurement"}
+    await ha.wait_state("sensor.bmw_wallbox_site_household", steady(8.0))
+    state = await ha.wait_state("sensor.bmw_wallbox_site_state", lambda s: s["state"] == "limited")
+    assert state["attributes"]["options"] == ["off", "ok", "limited", "failsafe"]
+    age = await ha.wait_state("sensor.bmw_wallbox_site_meter_age", lambda s: s["state"] not in ("unknown", ""))
+    assert 0 <= float(age["state"]) <= STALE_AFTER_S
+    assert age["attributes"]["unit_of_measurement"] == "s"
+    limit = await ha.wait_state(BUDGET_LIMIT, lambda s: s["state"] == "16.0")
+    assert limit["attributes"]["unit_of_measurement"] == "A"
+    await ha.wait_state(LIMITED_BY, lambda s: s["state"] == "budget")
+    since = await site.household(19.0)  # under 6 A of headroom: the budget pauses the charger
+    await site.limit_reaches(0.0, since=since)
+    await ha.wait_state(BUDGET_LIMIT, lambda s: s["state"] == "0.0")
+    await ha.wait_state("sensor.bmw_wallbox_site_headroom", lambda s: s["state"] == "5.0", timeout_s=20)
+
+
+async def check_limiting_events(site: Site, *, event_entity: bool) -> None:
+    """A limit below the share ends limiting, the full limit starts it again: one bus event each (and on the entity)."""
+    async with (
+        site.ha.events("bmw_wallbox_site_limiting_ended") as ended,
+        site.ha.events("bmw_wallbox_site_limiting_started") as started,
+    ):
+        await set_limit(site, 10)
+        data = (await asyncio.wait_for(ended.get(), 10))["data"]
+        assert (data["state"], data["main_fuse_a"]) == ("ok", 25)
+        await site.ha.wait_state(LIMITED_BY, lambda s: s["state"] == "user")
+        if event_entity:
+            await site.ha.wait_state(SITE_EVENTS, lambda s: s["attributes"].get("event_type") == "limiting_ended")
+        await set_limit(site, 32)
+        data = (await asyncio.wait_for(started.get(), 10))["data"]
+        assert (data["state"], len(data["headroom_a"])) == ("limited", 3)
+        if event_entity:
+            await site.ha.wait_state(SITE_EVENTS, lambda s: s["attributes"].get("event_type") == "limiting_started")
+
+
+@pytest.fixture
+async def rest_site(home_assistant: OnboardedCore, tmp_path: Path) -> AsyncIterator[Site]:
+    """The ``site`` scenario with the REST transport."""
+    async with running_site(home_assistant, tmp_path, chargers=1, mqtt_url=None) as site:
+        yield site
+
+
+async def test_rest_shows_the_site_device_and_each_chargers_budget(rest_site: Site) -> None:
+    """REST: sensor.bmw_wallbox_site_state, _headroom, _household, _meter_age and the budget limit and cap."""
+    await check_site_entities(rest_site)
+
+
+async def test_rest_fires_limiting_ended_and_started_on_the_bus(rest_site: Site) -> None:
+    """REST: bmw_wallbox_site_limiting_ended and _started on the bus as the budget stops and starts capping."""
+    await check_limiting_events(rest_site, event_entity=False)

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -46,7 +45,7 @@ class Site:
     budget: SiteBudget
     ports: dict[str, FakePort]
     clock: Clock
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
     def meter(self, amps: float, *, age_s: float = 0.0) -> None:
         """Home Assistant reports the grid current on all three phases."""
@@ -92,8 +91,9 @@ async def site() -> AsyncIterator[Site]:
     site = Site(hub=hub, budget=None, ports=ports, clock=clock)  # type: ignore[arg-type]
     site.budget = SiteBudget(
         options, hub, enforce=lambda cid, lower: controller.limit_moved(cid, lower=lower),
-        announce=lambda kind, view: site.events.append((kind, view)), clock=clock.monotonic, now=clock.now,
+        clock=clock.monotonic, now=clock.now,
     )  # fmt: skip
+    site.budget.subscribe(lambda kind: site.events.append(kind) if kind else None)
     task = asyncio.create_task(site.budget.run())
     yield site
     task.cancel()
@@ -114,7 +114,7 @@ async def test_start_is_failsafe_until_the_first_reading(site: Site) -> None:
     charger = site.hub.chargers["A"]
     assert (charger.budget.limit_a, charger.budget.limited_by, charger.desired.limit_a) == (6.0, "failsafe", 16.0)
     assert site.budget.view().to_json()["state"] == "failsafe"
-    assert [kind for kind, _ in site.events] == ["limiting_started"]
+    assert site.events == ["limiting_started"]
 
 
 async def test_a_household_jump_cuts_at_once_pauses_below_6_a_and_comes_back_after_the_wait(site: Site) -> None:
@@ -148,7 +148,7 @@ async def test_a_household_jump_cuts_at_once_pauses_below_6_a_and_comes_back_aft
     site.budget.evaluate()
     await eventually(lambda: site.limits("A"), what="A back at 16 A", until=lambda sent: last(sent, 16.0))
     assert site.hub.chargers["A"].budget.limited_by == "user"
-    assert [kind for kind, _ in site.events] == ["limiting_started", "limiting_ended"]
+    assert site.events == ["limiting_started", "limiting_ended"]
 
 
 async def test_two_sessions_share_the_headroom(site: Site) -> None:
@@ -248,3 +248,19 @@ async def test_a_charger_that_takes_no_limits_is_named_once_when_the_budget_woul
     expected = "[A] The site budget would cap this charger at 7.0 A, but it takes no current limits"
     assert warnings == [f"{expected}: it cannot be held to the budget"]
     assert site.limits("A") == []
+
+
+async def test_subscribers_hear_every_look_and_each_limiting_change_once(site: Site) -> None:
+    """A subscriber is called after every look (None) and with limiting_started / _ended when they happen."""
+    heard: list[str | None] = []
+    unsubscribe = site.budget.subscribe(heard.append)
+    site.budget.attach()
+    site.budget.evaluate()
+    assert heard[:2] == ["limiting_started", None]
+    site.hub.chargers["A"].want(paused=False, limit_a=6.0)
+    site.hub.commit("A")
+    site.budget.evaluate()
+    assert [kind for kind in heard if kind] == ["limiting_started", "limiting_ended"]
+    unsubscribe()
+    site.budget.evaluate()
+    assert len(heard) == 3

@@ -21,6 +21,7 @@ from bmw_wallbox.csms.provision import provision
 from bmw_wallbox.csms.server import CsmsServer, tls_context
 from bmw_wallbox.errors import StartupError
 from bmw_wallbox.homeassistant import HomeAssistantOutput
+from bmw_wallbox.homeassistant.model.firmware import FirmwareActions
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbuffer import LogBuffer
 from bmw_wallbox.logsafe import LogSafety
@@ -324,8 +325,15 @@ class Application:
             ready_timeout_s=settings.mqtt_ready_timeout_s,
             configuration_url=self._configuration_url(),
             follow=(self.site.entities, self.site.observe) if self.site.entities else None,
+            site=self.site if self.site.rules is not None else None,
+            firmware=FirmwareActions(latest=self.maintenance.firmware.newest, install=self._install_firmware),
         )
         _LOGGER.info("Ready: %d charger(s) configured, JSON API on port %s", len(self.hub.chargers), self.panel_port)
+
+    async def _install_firmware(self, charger_id: str, name: str) -> str:
+        """Home Assistant's install of a firmware update: UpdateFirmware through the maintenance service."""
+        reply = await self.maintenance.update_firmware(charger_id, {"name": name})
+        return str(reply.body.get("status") or reply.body.get("detail") or reply.status)
 
     async def stop(self) -> None:
         """Close connections, save state, stop serving (a second call does nothing)."""

@@ -9,8 +9,11 @@ token the Core WebSocket carries the ``bmw_wallbox_*`` events in both modes; in
 MQTT mode it also removes, once per start and before the first discovery, what
 an earlier REST mode left behind (:attr:`HomeAssistantOutput.rest_cleared`),
 follows the entity registry and checks that the MQTT integration is set up.
-Every event (session, command outcome) comes from one
-:class:`~bmw_wallbox.homeassistant.model.events.EventFeed`.
+Every event (session, command outcome, the site budget's limiting) comes from one
+:class:`~bmw_wallbox.homeassistant.model.events.EventFeed`. The site budget
+(``site``, a :class:`~bmw_wallbox.site.view.SiteSource`, only when configured)
+and the firmware actions (``firmware``: the newest uploaded file, an install)
+come in through the factory; the output imports neither service.
 :meth:`HomeAssistantOutput.facts` reports what the panel shows about all this.
 """
 
@@ -34,6 +37,8 @@ from bmw_wallbox.homeassistant.core.feed import Follow, StateFeed
 from bmw_wallbox.homeassistant.core.registry import MqttIntegration, RegistryIds
 from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.firmware import FirmwareActions
+from bmw_wallbox.homeassistant.model.site import SiteSource
 from bmw_wallbox.homeassistant.model.values import charger_slugs
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings, BrokerUrlError, find_broker
 from bmw_wallbox.hub import StateHub
@@ -89,10 +94,12 @@ class HomeAssistantOutput:
         configuration_url: str | None = None,
         ready_timeout_s: float = 15.0,
         follow: Follow | None = None,
+        site: SiteSource | None = None,
+        firmware: FirmwareActions | None = None,
     ) -> None:
         self._hub = hub
         self.slugs = charger_slugs(hub.chargers.values())
-        self.feed = EventFeed(hub, controller)
+        self.feed = EventFeed(hub, controller, site=site)
         # WallboxError: Home Assistant or the broker could not be reached; expected, logged at DEBUG.
         self._tasks = TaskSet("Home Assistant", logger=_LOGGER, quiet=(WallboxError,))
         self._note = note
@@ -114,7 +121,7 @@ class HomeAssistantOutput:
             before_first = self._until_rest_cleared if self.core is not None else None
             self.mqtt = MqttDevices(
                 hub, self.feed, broker, tasks=self._tasks, configuration_url=configuration_url,
-                before_first=before_first,
+                before_first=before_first, site=site, firmware=firmware,
             )  # fmt: skip
             if self.core is not None:
                 self.registry = RegistryIds(self.core.connection)
@@ -130,6 +137,7 @@ class HomeAssistantOutput:
                 connection=self.core.connection,
                 slugs=self.slugs,
                 tasks=self._tasks,
+                site=site,
             )
         if self.core is not None:
             self.core.connection.on_connected(self._on_core_connected)
@@ -155,12 +163,16 @@ class HomeAssistantOutput:
         ready_timeout_s: float,
         configuration_url: str | None,
         follow: Follow | None = None,
+        site: SiteSource | None = None,
+        firmware: FirmwareActions | None = None,
     ) -> HomeAssistantOutput:
         """Pick the transport, build the output and start it (returns once the broker was tried).
 
         ``supervisor_url`` is given in the container: the Supervisor is asked for its MQTT service.
         ``follow`` (entity ids, observe) passes on the states of those entities (see
         :class:`~bmw_wallbox.homeassistant.core.feed.StateFeed`), in both modes.
+        ``site`` (only when the site budget is configured) adds the site device and
+        each charger's budget sensors; ``firmware`` the MQTT ``update`` entity.
         Raises :class:`~bmw_wallbox.errors.StartupError` for a bad ``mqtt_url``.
         """
         supervisor = (supervisor_url, ha_token) if supervisor_url and ha_token else None
@@ -172,7 +184,8 @@ class HomeAssistantOutput:
             raise StartupError(f"--mqtt-url: {err}") from None
         output = cls(
             hub, controller, http=http, base_url=ha_url, token=ha_token, broker=choice.broker, note=choice.note,
-            configuration_url=configuration_url, ready_timeout_s=ready_timeout_s, follow=follow,
+            configuration_url=configuration_url, ready_timeout_s=ready_timeout_s, follow=follow, site=site,
+            firmware=firmware,
         )  # fmt: skip
         output.run()
         return output

@@ -26,6 +26,7 @@ class FirmwareFiles:
         self.folder = folder
         self.cap = cap
         self._sha: dict[tuple[str, int, int], str] = {}
+        self._newest: tuple[str | None] | None = None
 
     def path(self, name: str) -> Path | None:
         """The file with this name, None when there is none (or the name is not one we keep)."""
@@ -43,6 +44,13 @@ class FirmwareFiles:
             )
         except FileNotFoundError:
             return []
+
+    def newest(self) -> str | None:
+        """The name of the newest file (None without one); read from disk once, then kept as :meth:`add` changes it."""
+        if self._newest is None:
+            files = self._files()
+            self._newest = (files[-1].name if files else None,)
+        return self._newest[0]
 
     def listing(self) -> list[dict[str, Any]]:
         """``name``, ``size``, ``sha256`` and ``uploaded_at`` of each file, newest first."""
@@ -68,6 +76,7 @@ class FirmwareFiles:
         for old in self._files()[:-MAX_FIRMWARE_FILES]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
+        self._newest = None
         stat = (self.folder / name).stat()
         self._sha[(name, stat.st_size, stat.st_mtime_ns)] = received.sha256
         return {"name": name, "size": received.size, "sha256": received.sha256}

@@ -23,7 +23,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,47 +32,15 @@ from bmw_wallbox.site.budget import Budget, ChargerLoad, LimitedBy, Share, SiteR
 from bmw_wallbox.site.draw import Draws
 from bmw_wallbox.site.governor import Governor
 from bmw_wallbox.site.meter import GridMeter, GridView, Refused
+from bmw_wallbox.site.view import LIMITING_ENDED, LIMITING_STARTED, SiteListener, SiteView
 from bmw_wallbox.state import BudgetCap, ChargerState, Save, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
 #: Called with a charger id and whether its limit went down (then it must go out at once).
 Enforce = Callable[[str, bool], None]
-#: Called with ``limiting_started`` or ``limiting_ended`` and the site's JSON view.
-Announce = Callable[[str, dict[str, Any]], None]
 #: Longest sleep between two looks without any input (bounds how late a staleness is noticed).
 TICK_S = 1.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class SiteView:
-    """``GET /api/site``."""
-
-    main_fuse_a: int | None
-    phase_currents_a: tuple[float, ...] | None
-    household_a: tuple[float, ...] | None
-    headroom_a: tuple[float, ...] | None
-    meter_age_s: float | None
-    state: SiteState
-    problem: str | None
-    allocations: dict[str, float | None]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form; amps rounded to 0.1 A, the age to 0.1 s."""
-
-        def amps(values: tuple[float, ...] | None) -> list[float] | None:
-            return None if values is None else [round(v, 1) for v in values]
-
-        return {
-            "main_fuse_a": self.main_fuse_a,
-            "phase_currents_a": amps(self.phase_currents_a),
-            "household_a": amps(self.household_a),
-            "headroom_a": amps(self.headroom_a),
-            "meter_age_s": None if self.meter_age_s is None else round(self.meter_age_s, 1),
-            "state": str(self.state),
-            "problem": self.problem,
-            "allocations": dict(self.allocations),
-        }
 
 
 _NO_METER = GridView(phase_currents_a=None, age_s=None)
@@ -92,7 +59,6 @@ class SiteBudget:
         hub: StateHub,
         *,
         enforce: Enforce,
-        announce: Announce | None = None,
         settle_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
@@ -116,7 +82,6 @@ class SiteBudget:
         )
         self._hub = hub
         self._enforce = enforce
-        self._announce = announce
         self._clock = clock
         self._now = now
         self._governor = Governor(resume_after_s=options.resume_after_s)
@@ -128,6 +93,7 @@ class SiteBudget:
         self._unsubscribe: Callable[[], None] | None = None
         self._reported_problem: str | None = None
         self._uncapped: set[str] = set()
+        self._listeners: list[SiteListener] = []
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -144,6 +110,15 @@ class SiteBudget:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def subscribe(self, listener: SiteListener) -> Callable[[], None]:
+        """Call ``listener`` after every look, with the limiting event when one happened; returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _tell(self, kind: str | None) -> None:
+        for listener in list(self._listeners):
+            listener(kind)
 
     def observe(self, entity_id: str, state: Mapping[str, Any] | None) -> None:
         """A Home Assistant state of a meter entity (from get_states, state_changed or state_reported)."""
@@ -197,7 +172,8 @@ class SiteBudget:
             if after != before and charger.connected and charger.limits_supported:
                 self._enforce(charger.charger_id, after < before)
             self._warn_uncapped(charger, capped=share.limited_by in (LimitedBy.BUDGET, LimitedBy.FAILSAFE))
-        self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
+        kind = self._announce_limiting([shares[load.charger_id] for load in loads if load.session])
+        self._tell(kind)
 
     def _warn_uncapped(self, charger: ChargerState, *, capped: bool) -> None:
         """Say once per connection when the budget would cap a charger that takes no charging profiles."""
@@ -214,15 +190,18 @@ class SiteBudget:
                 charger.budget.limit_a,
             )
 
-    def _announce_limiting(self, running: list[Share]) -> None:
-        """``limiting_started`` when a running session gets less than asked through the budget, ``_ended`` after."""
+    def _announce_limiting(self, running: list[Share]) -> str | None:
+        """``limiting_started`` when a running session gets less than asked through the budget, ``_ended`` after.
+
+        Returns the kind announced, None when nothing changed.
+        """
         limiting = any(share.limited_by in (LimitedBy.BUDGET, LimitedBy.FAILSAFE) for share in running)
         if limiting == self._limiting:
-            return
+            return None
         self._limiting = limiting
         _LOGGER.info("Site budget %s", "limits charging" if limiting else "no longer limits charging")
-        if self._announce is not None:
-            self._announce("limiting_started" if limiting else "limiting_ended", self.view().to_json())
+        kind = LIMITING_STARTED if limiting else LIMITING_ENDED
+        return kind
 
     def view(self) -> SiteView:
         """What ``GET /api/site`` shows."""

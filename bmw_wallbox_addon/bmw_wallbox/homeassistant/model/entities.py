@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from bmw_wallbox.controller import Outcome
 from bmw_wallbox.homeassistant.model.values import StateValue
-from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label
+from bmw_wallbox.site.budget import LimitedBy
+from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label, utcnow
 
 Domain = Literal["sensor", "binary_sensor"]
 Category = Literal["diagnostic", "config"]
@@ -30,20 +31,26 @@ CHARGING_STATES = tuple(state.value for state in ChargingState)
 COMMAND_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 #: The options of the charge status sensor: what evcc's Home Assistant charger maps to A, B and C.
 CAR_STATES = ("disconnected", "connected", "charging")
+#: The options of the "Limited by" sensor: which cap is the lowest (the site budget's ``limited_by``).
+LIMITED_BY = tuple(cap.value for cap in LimitedBy)
+
+#: What an entity reads: a charger's state, or the site budget's view (:mod:`~bmw_wallbox.homeassistant.model.site`).
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, kw_only=True)
-class EntityDescription:
-    """One entity of a charger.
+class EntityDescription(Generic[S]):
+    """One entity of a charger (or of the site).
 
-    ``value_fn`` reads the charger's state; ``None`` becomes ``unknown``.
+    ``value_fn`` reads the charger's state (the site's view); ``None`` becomes ``unknown``.
     ``precision`` rounds numbers to that many decimals. With
     ``needs_connection`` (the default) the entity is ``unavailable`` while the
     charger is offline. ``immediate`` entities skip the publisher's
     coalescing, and a change of one sends the charger's other changes at once too.
     ``category`` is Home Assistant's entity category (``diagnostic`` for
     technical details). ``former_names`` are names it had before, whose
-    entity ids a transport removes.
+    entity ids a transport removes. ``needs_site`` entities are shown only
+    while the site budget is configured (``main_fuse_a`` set).
     """
 
     key: str
@@ -58,9 +65,10 @@ class EntityDescription:
     needs_connection: bool = True
     immediate: bool = False
     category: Category | None = None
-    value_fn: Callable[[ChargerState], StateValue]
-    attributes_fn: Callable[[ChargerState], Mapping[str, Any]] | None = None
+    value_fn: Callable[[S], StateValue]
+    attributes_fn: Callable[[S], Mapping[str, Any]] | None = None
     former_names: tuple[str, ...] = ()
+    needs_site: bool = False
 
 
 def _session_energy_kwh(charger: ChargerState) -> float | None:
@@ -126,7 +134,7 @@ def car_state(charger: ChargerState) -> str:
     return "connected" if charger.main_evse.car_present else "disconnected"
 
 
-def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> EntityDescription:
+def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> EntityDescription[ChargerState]:
     """The per-phase current or voltage sensor of one phase (``L1``, ``L2``, ``L3``)."""
     current = measurand == "current"
 
@@ -165,7 +173,7 @@ def _command_attributes(charger: ChargerState) -> dict[str, Any]:
 
 
 #: Every sensor and binary sensor of a charger (a transport may leave some out; see its adapter).
-ENTITIES: tuple[EntityDescription, ...] = (
+ENTITIES: tuple[EntityDescription[ChargerState], ...] = (
     EntityDescription(
         key="power", name="Power", unit="W", device_class="power", state_class="measurement", icon="mdi:flash",
         precision=0, value_fn=lambda c: c.power_w,
@@ -244,4 +252,32 @@ ENTITIES: tuple[EntityDescription, ...] = (
         immediate=True, value_fn=car_state,
     ),
     *(_phase_description(measurand, phase) for measurand in ("current", "voltage") for phase in ("L1", "L2", "L3")),
+    # Connection health: the WebSocket's round trip (while connected), reconnects, why the charger last booted.
+    EntityDescription(
+        key="rtt", name="Round trip", unit="ms", device_class="duration", state_class="measurement",
+        icon="mdi:timer-sync-outline", precision=0, category="diagnostic", value_fn=lambda c: c.upkeep.rtt_ms,
+    ),
+    EntityDescription(
+        key="reconnects_24h", name="Reconnects 24h", state_class="measurement", icon="mdi:connection",
+        needs_connection=False, category="diagnostic", value_fn=lambda c: c.upkeep.reconnects_24h(utcnow()),
+    ),
+    EntityDescription(
+        key="boot_reason", name="Boot reason", icon="mdi:restart-alert", needs_connection=False,
+        category="diagnostic", value_fn=lambda c: c.boot.reason,
+    ),
+    # The site budget's cap of this charger, and which cap is the lowest (only with a site block).
+    EntityDescription(
+        key="budget_limit", name="Budget limit", unit="A", device_class="current", icon="mdi:transmission-tower",
+        precision=1, needs_connection=False, category="diagnostic", needs_site=True,
+        value_fn=lambda c: c.budget.limit_a,
+    ),
+    EntityDescription(
+        key="limited_by", name="Limited by", device_class="enum", options=LIMITED_BY, icon="mdi:speedometer-slow",
+        needs_connection=False, category="diagnostic", needs_site=True, value_fn=lambda c: c.budget.limited_by,
+    ),
 )  # fmt: skip
+
+
+def charger_entities(*, site: bool) -> tuple[EntityDescription[ChargerState], ...]:
+    """The entities of a charger: all of :data:`ENTITIES`, those of the site budget only when ``site`` is configured."""
+    return tuple(d for d in ENTITIES if site or not d.needs_site)

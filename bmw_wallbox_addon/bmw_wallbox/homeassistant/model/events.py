@@ -5,6 +5,9 @@ the controller's results, and hands every event to the transports that listen
 (the Home Assistant event bus, the MQTT event entity), in order. Commands from
 Home Assistant run through :meth:`EventFeed.run`, so their outcome is announced
 the same way wherever they came from. Token ids are never in an event.
+With a site budget it also follows the budget's limiting events (charger
+None, kinds ``site_limiting_started`` and ``site_limiting_ended``, the site's
+view as data: :mod:`~bmw_wallbox.homeassistant.model.site`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bmw_wallbox.controller import Command, CommandResult, Controller, run
+from bmw_wallbox.homeassistant.model.site import SITE_EVENTS, SiteSource
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState, Save, SessionRecord, token_label
 
@@ -103,9 +107,10 @@ def result_data(charger_id: str | None, result: CommandResult) -> dict[str, Any]
 class EventFeed:
     """Every event of every charger, once, to every listener (see the module docstring)."""
 
-    def __init__(self, hub: StateHub, controller: Controller) -> None:
+    def __init__(self, hub: StateHub, controller: Controller, *, site: SiteSource | None = None) -> None:
         self._hub = hub
         self._controller = controller
+        self._site = site
         self._sessions = SessionTracker()
         self._listeners: list[Listener] = []
         self._unsubscribe: list[Callable[[], None]] = []
@@ -121,6 +126,8 @@ class EventFeed:
             self._hub.subscribe(self._on_hub_changed),
             self._controller.subscribe_results(self._on_result),
         ]
+        if self._site is not None:
+            self._unsubscribe.append(self._site.subscribe(self._on_site))
 
     def detach(self) -> None:
         """Stop following the hub and the results."""
@@ -140,6 +147,10 @@ class EventFeed:
     async def run(self, command: Command, charger_id: str, amps: object = None) -> CommandResult:
         """Run a command from Home Assistant through the one command table (which announces every outcome)."""
         return await run(self._controller, command, charger_id, amps)
+
+    def _on_site(self, kind: str | None) -> None:
+        if kind is not None and self._site is not None:
+            self.announce(SITE_EVENTS[kind], None, self._site.view().to_json())
 
     def _on_result(self, charger_id: str, result: CommandResult) -> None:
         self.announce_result(charger_id, result)

@@ -177,8 +177,12 @@ class PublishLoop(Generic[P]):
 
     def _on_changed(self, charger_id: str, save: Save) -> None:
         if charger_id in self._chargers:
-            self._dirty.add(charger_id)
-            self._wake.set()
+            self.changed(charger_id)
+
+    def changed(self, key: str) -> None:
+        """Render ``key`` (a charger id, or another of the loop's keys such as the site) again soon."""
+        self._dirty.add(key)
+        self._wake.set()
 
     def send_all_again(self) -> None:
         """Send every key again as soon as possible (the other side restarted or we reconnected)."""

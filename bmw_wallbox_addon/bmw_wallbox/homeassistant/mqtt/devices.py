@@ -20,7 +20,13 @@ one :class:`~bmw_wallbox.homeassistant.model.loop.PublishLoop`:
   at once, also while the first discovery waits; a command that arrives as a
   retained message (stored on the broker, sent because we subscribed) never
   runs: it is logged once per topic and cleared from the broker; every event of
-  the feed is an event of the charger's event entity.
+  the feed is an event of the charger's event entity;
+- with a site budget, the site device is one more key of the loop, rendered
+  after every look of the budget, and the budget's limiting events are its
+  event entity's; without one, a retained site device is removed like a charger's;
+- with :class:`~bmw_wallbox.homeassistant.model.firmware.FirmwareActions`, each
+  charger has an ``update`` entity whose ``install`` (never a retained one) asks
+  the charger to install the newest uploaded firmware file.
 
 ``before_first`` (optional) is awaited before the first publication: the REST
 states of the same ids must be gone first (the output bounds that wait).
@@ -36,9 +42,11 @@ from typing import Any
 
 from bmw_wallbox.aio import TaskSet, supervise
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
-from bmw_wallbox.homeassistant.model.entities import ENTITIES
+from bmw_wallbox.homeassistant.model.entities import charger_entities
 from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, FirmwareActions
 from bmw_wallbox.homeassistant.model.loop import PublishLoop, PublishRules, Rendered, TransportDownError
+from bmw_wallbox.homeassistant.model.site import SITE_EVENTS, SITE_KEY, SITE_NODE, SiteSource
 from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, charger_slugs, node_id
 from bmw_wallbox.homeassistant.mqtt.broker import BrokerSettings
 from bmw_wallbox.homeassistant.mqtt.client import MqttClient, MqttError
@@ -54,7 +62,10 @@ from bmw_wallbox.homeassistant.mqtt.discovery import (
     config_inputs,
     discovery_config,
     event_payload,
+    render_site_states,
     render_states,
+    render_update,
+    site_discovery_config,
 )
 from bmw_wallbox.homeassistant.mqtt.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
 from bmw_wallbox.hub import StateHub
@@ -65,6 +76,8 @@ _LOGGER = logging.getLogger(__name__)
 _CONTROLS = {control.key: control for control in CONTROLS}
 #: What a payload of Home Assistant's MQTT button and switch means: a press, or a switch position.
 _INPUTS: dict[str, dict[str, object]] = {"button": {PRESS: None}, "switch": {ON: True, OFF: False}}
+#: The event entity's type of each site event of the feed.
+_SITE_TYPES = {kind: event_type for event_type, kind in SITE_EVENTS.items()}
 #: How many ``online`` announcements of Home Assistant a minute are logged at INFO (the others at DEBUG, counted).
 ONLINE_LOGS_PER_MINUTE = 3
 
@@ -83,6 +96,8 @@ class MqttDevices:
         tasks: TaskSet,
         configuration_url: str | None = None,
         before_first: Callable[[], Awaitable[None]] | None = None,
+        site: SiteSource | None = None,
+        firmware: FirmwareActions | None = None,
         refresh_s: float = 60.0,
         backoff_max_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -95,7 +110,11 @@ class MqttDevices:
             cid: Topics(prefix=broker.discovery_prefix, base=broker.base_topic, node=node_id(cid))
             for cid in hub.chargers
         }
-        self._nodes = {topics.node for topics in self.topics.values()}
+        self._site = site
+        self._firmware = firmware
+        self.descriptions = charger_entities(site=site is not None)
+        self.site_topics = Topics(prefix=broker.discovery_prefix, base=broker.base_topic, node=SITE_NODE)
+        self._nodes = {topics.node for topics in self.topics.values()} | ({SITE_NODE} if site is not None else set())
         #: Where Home Assistant says ``online`` after each start.
         self._status_topic = f"{broker.discovery_prefix}/status"
         self.client = MqttClient(
@@ -112,9 +131,11 @@ class MqttDevices:
             backoff_max_s=backoff_max_s,
         )
         rules = PublishRules(name="Publishing to the MQTT broker", refresh_s=refresh_s, outage_level=logging.DEBUG)
+        keys = [*self.topics, SITE_KEY] if site is not None else list(self.topics)
         self.loop: PublishLoop[str] = PublishLoop(
-            hub, chargers=self.topics, render=self.render, send=self._send, rules=rules, clock=clock
+            hub, chargers=keys, render=self.render, send=self._send, rules=rules, clock=clock
         )
+        self._unsubscribe_site: Callable[[], None] | None = None
         self._configs: dict[str, tuple[tuple[object, ...], str]] = {}
         self._retained_warned: set[str] = set()
         self._online_log = LogBudget(_LOGGER, burst=ONLINE_LOGS_PER_MINUTE, level=logging.INFO, clock=clock)
@@ -123,17 +144,22 @@ class MqttDevices:
     def start(self) -> None:
         """Follow the hub, start the broker connection and the publishing (returns at once)."""
         self.loop.attach()
+        if self._site is not None:
+            self._unsubscribe_site = self._site.subscribe(lambda kind: self.loop.changed(SITE_KEY))
         self._tasks.start(supervise("MQTT connection", self.client.run, logger=_LOGGER), "mqtt connection")
         self._tasks.start(supervise("MQTT publisher", self._publish, logger=_LOGGER), "mqtt publisher")
 
     async def stop(self) -> None:
         """Stop following the hub and say ``offline`` (every entity becomes unavailable)."""
         self.loop.detach()
+        if self._unsubscribe_site is not None:
+            self._unsubscribe_site()
+            self._unsubscribe_site = None
         await self.client.say_goodbye()
 
     def entity_ids(self, registry: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
         """Each charger's entity ids as Home Assistant's registry (unique id -> entity id) has them."""
-        keys = [*(d.key for d in ENTITIES), *_CONTROLS, EVENT_KEY]
+        keys = [*(d.key for d in self.descriptions), *_CONTROLS, EVENT_KEY, *([UPDATE_KEY] if self._firmware else [])]
         return {
             cid: tuple(registry[uid] for uid in (f"{topics.node}_{key}" for key in keys) if uid in registry)
             for cid, topics in self.topics.items()
@@ -142,17 +168,36 @@ class MqttDevices:
     # --- state -> broker ---------------------------------------------------------------------------
 
     def render(self, charger_id: str) -> dict[str, Rendered[str]]:
-        """Every retained topic of one charger with its payload now: discovery, states, evcc."""
+        """Every retained topic of one charger (or the site) with its payload now: discovery, states, evcc."""
+        if charger_id == SITE_KEY and self._site is not None:
+            return self._render_site(self._site)
         charger = self._hub.chargers[charger_id]
         topics = self.topics[charger_id]
         inputs = config_inputs(charger)
         cached = self._configs.get(charger_id)
         if cached is None or cached[0] != inputs:
             config = discovery_config(
-                charger, topics, self.slugs[charger_id], configuration_url=self._configuration_url
-            )
+                charger, topics, self.slugs[charger_id], configuration_url=self._configuration_url,
+                descriptions=self.descriptions, firmware=self._firmware is not None,
+            )  # fmt: skip
             cached = self._configs[charger_id] = (inputs, json.dumps(config, sort_keys=True))
-        payloads = {topics.config: cached[1], **render_states(charger, topics), **render_evcc(charger, topics)}
+        payloads = {
+            topics.config: cached[1],
+            **render_states(charger, topics, self.descriptions),
+            **render_evcc(charger, topics),
+        }
+        if self._firmware is not None:
+            payloads.update(render_update(charger, topics, self._firmware.latest()))
+        return {topic: Rendered(payload=payload) for topic, payload in payloads.items()}
+
+    def _render_site(self, site: SiteSource) -> dict[str, Rendered[str]]:
+        if SITE_KEY not in self._configs:
+            config = site_discovery_config(self.site_topics, configuration_url=self._configuration_url)
+            self._configs[SITE_KEY] = ((), json.dumps(config, sort_keys=True))
+        payloads = {
+            self.site_topics.config: self._configs[SITE_KEY][1],
+            **render_site_states(site.view(), self.site_topics),
+        }
         return {topic: Rendered(payload=payload) for topic, payload in payloads.items()}
 
     async def _send(self, topic: str, payload: str) -> None:
@@ -172,7 +217,10 @@ class MqttDevices:
         self.loop.send_all_again()
 
     def _on_event(self, kind: str, charger_id: str | None, data: dict[str, Any]) -> None:
-        if charger_id in self.topics:
+        if charger_id is None and kind in _SITE_TYPES and self._site is not None:
+            topic, event_type = self.site_topics.event, _SITE_TYPES[kind]
+            self._tasks.spawn(self.client.publish(topic, event_payload(event_type, data), retain=False), kind)
+        elif charger_id in self.topics:
             topic = self.topics[charger_id].event
             self._tasks.spawn(self.client.publish(topic, event_payload(kind, data), retain=False), kind)
 
@@ -193,7 +241,7 @@ class MqttDevices:
         for charger_id, topics in self.topics.items():
             evcc = evcc_command(topic, topics)
             key = command_key(topic, topics)
-            if evcc is None and key not in _CONTROLS:
+            if evcc is None and key not in _CONTROLS and key != UPDATE_KEY:
                 continue
             if not payload:  # never a command: what clearing a retained one sends us
                 return
@@ -201,11 +249,26 @@ class MqttDevices:
                 self._clear_retained(topic)
                 return
             charger = self._hub.chargers[charger_id]
-            if evcc is not None:
+            if key == UPDATE_KEY:
+                self._install(charger_id, payload)
+            elif evcc is not None:
                 self._command(charger_id, f"evcc {evcc}", payload, parse_evcc(evcc, payload, charger))
             elif key is not None:
                 self._command(charger_id, key, payload, self._control_request(key, payload, charger_id))
             return
+
+    def _install(self, charger_id: str, payload: str) -> None:
+        """The update entity's install: the newest uploaded firmware file, through the maintenance service."""
+        latest = self._firmware.latest() if self._firmware is not None else None
+        if self._firmware is None or payload != INSTALL or latest is None:
+            _LOGGER.warning("[%s] Ignoring %r on the firmware update's command topic", charger_id, payload[:20])
+            return
+        _LOGGER.info("[%s] Firmware update to %s requested through MQTT", charger_id, latest)
+        self._tasks.spawn(self._run_install(self._firmware, charger_id, latest), f"mqtt install {latest}")
+
+    async def _run_install(self, firmware: FirmwareActions, charger_id: str, name: str) -> None:
+        outcome = await firmware.install(charger_id, name)
+        _LOGGER.info("[%s] Firmware update to %s: %s", charger_id, name, outcome)
 
     def _control_request(self, key: str, payload: str, charger_id: str) -> CommandRequest | None:
         """What a payload on a control's command topic asks for, or None when the control does not take it."""
@@ -235,7 +298,7 @@ class MqttDevices:
     def _check_retained_config(self, topic: str, payload: str) -> None:
         """A device config on the broker: remove it when it is ours and its charger is no longer configured."""
         node = topic.removeprefix(f"{self.broker.discovery_prefix}/device/").removesuffix("/config")
-        if not payload or not node.startswith(NODE_PREFIX) or node in self._nodes:
+        if not payload or not (node.startswith(NODE_PREFIX) or node == SITE_NODE) or node in self._nodes:
             return
         try:
             origin = json.loads(payload).get("o", {})

@@ -13,7 +13,12 @@ the base topic (``bmw_wallbox``) and ``<node>`` the charger's node id
 - ``<base>/status``: ``online``/``offline`` for the add-on (retained, ``offline`` is the last will);
 - ``<base>/<node>/availability``: ``online`` while the charger is connected (retained);
 - ``<base>/<node>/<key>/state`` and ``.../attributes`` (retained), ``<base>/<node>/<key>/set`` (commands in);
-- ``<base>/<node>/event``: the event entity (not retained: an event happens once).
+- ``<base>/<node>/event``: the event entity (not retained: an event happens once);
+- with :class:`~bmw_wallbox.homeassistant.model.firmware.FirmwareActions`, an
+  ``update`` entity per charger (key ``firmware_update``: JSON state with the
+  installed and latest version and ``in_progress``, ``install`` on its command topic);
+- with a site budget, the site device (node :data:`~bmw_wallbox.homeassistant.model.site.SITE_NODE`):
+  its sensors (:func:`site_discovery_config`, :func:`render_site_states`) and event entity.
 
 Entities that need the charger list both availability topics with
 ``availability_mode: all``, so they are unavailable while it is offline or the
@@ -28,7 +33,7 @@ with :data:`MQTT_WORDS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,8 @@ from bmw_wallbox import __version__
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
 from bmw_wallbox.homeassistant.model.entities import ENTITIES, EntityDescription
 from bmw_wallbox.homeassistant.model.events import EVENT_KINDS
+from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, UPDATE_NAME, update_state
+from bmw_wallbox.homeassistant.model.site import SITE_ENTITIES, SITE_EVENT_TYPES, SITE_NAME, SITE_SLUG, SiteView
 from bmw_wallbox.homeassistant.model.values import NODE_PREFIX, Words, entity_id, format_value, json_text
 from bmw_wallbox.state import ChargerState
 
@@ -104,7 +111,7 @@ def _common(key: str, name: str, platform: str, topics: Topics, slug: str) -> di
     }
 
 
-def sensor_component(description: EntityDescription, topics: Topics, slug: str) -> dict[str, Any]:
+def sensor_component(description: EntityDescription[Any], topics: Topics, slug: str) -> dict[str, Any]:
     """The discovery component of a sensor or binary sensor."""
     component = {
         **_common(description.key, description.name, description.domain, topics, slug),
@@ -156,20 +163,77 @@ def device(charger: ChargerState, *, configuration_url: str | None) -> dict[str,
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def discovery_config(
-    charger: ChargerState, topics: Topics, slug: str, *, configuration_url: str | None = None
-) -> dict[str, Any]:
-    """The device-based discovery document of one charger (published retained at :attr:`Topics.config`)."""
-    components = {d.key: sensor_component(d, topics, slug) for d in ENTITIES}
-    components.update({c.key: control_component(c, charger, topics, slug) for c in CONTROLS})
-    components[EVENT_KEY] = {
+def _event_component(topics: Topics, slug: str, kinds: Iterable[str]) -> dict[str, Any]:
+    return {
         **_common(EVENT_KEY, "Events", "event", topics, slug),
         "stat_t": topics.event,
-        "evt_typ": list(EVENT_KINDS),
+        "evt_typ": list(kinds),
         "ic": "mdi:bell-ring-outline",
         **_availability(topics, False),
     }
+
+
+def update_component(topics: Topics, slug: str) -> dict[str, Any]:
+    """The discovery component of the charger's firmware ``update`` entity (:mod:`..model.firmware`)."""
+    return {
+        **_common(UPDATE_KEY, UPDATE_NAME, "update", topics, slug),
+        "stat_t": topics.state(UPDATE_KEY),
+        "cmd_t": topics.command(UPDATE_KEY),
+        "pl_inst": INSTALL,
+        "dev_cla": "firmware",
+        "ent_cat": "config",
+        "title": "Wallbox firmware",
+        **_availability(topics, True),
+    }
+
+
+def discovery_config(
+    charger: ChargerState,
+    topics: Topics,
+    slug: str,
+    *,
+    configuration_url: str | None = None,
+    descriptions: Iterable[EntityDescription[ChargerState]] = ENTITIES,
+    firmware: bool = False,
+) -> dict[str, Any]:
+    """The device-based discovery document of one charger (published retained at :attr:`Topics.config`).
+
+    ``descriptions`` are its sensors (those of the site budget only with one);
+    ``firmware`` adds the ``update`` entity.
+    """
+    components = {d.key: sensor_component(d, topics, slug) for d in descriptions}
+    components.update({c.key: control_component(c, charger, topics, slug) for c in CONTROLS})
+    components[EVENT_KEY] = _event_component(topics, slug, EVENT_KINDS)
+    if firmware:
+        components[UPDATE_KEY] = update_component(topics, slug)
     return {"dev": device(charger, configuration_url=configuration_url), "o": ORIGIN, "cmps": components}
+
+
+def site_discovery_config(topics: Topics, *, configuration_url: str | None = None) -> dict[str, Any]:
+    """The discovery document of the site device: its sensors and its event entity (only the add-on's availability)."""
+    components = {d.key: sensor_component(d, topics, SITE_SLUG) for d in SITE_ENTITIES}
+    components[EVENT_KEY] = _event_component(topics, SITE_SLUG, SITE_EVENT_TYPES)
+    fields = {"ids": [topics.node], "name": SITE_NAME, "mf": ORIGIN["name"], "mdl": "Site power budget"}
+    if configuration_url is not None:
+        fields["cu"] = configuration_url
+    return {"dev": fields, "o": ORIGIN, "cmps": components}
+
+
+def render_site_states(view: SiteView, topics: Topics) -> dict[str, str]:
+    """Every retained state topic of the site device and its payload now."""
+    states: dict[str, str] = {}
+    for description in SITE_ENTITIES:
+        states[topics.state(description.key)] = format_value(
+            description.value_fn(view), description.precision, MQTT_WORDS
+        )
+        if description.attributes_fn is not None:
+            states[topics.attributes(description.key)] = json_text(description.attributes_fn(view))
+    return states
+
+
+def render_update(charger: ChargerState, topics: Topics, latest: str | None) -> dict[str, str]:
+    """The update entity's state topic and its JSON payload now."""
+    return {topics.state(UPDATE_KEY): json_text(update_state(charger, latest))}
 
 
 def config_inputs(charger: ChargerState) -> tuple[object, ...]:
@@ -179,10 +243,12 @@ def config_inputs(charger: ChargerState) -> tuple[object, ...]:
     return (charger.name, boot.vendor, boot.model, boot.firmware, boot.serial, ranges)
 
 
-def render_states(charger: ChargerState, topics: Topics) -> dict[str, str]:
+def render_states(
+    charger: ChargerState, topics: Topics, descriptions: Iterable[EntityDescription[ChargerState]] = ENTITIES
+) -> dict[str, str]:
     """Every retained state topic of one charger and its payload now (states, attributes, availability)."""
     states = {topics.availability: ONLINE if charger.connected else OFFLINE}
-    for description in ENTITIES:
+    for description in descriptions:
         value = description.value_fn(charger)
         states[topics.state(description.key)] = format_value(value, description.precision, MQTT_WORDS)
         if description.attributes_fn is not None:

@@ -19,6 +19,7 @@ from bmw_wallbox.aio import TaskSet, supervise
 from bmw_wallbox.homeassistant.core.client import CoreRestClient
 from bmw_wallbox.homeassistant.core.websocket import CoreConnection
 from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.site import SiteSource
 from bmw_wallbox.homeassistant.rest.helpers import HelperControls
 from bmw_wallbox.homeassistant.rest.states import RestStates
 from bmw_wallbox.hub import StateHub
@@ -40,8 +41,9 @@ class RestTransport:
         connection: CoreConnection,
         slugs: Mapping[str, str],
         tasks: TaskSet,
+        site: SiteSource | None = None,
     ) -> None:
-        self.states = RestStates(hub, rest, slugs=slugs)
+        self.states = RestStates(hub, rest, slugs=slugs, site=site)
         self.controls = HelperControls(hub, feed, connection, rest, slugs=slugs, spawn=tasks.spawn)
         self._tasks = tasks
         connection.on_event("homeassistant_started", self._on_started)
@@ -49,20 +51,24 @@ class RestTransport:
 
     def start(self) -> None:
         """Follow the hub and start posting (returns at once)."""
-        self.states.loop.attach()
+        self.states.attach()
         self.controls.attach()
         self._tasks.start(supervise("Home Assistant publisher", self.states.loop.run, logger=_LOGGER), "rest states")
         self._tasks.start(supervise("Home Assistant controls", self.controls.run, logger=_LOGGER), "rest controls")
 
     async def stop(self) -> None:
         """Stop following the hub and show every entity unavailable (best effort)."""
-        self.states.loop.detach()
+        self.states.detach()
         self.controls.detach()
         await self.states.publish_offline()
 
     def entity_ids(self) -> dict[str, tuple[str, ...]]:
         """Each charger's entity ids."""
         return self.states.entity_ids()
+
+    def site_entity_ids(self) -> tuple[str, ...]:
+        """The site device's entity ids (none without a site budget)."""
+        return self.states.site_entity_ids()
 
     async def _on_connected(self) -> None:
         self.states.loop.send_all_again()

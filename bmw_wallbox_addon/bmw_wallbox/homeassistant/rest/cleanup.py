@@ -17,8 +17,9 @@ from typing import Any
 
 from bmw_wallbox.homeassistant.core.client import CoreRestClient
 from bmw_wallbox.homeassistant.core.websocket import CoreConnection
+from bmw_wallbox.homeassistant.model.site import SITE_ENTITIES, SITE_SLUG
 from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, HELPER_DOMAINS, SLIDER, find_helper
-from bmw_wallbox.homeassistant.rest.states import REST_ENTITIES, former_ids, rest_entity_id
+from bmw_wallbox.homeassistant.rest.states import former_ids, rest_entities, rest_entity_id
 from bmw_wallbox.state import ChargerState
 
 _LOGGER = logging.getLogger(__name__)
@@ -27,15 +28,18 @@ _LOGGER = logging.getLogger(__name__)
 async def remove_rest_entities(
     chargers: Mapping[str, ChargerState], slugs: Mapping[str, str], rest: CoreRestClient, connection: CoreConnection
 ) -> list[str]:
-    """Delete the REST states and our helpers of every charger; returns what was removed (entity and helper ids).
+    """Delete the REST states and helpers of every charger and the site's states; returns what was removed.
 
     Raises :class:`~bmw_wallbox.homeassistant.core.client.HomeAssistantError` when Core cannot be asked.
     """
     removed: list[str] = []
     for slug in slugs.values():
-        for eid in [rest_entity_id(d, slug) for d in REST_ENTITIES] + former_ids(slug):
+        for eid in [rest_entity_id(d, slug) for d in rest_entities(site=True)] + former_ids(slug):
             if await rest.delete_state(eid):
                 removed.append(eid)
+    for eid in [rest_entity_id(d, SITE_SLUG) for d in SITE_ENTITIES]:
+        if await rest.delete_state(eid):
+            removed.append(eid)
     items: dict[str, list[dict[str, Any]]] = {
         domain: await connection.command({"type": f"{domain}/list"}) for domain in HELPER_DOMAINS.values()
     }
