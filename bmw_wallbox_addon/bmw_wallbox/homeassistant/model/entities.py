@@ -11,7 +11,7 @@ and decides itself which of them it shows. The entity id is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -50,7 +50,8 @@ class EntityDescription(Generic[S]):
     ``category`` is Home Assistant's entity category (``diagnostic`` for
     technical details). ``former_names`` are names it had before, whose
     entity ids a transport removes. ``needs_site`` entities are shown only
-    while the site budget is configured (``main_fuse_a`` set).
+    while the site budget is configured (``main_fuse_a`` set), ``needs_upstream``
+    ones only while a charger is forwarded to an upstream backend (``upstream_url``).
     """
 
     key: str
@@ -69,6 +70,7 @@ class EntityDescription(Generic[S]):
     attributes_fn: Callable[[S], Mapping[str, Any]] | None = None
     former_names: tuple[str, ...] = ()
     needs_site: bool = False
+    needs_upstream: bool = False
 
 
 def _session_energy_kwh(charger: ChargerState) -> float | None:
@@ -275,9 +277,20 @@ ENTITIES: tuple[EntityDescription[ChargerState], ...] = (
         key="limited_by", name="Limited by", device_class="enum", options=LIMITED_BY, icon="mdi:speedometer-slow",
         needs_connection=False, category="diagnostic", needs_site=True, value_fn=lambda c: c.budget.limited_by,
     ),
+    EntityDescription(
+        key="backend_connected", name="Backend connected", domain="binary_sensor", device_class="connectivity",
+        needs_connection=False, category="diagnostic", needs_upstream=True,
+        value_fn=lambda c: c.upstream.connected if c.upstream is not None else None,
+        attributes_fn=lambda c: {"queued": c.upstream.queued, "dropped": c.upstream.dropped} if c.upstream else {},
+    ),
 )  # fmt: skip
 
 
-def charger_entities(*, site: bool) -> tuple[EntityDescription[ChargerState], ...]:
-    """The entities of a charger: all of :data:`ENTITIES`, those of the site budget only when ``site`` is configured."""
-    return tuple(d for d in ENTITIES if site or not d.needs_site)
+def charger_entities(*, site: bool, upstream: bool = False) -> tuple[EntityDescription[ChargerState], ...]:
+    """A charger's entities: :data:`ENTITIES`, the site budget's with ``site``, the upstream's with ``upstream``."""
+    return tuple(d for d in ENTITIES if (site or not d.needs_site) and (upstream or not d.needs_upstream))
+
+
+def forwarded(chargers: Iterable[ChargerState]) -> bool:
+    """Whether any charger is forwarded to an upstream backend (then each shows its backend connection)."""
+    return any(charger.upstream is not None for charger in chargers)

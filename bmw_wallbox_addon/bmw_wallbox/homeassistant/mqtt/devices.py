@@ -42,7 +42,7 @@ from typing import Any
 
 from bmw_wallbox.aio import TaskSet, supervise
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
-from bmw_wallbox.homeassistant.model.entities import charger_entities
+from bmw_wallbox.homeassistant.model.entities import charger_entities, forwarded
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, FirmwareActions
 from bmw_wallbox.homeassistant.model.loop import PublishLoop, PublishRules, Rendered, TransportDownError
@@ -112,7 +112,7 @@ class MqttDevices:
         }
         self._site = site
         self._firmware = firmware
-        self.descriptions = charger_entities(site=site is not None)
+        self.descriptions = charger_entities(site=site is not None, upstream=forwarded(hub.chargers.values()))
         self.site_topics = Topics(prefix=broker.discovery_prefix, base=broker.base_topic, node=SITE_NODE)
         self._nodes = {topics.node for topics in self.topics.values()} | ({SITE_NODE} if site is not None else set())
         #: Where Home Assistant says ``online`` after each start.

@@ -34,7 +34,7 @@ async def remove_rest_entities(
     """
     removed: list[str] = []
     for slug in slugs.values():
-        for eid in [rest_entity_id(d, slug) for d in rest_entities(site=True)] + former_ids(slug):
+        for eid in [rest_entity_id(d, slug) for d in rest_entities(site=True, upstream=True)] + former_ids(slug):
             if await rest.delete_state(eid):
                 removed.append(eid)
     for eid in [rest_entity_id(d, SITE_SLUG) for d in SITE_ENTITIES]:

@@ -26,7 +26,7 @@ from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantConnectionError,
     HomeAssistantRequestError,
 )
-from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities
+from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities, forwarded
 from bmw_wallbox.homeassistant.model.loop import (
     PublishLoop,
     PublishRules,
@@ -48,9 +48,9 @@ UNAVAILABLE = "unavailable"
 MQTT_ONLY = frozenset({"charge_status", *(f"{m}_{p}" for m in ("current", "voltage") for p in ("l1", "l2", "l3"))})
 
 
-def rest_entities(*, site: bool) -> tuple[EntityDescription[ChargerState], ...]:
-    """A charger's entities posted through the REST API (those of the site budget only with one)."""
-    return tuple(d for d in charger_entities(site=site) if d.key not in MQTT_ONLY)
+def rest_entities(*, site: bool, upstream: bool = False) -> tuple[EntityDescription[ChargerState], ...]:
+    """A charger's entities posted through the REST API (the site budget's and the upstream's only with them)."""
+    return tuple(d for d in charger_entities(site=site, upstream=upstream) if d.key not in MQTT_ONLY)
 
 
 #: The entities posted through the REST API without a site budget.
@@ -154,7 +154,7 @@ class RestStates:
         self._slugs = dict(slugs)
         self._site = site
         #: A charger's entities: those of the site budget only with one.
-        self.descriptions = rest_entities(site=site is not None)
+        self.descriptions = rest_entities(site=site is not None, upstream=forwarded(hub.chargers.values()))
         keys = [*self._slugs, SITE_KEY] if site is not None else list(self._slugs)
         self.loop: PublishLoop[EntityState] = PublishLoop(
             hub, chargers=keys, render=self._render, send=self._post, rules=rules
