@@ -124,6 +124,7 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     ),
     f"sensor.{SLUG}_reconnects_24h": (equals("0"), {"friendly_name": "BMW Wallbox Reconnects 24h", **MEASUREMENT}),
     f"sensor.{SLUG}_boot_reason": (equals("PowerUp"), {"friendly_name": "BMW Wallbox Boot reason"}),
+    f"sensor.{SLUG}_connected_since": (is_timestamp, {"device_class": "timestamp"}),
     SLIDER: (
         is_number(lambda a: a == MAX_CURRENT_A),
         {"min": 0.0, "max": float(MAX_CURRENT_A), "step": 1.0, "unit_of_measurement": "A", "mode": "slider"},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from bmw_wallbox.controller import Outcome
@@ -174,6 +175,11 @@ def _command_attributes(charger: ChargerState) -> dict[str, Any]:
     return {"command": record.command, "detail": record.detail, "at": record.at.isoformat()}
 
 
+def _connected_since(charger: ChargerState) -> datetime | None:
+    """When the current connection opened (the uptime of the connection), to the second; None while offline."""
+    return charger.connected_since.replace(microsecond=0) if charger.connected_since else None
+
+
 #: Every sensor and binary sensor of a charger (a transport may leave some out; see its adapter).
 ENTITIES: tuple[EntityDescription[ChargerState], ...] = (
     EntityDescription(
@@ -266,6 +272,10 @@ ENTITIES: tuple[EntityDescription[ChargerState], ...] = (
     EntityDescription(
         key="boot_reason", name="Boot reason", icon="mdi:restart-alert", needs_connection=False,
         category="diagnostic", value_fn=lambda c: c.boot.reason,
+    ),
+    EntityDescription(
+        key="connected_since", name="Connected since", device_class="timestamp", icon="mdi:lan-connect",
+        category="diagnostic", value_fn=_connected_since,
     ),
     # The site budget's cap of this charger, and which cap is the lowest (only with a site block).
     EntityDescription(
