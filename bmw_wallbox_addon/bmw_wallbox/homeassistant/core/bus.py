@@ -1,7 +1,7 @@
 """Home Assistant's event bus for automations: commands in, results and sessions out.
 
 In: ``bmw_wallbox_command`` with ``{"action": "start|pause|resume|stop|reset|set_current_limit",
-"amps": N, "charger": "<id>"}``; ``charger`` may be left out when one charger is
+"amps": N, "charger": "<id>", "evse_id": N}``; ``charger`` may be left out when one charger is
 configured, and may also be the charger's slug (``bmw_wallbox``).
 
 Out: ``bmw_wallbox_command_result`` for every command outcome (from Home
@@ -53,6 +53,7 @@ class CommandRequest:
     charger_id: str
     command: Command
     amps: object = None
+    evse_id: object = None
 
 
 def _invalid(detail: str, command: str = "command") -> CommandResult:
@@ -77,7 +78,7 @@ def parse_event(data: Mapping[str, Any], slugs: Mapping[str, str]) -> CommandReq
                 command=command, outcome=Outcome.UNKNOWN_CHARGER, detail=f"no charger {charger!r} is configured"
             )
         charger_id = str(found)
-    return CommandRequest(charger_id=charger_id, command=command, amps=data.get("amps"))
+    return CommandRequest(charger_id=charger_id, command=command, amps=data.get("amps"), evse_id=data.get("evse_id"))
 
 
 class EventInterface:
@@ -123,7 +124,8 @@ class EventInterface:
             return
         _LOGGER.info("[%s] %s requested by a Home Assistant event", parsed.charger_id, parsed.command)
         self._spawn(
-            self._feed.run(parsed.command, parsed.charger_id, parsed.amps), f"home assistant event {parsed.command}"
+            self._feed.run(parsed.command, parsed.charger_id, parsed.amps, evse_id=parsed.evse_id),
+            f"home assistant event {parsed.command}",
         )
 
     def wake(self) -> None:

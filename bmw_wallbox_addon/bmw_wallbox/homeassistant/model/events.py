@@ -144,9 +144,11 @@ class EventFeed:
         """Announce a command's outcome (``command_result``)."""
         self.announce(COMMAND_RESULT, charger_id, result_data(charger_id, result))
 
-    async def run(self, command: Command, charger_id: str, amps: object = None) -> CommandResult:
+    async def run(
+        self, command: Command, charger_id: str, amps: object = None, *, evse_id: object = None
+    ) -> CommandResult:
         """Run a command from Home Assistant through the one command table (which announces every outcome)."""
-        return await run(self._controller, command, charger_id, amps)
+        return await run(self._controller, command, charger_id, amps, evse_id=evse_id)
 
     def _on_site(self, kind: str | None) -> None:
         if kind is not None and self._site is not None:

@@ -44,6 +44,7 @@ from bmw_wallbox.aio import TaskSet, supervise
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
 from bmw_wallbox.homeassistant.model.entities import charger_entities, forwarded
 from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.evses import evse_entities, evse_ids
 from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, FirmwareActions
 from bmw_wallbox.homeassistant.model.loop import PublishLoop, PublishRules, Rendered, TransportDownError
 from bmw_wallbox.homeassistant.model.site import SITE_EVENTS, SITE_KEY, SITE_NODE, SiteSource
@@ -161,7 +162,11 @@ class MqttDevices:
         """Each charger's entity ids as Home Assistant's registry (unique id -> entity id) has them."""
         keys = [*(d.key for d in self.descriptions), *_CONTROLS, EVENT_KEY, *([UPDATE_KEY] if self._firmware else [])]
         return {
-            cid: tuple(registry[uid] for uid in (f"{topics.node}_{key}" for key in keys) if uid in registry)
+            cid: tuple(
+                registry[uid]
+                for key in (*keys, *(d.key for d in evse_entities(self._hub.chargers[cid])))
+                if (uid := f"{topics.node}_{key}") in registry
+            )
             for cid, topics in self.topics.items()
         }
 
@@ -173,17 +178,18 @@ class MqttDevices:
             return self._render_site(self._site)
         charger = self._hub.chargers[charger_id]
         topics = self.topics[charger_id]
-        inputs = config_inputs(charger)
+        descriptions = (*self.descriptions, *evse_entities(charger))
+        inputs = (*config_inputs(charger), evse_ids(charger))
         cached = self._configs.get(charger_id)
         if cached is None or cached[0] != inputs:
             config = discovery_config(
                 charger, topics, self.slugs[charger_id], configuration_url=self._configuration_url,
-                descriptions=self.descriptions, firmware=self._firmware is not None,
+                descriptions=descriptions, firmware=self._firmware is not None,
             )  # fmt: skip
             cached = self._configs[charger_id] = (inputs, json.dumps(config, sort_keys=True))
         payloads = {
             topics.config: cached[1],
-            **render_states(charger, topics, self.descriptions),
+            **render_states(charger, topics, descriptions),
             **render_evcc(charger, topics),
         }
         if self._firmware is not None:

@@ -27,6 +27,7 @@ from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantRequestError,
 )
 from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities, forwarded
+from bmw_wallbox.homeassistant.model.evses import evse_entities
 from bmw_wallbox.homeassistant.model.loop import (
     PublishLoop,
     PublishRules,
@@ -178,7 +179,8 @@ class RestStates:
         if key == SITE_KEY and self._site is not None:
             site = render_site(self._site.view())
             return {eid: Rendered(payload=state, immediate=d.immediate) for eid, (d, state) in site.items()}
-        rendered = render(self._hub.chargers[key], self._slugs[key], self.descriptions)
+        charger = self._hub.chargers[key]
+        rendered = render(charger, self._slugs[key], (*self.descriptions, *evse_entities(charger)))
         return {eid: Rendered(payload=state, immediate=d.immediate) for eid, (d, state) in rendered.items()}
 
     async def _post(self, eid: str, state: EntityState) -> None:
@@ -200,7 +202,10 @@ class RestStates:
 
     def entity_ids(self) -> dict[str, tuple[str, ...]]:
         """Each charger's entity ids."""
-        return {cid: tuple(rest_entity_id(d, slug) for d in self.descriptions) for cid, slug in self._slugs.items()}
+        return {
+            cid: tuple(rest_entity_id(d, slug) for d in (*self.descriptions, *evse_entities(self._hub.chargers[cid])))
+            for cid, slug in self._slugs.items()
+        }
 
     def site_entity_ids(self) -> tuple[str, ...]:
         """The site device's entity ids (none without a site budget)."""
@@ -211,7 +216,8 @@ class RestStates:
         try:
             async with asyncio.timeout(timeout_s):
                 for charger_id, slug in self._slugs.items():
-                    offline = render_offline(self._hub.chargers[charger_id], slug, self.descriptions)
+                    charger = self._hub.chargers[charger_id]
+                    offline = render_offline(charger, slug, (*self.descriptions, *evse_entities(charger)))
                     for eid, state in offline.items():
                         await self._rest.post_state(eid, state.to_json())
                 if self._site is not None:
