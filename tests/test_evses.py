@@ -5,6 +5,8 @@ their EVSE and token."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,13 +26,13 @@ NOW = "2026-11-26T01:00:00Z"
 REGISTER = "Energy.Active.Import.Register"
 
 
-async def connected(app: Application, client_ssl: ssl.SSLContext) -> tuple[Any, LibraryCharger]:
+@asynccontextmanager
+async def connected(app: Application, client_ssl: ssl.SSLContext) -> AsyncIterator[LibraryCharger]:
     """A library charger connected, once the connect-time limit and metering set-up reached it."""
-    context = library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl)
-    charger = await context.__aenter__()
-    await charger.next_call("SetChargingProfile")
-    await charger.next_call("SetVariables")
-    return context, charger
+    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
+        await charger.next_call("SetChargingProfile")
+        await charger.next_call("SetVariables")
+        yield charger
 
 
 async def status(charger: LibraryCharger, evse_id: int, connector_status: str) -> None:
@@ -92,16 +94,13 @@ def evse(snapshot: dict[str, Any], evse_id: int) -> dict[str, Any]:
 async def test_start_reaches_the_evse_with_the_car(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """A car on EVSE 2 only: POST /start without evse_id sends RequestStartTransaction for EVSE 2."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await status(charger, 1, "Available")
         await status(charger, 2, "Occupied")
         code, body = await api_send(app, "POST", f"{BASE}/start")
         assert (code, body["outcome"]) == (200, "accepted"), body
         request = await charger.next_call("RequestStartTransaction")
         assert request["evse_id"] == 2
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_remote_start_is_linked_to_its_token_by_remote_start_id(
@@ -109,8 +108,7 @@ async def test_a_remote_start_is_linked_to_its_token_by_remote_start_id(
 ) -> None:
     """A Started event without idToken but with the start's remoteStartId: the session carries its EVSE and token."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await status(charger, 2, "Occupied")
         code, body = await api_send(app, "POST", f"{BASE}/start", {"evse_id": 2})
         assert code == 200, body
@@ -121,8 +119,6 @@ async def test_a_remote_start_is_linked_to_its_token_by_remote_start_id(
         await event(charger, "Ended", 2, "tx-remote", wh=700.0, seq_no=1)
         last = (await charger_snapshot(app))["last_session"]
         assert (last["evse_id"], last["token_name"], last["energy_kwh"]) == (2, "Home Assistant", 0.7)
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 class AnsweringCharger(LibraryCharger):
@@ -141,8 +137,7 @@ async def test_a_remote_start_on_a_one_evse_charger_is_not_recorded_as_no_token(
 ) -> None:
     """One EVSE, a Started event with only remoteStartId: the session is the Home Assistant token's, not "no token"."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await status(charger, 1, "Occupied")
         code, body = await api_send(app, "POST", f"{BASE}/start")
         assert code == 200, body
@@ -151,8 +146,6 @@ async def test_a_remote_start_on_a_one_evse_charger_is_not_recorded_as_no_token(
         await event(charger, "Ended", 1, "tx-r", wh=300.0, seq_no=1)
         last = (await charger_snapshot(app))["last_session"]
         assert (last["evse_id"], last["token_name"]) == (1, "Home Assistant")
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_remote_start_is_linked_by_the_transaction_id_its_answer_gave(
@@ -160,24 +153,21 @@ async def test_a_remote_start_is_linked_by_the_transaction_id_its_answer_gave(
 ) -> None:
     """The answer named tx-answered; its Started event carries neither idToken nor remoteStartId: still linked."""
     app = await start_app()
-    context = library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=AnsweringCharger)
-    charger = await context.__aenter__()
-    try:
+    async with library_charger(
+        ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=AnsweringCharger
+    ) as charger:
         await charger.next_call("SetVariables")
         await status(charger, 1, "Occupied")
         code, body = await api_send(app, "POST", f"{BASE}/start")
         assert code == 200, body
         await event(charger, "Started", 1, "tx-answered", wh=0.0)
         assert evse(await charger_snapshot(app), 1)["token_name"] == "Home Assistant"
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_both_evses_charge_at_once_with_their_own_limits(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """A limit with evse_id is a TxDefaultProfile on that EVSE; the charger's limit a station maximum on EVSE 0."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         code, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10, "evse_id": 2})
         assert (code, body["outcome"]) == (200, "accepted"), body
@@ -198,8 +188,6 @@ async def test_both_evses_charge_at_once_with_their_own_limits(start_app: StartA
             (2, 10.0, 10.0),
         ]
         assert {p["id"] for p in charger.profiles.values()} >= {1, 3, 11}  # one id per EVSE: nothing replaced
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_second_evse_gets_its_limit_before_its_first_session(
@@ -207,8 +195,7 @@ async def test_a_second_evse_gets_its_limit_before_its_first_session(
 ) -> None:
     """EVSE 2 is reported after the connect: it gets a TxDefaultProfile and the station a maximum, no session needed."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await status(charger, 1, "Available")
         await status(charger, 2, "Available")
         profile = await charger.next_call("SetChargingProfile", where=lambda p: p["evse_id"] == 2)
@@ -219,15 +206,12 @@ async def test_a_second_evse_gets_its_limit_before_its_first_session(
         assert any(
             a == "SetChargingProfile" and p["evse_id"] == 0 and profile_limit(p) == 32.0 for a, p in charger.received
         )
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_pause_and_resume_act_on_the_evse_meant(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """Two sessions: pause without evse_id is 409 naming both; pause of EVSE 2 is 0 A there only; resume finds it."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         code, body = await api_send(app, "POST", f"{BASE}/pause")
         assert (code, body["outcome"], body["evse_ids"]) == (409, "not_applicable", [1, 2]), body
@@ -241,8 +225,6 @@ async def test_pause_and_resume_act_on_the_evse_meant(start_app: StartApp, clien
         code, body = await api_send(app, "POST", f"{BASE}/resume")  # only EVSE 2 is paused: not ambiguous
         assert (code, body["outcome"]) == (200, "accepted"), body
         assert body["evse_limits_a"] == {"1": 32.0, "2": 32.0}
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_stop_without_evse_id_is_409_while_both_charge_and_stops_the_one_named(
@@ -250,16 +232,13 @@ async def test_stop_without_evse_id_is_409_while_both_charge_and_stops_the_one_n
 ) -> None:
     """Stop while both EVSEs charge: 409 naming both; with evse_id 1 it stops tx-1."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         code, body = await api_send(app, "POST", f"{BASE}/stop")
         assert (code, body["outcome"]) == (409, "not_applicable"), body
         code, body = await api_send(app, "POST", f"{BASE}/stop", {"evse_id": 1})
         assert code == 200, body
         assert (await charger.next_call("RequestStopTransaction"))["transaction_id"] == "tx-1"
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_body_field_the_add_on_does_not_know_is_refused_with_400(
@@ -267,8 +246,7 @@ async def test_a_body_field_the_add_on_does_not_know_is_refused_with_400(
 ) -> None:
     """{"amps": 10, "evse": 2} and POST /start {"connector": 2} answer 400 naming the field; nothing is sent."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         before = len(charger.received)
         code, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10, "evse": 2})
         assert (code, body["outcome"]) == (400, "invalid")
@@ -277,23 +255,18 @@ async def test_a_body_field_the_add_on_does_not_know_is_refused_with_400(
         assert (code, body["outcome"]) == (400, "invalid")
         assert "'connector'" in body["detail"]
         assert charger.received[before:] == []
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_an_evse_the_charger_does_not_have_is_invalid(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """evse_id 3 on a charger with EVSEs 1 and 2, or evse_id "two", answers 422 naming what is valid."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         code, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10, "evse_id": 3})
         assert (code, body["outcome"]) == (422, "invalid")
         assert "no EVSE 3 (its EVSEs: 1, 2)" in body["detail"]
         code, body = await api_send(app, "POST", f"{BASE}/start", {"evse_id": "two"})
         assert (code, body["outcome"]) == (422, "invalid")
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_lifetime_energy_is_the_sum_of_both_registers_and_never_goes_down(
@@ -302,9 +275,8 @@ async def test_lifetime_energy_is_the_sum_of_both_registers_and_never_goes_down(
     """Both EVSEs meter in turn: energy_kwh is always the sum of both registers, also after the app restarts."""
     port, data_dir = free_port(), tmp_path / "data"
     app = await start_app(data_dir=data_dir, ocpp_port=port)
-    context, charger = await connected(app, client_ssl)
     seen: list[float] = []
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)  # EVSE 1 at 1000 Wh, EVSE 2 at 500 Wh
         for seq, (evse_id, wh) in enumerate([(1, 1100.0), (2, 520.0), (1, 1150.0), (2, 560.0)], start=1):
             await event(charger, "Updated", evse_id, f"tx-{evse_id}", wh=wh, seq_no=seq)
@@ -312,8 +284,6 @@ async def test_lifetime_energy_is_the_sum_of_both_registers_and_never_goes_down(
         assert seen == [1.6, 1.62, 1.67, 1.71]
         await event(charger, "Ended", 1, "tx-1", wh=1200.0, seq_no=9)
         assert (await charger_snapshot(app))["energy_kwh"] == 1.76
-    finally:
-        await context.__aexit__(None, None, None)
     await app.stop()
     again = await start_app(data_dir=data_dir, ocpp_port=port)
     restored = await charger_snapshot(again)
@@ -327,19 +297,15 @@ async def test_an_evses_own_limit_and_pause_outlive_a_restart_of_the_app(
     """EVSE 2 paused and EVSE 1 at 12 A before a restart: after it both are restored and sent again at the connect."""
     port, data_dir = free_port(), tmp_path / "data"
     app = await start_app(data_dir=data_dir, ocpp_port=port)
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         assert (await api_send(app, "POST", f"{BASE}/pause", {"evse_id": 2}))[0] == 200
         assert (await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 12, "evse_id": 1}))[0] == 200
-    finally:
-        await context.__aexit__(None, None, None)
     await app.stop()
     again = await start_app(data_dir=data_dir, ocpp_port=port)
     restored = await charger_snapshot(again)
     assert [(e["evse_id"], e["limit_a"], e["paused"]) for e in restored["evses"]] == [(1, 12.0, False), (2, None, True)]
-    context, charger = await connected(again, client_ssl)
-    try:
+    async with connected(again, client_ssl) as charger:
         latest = await eventually(
             lambda: {
                 p["evse_id"]: profile_limit(p)
@@ -350,8 +316,6 @@ async def test_an_evses_own_limit_and_pause_outlive_a_restart_of_the_app(
             what="EVSE 1 at 12 A and EVSE 2 at 0 A after the reconnect",
         )
         assert latest == {1: 12.0, 2: 0.0}
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_the_last_session_is_the_latest_of_any_evse_and_the_csv_names_its_evse(
@@ -359,8 +323,7 @@ async def test_the_last_session_is_the_latest_of_any_evse_and_the_csv_names_its_
 ) -> None:
     """EVSE 2's session ends after EVSE 1's: last_session is EVSE 2's; the CSV rows carry their EVSE."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await two_charging(charger)
         await event(charger, "Ended", 1, "tx-1", wh=1100.0, at="2026-11-26T02:00:00Z", seq_no=1)
         await event(charger, "Ended", 2, "tx-2", wh=800.0, at="2026-11-26T03:00:00Z", seq_no=1)
@@ -376,8 +339,6 @@ async def test_the_last_session_is_the_latest_of_any_evse_and_the_csv_names_its_
         rows = [line.split(",") for line in text.strip().split("\r\n")]
         evse_column = rows[0].index("evse_id")
         assert [(r[5], r[evse_column]) for r in rows[1:]] == [("tx-2", "2"), ("tx-1", "1")]
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def _csv(url: str) -> str:
