@@ -171,6 +171,15 @@ class LibraryCharger(ChargePoint):
             raise AssertionError(f"no matching {action} call within {timeout:g} s; calls seen: {seen}") from None
 
 
+@contextlib.asynccontextmanager
+async def provisioned_charger(url: str, charger_id: str, **kwargs: Any) -> AsyncIterator[LibraryCharger]:
+    """A :func:`library_charger`, yielded once the connect-time limit and the metering set-up have reached it."""
+    async with library_charger(url, charger_id, **kwargs) as charger:
+        await charger.next_call("SetChargingProfile")
+        await charger.next_call("SetVariables")
+        yield charger
+
+
 def basic_auth(user: str, password: str) -> dict[str, str]:
     """An ``Authorization`` header for HTTP Basic Auth."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from bmw_wallbox.app import Application
 
 from conftest import CHARGER_ID, StartApp, api_send, charger_snapshot, ocpp_url
 from helpers import eventually
-from peer import LibraryCharger, library_charger
+from peer import LibraryCharger, provisioned_charger
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 CARD = {"name": "Anna's card", "id_token": "04A1B2C3D4E5F6", "type": "ISO14443"}
@@ -32,13 +33,11 @@ class CachingCharger(LibraryCharger):
         return call_result.ClearCache(status="Accepted")
 
 
-async def connected(app: Application, client_ssl: ssl.SSLContext, **kwargs: Any) -> Any:
+def connected(
+    app: Application, client_ssl: ssl.SSLContext, **kwargs: Any
+) -> AbstractAsyncContextManager[LibraryCharger]:
     """A library charger connected, once the connect-time limit and metering set-up reached it."""
-    context = library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, **kwargs)
-    charger = await context.__aenter__()
-    await charger.next_call("SetChargingProfile")
-    await charger.next_call("SetVariables")
-    return context, charger
+    return provisioned_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, **kwargs)
 
 
 async def car_waiting(charger: LibraryCharger) -> None:
@@ -58,14 +57,11 @@ async def test_five_parallel_starts_send_one_request_and_all_answer_200(
 ) -> None:
     """Five POST /start at once with a car waiting: one RequestStartTransaction, five 200 accepted."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         await car_waiting(charger)
         answers = await asyncio.gather(*(api_send(app, "POST", f"{BASE}/start") for _ in range(5)))
         assert [(status, body["outcome"]) for status, body in answers] == [(200, "accepted")] * 5
         assert [a for a, _ in charger.received].count("RequestStartTransaction") == 1
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_start_before_the_status_is_known_answers_503_with_retry_after(
@@ -73,38 +69,31 @@ async def test_a_start_before_the_status_is_known_answers_503_with_retry_after(
 ) -> None:
     """Just after a connect without any saved or reported status: 503 not_ready with Retry-After, nothing sent."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl) as charger:
         url = f"http://127.0.0.1:{app.panel_port}{BASE}/start"
         async with aiohttp.ClientSession() as http, http.post(url) as response:
             status, retry_after, body = response.status, response.headers.get("Retry-After"), await response.json()
         assert (status, retry_after, body["outcome"]) == (503, "5", "not_ready")
         assert "try again in a few seconds" in body["detail"]
         assert "RequestStartTransaction" not in [a for a, _ in charger.received]
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_switch_is_recorded_as_the_last_command(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """Switching the charger's authorization on goes through the command table: it becomes the last command."""
     app = await start_app()
-    context, _ = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl):
         status, body = await api_send(
             app, "PUT", f"/api/chargers/{CHARGER_ID}/charger_authorization", {"enabled": True}
         )
         last = await last_command(app)
         assert (status, body["outcome"]) == (200, "accepted")
         assert (last["command"], last["outcome"]) == ("charger_authorization_on", "accepted")
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_blocking_a_token_clears_the_charger_cache(start_app: StartApp, client_ssl: ssl.SSLContext) -> None:
     """Blocking a card sends ClearCache to the connected charger, and the outcome is its last command."""
     app = await start_app()
-    context, charger = await connected(app, client_ssl, charger_class=CachingCharger)
-    try:
+    async with connected(app, client_ssl, charger_class=CachingCharger) as charger:
         _, token = await api_send(app, "POST", "/api/tokens", CARD)
         status, _ = await api_send(app, "PATCH", f"/api/tokens/{token['ref']}", {"allowed": False})
         await charger.next_call("ClearCache")
@@ -114,8 +103,6 @@ async def test_blocking_a_token_clears_the_charger_cache(start_app: StartApp, cl
             what="the clear_cache result",
         )
         assert (status, last["outcome"], last["detail"]) == (200, "accepted", "the authorization cache is cleared")
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 async def test_a_charger_without_clear_cache_is_reported_not_supported(
@@ -123,8 +110,7 @@ async def test_a_charger_without_clear_cache_is_reported_not_supported(
 ) -> None:
     """A charger that answers ClearCache with CALLERROR NotImplemented: the block stands, the result says so."""
     app = await start_app()
-    context, _ = await connected(app, client_ssl)
-    try:
+    async with connected(app, client_ssl):
         _, token = await api_send(app, "POST", "/api/tokens", CARD)
         status, body = await api_send(app, "PATCH", f"/api/tokens/{token['ref']}", {"allowed": False})
         last = await eventually(
@@ -133,5 +119,3 @@ async def test_a_charger_without_clear_cache_is_reported_not_supported(
             what="the clear_cache result",
         )
         assert (status, body["allowed"], last["outcome"]) == (200, False, "not_supported")
-    finally:
-        await context.__aexit__(None, None, None)

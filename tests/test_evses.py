@@ -5,8 +5,7 @@ their EVSE and token."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,20 +18,16 @@ from bmw_wallbox.app import Application
 
 from conftest import CHARGER_ID, StartApp, api_get, api_send, charger_snapshot, ocpp_url
 from helpers import eventually, free_port, profile_limit
-from peer import LibraryCharger, library_charger
+from peer import LibraryCharger, library_charger, provisioned_charger
 
 BASE = f"/api/chargers/{quote(CHARGER_ID, safe='')}"
 NOW = "2026-11-26T01:00:00Z"
 REGISTER = "Energy.Active.Import.Register"
 
 
-@asynccontextmanager
-async def connected(app: Application, client_ssl: ssl.SSLContext) -> AsyncIterator[LibraryCharger]:
+def connected(app: Application, client_ssl: ssl.SSLContext) -> AbstractAsyncContextManager[LibraryCharger]:
     """A library charger connected, once the connect-time limit and metering set-up reached it."""
-    async with library_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl) as charger:
-        await charger.next_call("SetChargingProfile")
-        await charger.next_call("SetVariables")
-        yield charger
+    return provisioned_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl)
 
 
 async def status(charger: LibraryCharger, evse_id: int, connector_status: str) -> None:
