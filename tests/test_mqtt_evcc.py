@@ -2,7 +2,9 @@
 
 An evcc-like client reads ``<base>/<node>/evcc/{status,enabled,power,energy,currents}``
 and writes ``.../evcc/enable/set`` and ``.../evcc/maxcurrent/set`` on a real
-broker, with the add-on and a simulated wallbox charging a car.
+broker, with the add-on and a simulated wallbox charging a car; with a wallbox
+of two EVSEs (the simulator's ``dual-evse``), one evcc charger per EVSE under
+``.../evcc/evse<n>/``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import pytest
 
 from bmw_wallbox.app import Application
 from bmw_wallbox.options import Options
-from bmw_wallbox.simulator import WallboxSimulator
+from bmw_wallbox.simulator import DUAL_EVSE, Personality, WallboxSimulator
 
 from conftest import StartApp, running
-from helpers import eventually, profile_limits
+from helpers import eventually, profile_limit, profile_limits
 from mosquitto import Mosquitto, Watcher, watching
 
 CHARGER_ID = "DE*BMW*EEVCC0001"
@@ -37,38 +39,47 @@ class Evcc:
     sim: WallboxSimulator
     app: Application
 
-    def topic(self, name: str) -> str:
-        return f"{self.base}/{NODE}/evcc/{name}"
+    def topic(self, name: str, evse_id: int | None = None) -> str:
+        scope = "" if evse_id is None else f"evse{evse_id}/"
+        return f"{self.base}/{NODE}/evcc/{scope}{name}"
 
-    async def read(self, name: str, check: object = lambda p: True) -> str:
-        return await self.watcher.wait_for(self.topic(name), check)
+    async def read(self, name: str, check: object = lambda p: True, evse_id: int | None = None) -> str:
+        return await self.watcher.wait_for(self.topic(name, evse_id), check)
 
-    async def enable(self, on: bool) -> None:
-        await self.watcher.publish(self.topic("enable/set"), "true" if on else "false")
+    async def enable(self, on: bool, evse_id: int | None = None) -> None:
+        await self.watcher.publish(self.topic("enable/set", evse_id), "true" if on else "false")
 
-    async def max_current(self, amps: int) -> None:
-        await self.watcher.publish(self.topic("maxcurrent/set"), str(amps))
+    async def max_current(self, amps: int, evse_id: int | None = None) -> None:
+        await self.watcher.publish(self.topic("maxcurrent/set", evse_id), str(amps))
 
     def limits(self, after: int = 0) -> list[float]:
         """The limits of the SetChargingProfile frames the wallbox received after ``received[after]``."""
         return profile_limits(self.sim.received, after)
 
 
-async def evcc_client(start_app: StartApp, mosquitto: Mosquitto, **settings: object) -> AsyncIterator[Evcc]:
+async def evcc_client(
+    start_app: StartApp,
+    mosquitto: Mosquitto,
+    personality: Personality | None = None,
+    max_current_a: int = MAX_CURRENT_A,
+    **settings: object,
+) -> AsyncIterator[Evcc]:
     base = f"evcc{uuid.uuid4().hex[:8]}"
     options = Options.model_validate(
         {
             "ssl": False,
-            "chargers": [{"id": CHARGER_ID, "max_current": MAX_CURRENT_A}],
+            "chargers": [{"id": CHARGER_ID, "max_current": max_current_a}],
             "mqtt": {"base_topic": base, "discovery_prefix": f"{base}_ha"},
         }
     )
     app = await start_app(options=options, mqtt_url=mosquitto.url, **settings)
-    sim = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE)
+    chosen = {} if personality is None else {"personality": personality}
+    sim = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", CHARGER_ID, time_scale=TIME_SCALE, **chosen)
     async with watching(mosquitto, f"{base}/{NODE}/evcc/#") as watcher, running(sim):
-        await sim.plug_in()
         evcc = Evcc(watcher, base, sim, app)
-        await evcc.read("status", lambda p: p == "C")
+        for evse_id in range(1, sim.personality.evses + 1):
+            await sim.plug_in(evse_id)
+            await evcc.read("status", lambda p: p == "C", evse_id if sim.personality.evses > 1 else None)
         yield evcc
 
 
@@ -171,3 +182,77 @@ async def test_payload_evcc_cannot_mean_is_ignored(evcc: Evcc) -> None:
     await evcc.max_current(12)  # a marker: once it arrived, the payload before it was handled too
     await eventually(lambda: evcc.limits(after)[-1:] == [12.0], what="a 12 A profile at the charger")
     assert (evcc.limits(after), await evcc.read("enabled")) == ([12.0], "true")
+
+
+@pytest.fixture
+async def dual_evcc(start_app: StartApp, mosquitto: Mosquitto) -> AsyncIterator[Evcc]:
+    """An evcc-like client, the add-on and a wallbox with two EVSEs, a 16 A car charging on each (32 A in all)."""
+    async for client in evcc_client(start_app, mosquitto, DUAL_EVSE, max_current_a=2 * MAX_CURRENT_A):
+        yield client
+
+
+def evse_limits(evcc: Evcc, evse_id: int, after: int = 0) -> list[float]:
+    """The limits of the profiles EVSE ``evse_id`` received (TxDefault or TxProfile on it) after ``received[after]``."""
+    return [
+        profile_limit(payload)
+        for action, payload in evcc.sim.received[after:]
+        if action == "SetChargingProfile" and payload.get("evseId") == evse_id
+    ]
+
+
+async def test_each_evse_is_one_evcc_charger(dual_evcc: Evcc) -> None:
+    """Both EVSEs charge: each has status C, its own power and register; the charger's energy is their sum."""
+    evcc = dual_evcc
+    powers = [float(await evcc.read("power", lambda p: float(p) > 0, evse_id)) for evse_id in (1, 2)]
+    charger = evcc.app.hub.chargers[CHARGER_ID]
+
+    def registers() -> tuple[str, str, str]:
+        return tuple(evcc.watcher.latest[evcc.topic("energy", n)] for n in (None, 1, 2))  # type: ignore[return-value]
+
+    await eventually(
+        registers,
+        until=lambda r: float(r[0]) > 0 and round(float(r[1]) + float(r[2]), 3) == float(r[0]),
+        what="the charger's energy to be the sum of both EVSEs'",
+    )
+    statuses = [await evcc.read("status", evse_id=n) for n in (None, 1, 2)]
+    assert (statuses, all(p > 1000 for p in powers), sorted(charger.evses)) == (["C", "C", "C"], True, [1, 2])
+
+
+async def test_disabling_one_evse_pauses_it_alone(dual_evcc: Evcc) -> None:
+    """EVSE 2's disable sends 0 A to EVSE 2 only (EVSE 1 keeps 32 A, charging); enable resumes it, same session."""
+    evcc = dual_evcc
+    session = evcc.sim.evse(2).transaction
+    after = len(evcc.sim.received)
+    await evcc.enable(False, evse_id=2)
+    await evcc.read("enabled", lambda p: p == "false", evse_id=2)
+    await evcc.read("status", lambda p: p == "B", evse_id=2)
+    assert (evse_limits(evcc, 2, after)[-1], set(evse_limits(evcc, 1, after)) <= {32.0}) == (0.0, True)
+    assert (await evcc.read("enabled", evse_id=1), await evcc.read("status", evse_id=1)) == ("true", "C")
+    assert await evcc.read("enabled") == "true"
+    await evcc.enable(True, evse_id=2)
+    await evcc.read("status", lambda p: p == "C", evse_id=2)
+    await evcc.read("enabled", lambda p: p == "true", evse_id=2)
+    assert evcc.sim.evse(2).transaction == session
+
+
+async def test_maxcurrent_of_one_evse_limits_that_evse(dual_evcc: Evcc) -> None:
+    """EVSE 2's maxcurrent 8 reaches EVSE 2 as 8 A and its power follows; EVSE 1 keeps its 32 A."""
+    evcc = dual_evcc
+    after = len(evcc.sim.received)
+    await evcc.max_current(8, evse_id=2)
+    await eventually(lambda: evse_limits(evcc, 2, after)[-1:] == [8.0], what="an 8 A profile on EVSE 2")
+    await evcc.read("power", lambda p: 5000 < float(p) < 6000, evse_id=2)
+    assert (set(evse_limits(evcc, 1, after)) <= {32.0}, evcc.sim.evse(1).offered_current_a() > 8) == (True, True)
+
+
+async def test_a_command_for_an_evse_the_charger_lacks_is_refused_and_said(dual_evcc: Evcc) -> None:
+    """EVSE 3's disable on a two-EVSE charger pauses nothing and ends as an invalid command."""
+    evcc = dual_evcc
+    after = len(evcc.sim.received)
+    await evcc.enable(False, evse_id=3)
+    charger = evcc.app.hub.chargers[CHARGER_ID]
+    record = await eventually(
+        lambda: charger.last_command, until=lambda r: r is not None and "no EVSE 3" in r.detail, what="the refusal"
+    )
+    assert (record.outcome, 0.0 in profile_limits(evcc.sim.received, after)) == ("invalid", False)
+    assert [await evcc.read("enabled", evse_id=n) for n in (None, 1, 2)] == ["true"] * 3

@@ -23,7 +23,14 @@ from bmw_wallbox.homeassistant.mqtt.discovery import (
     render_states,
     site_discovery_config,
 )
-from bmw_wallbox.homeassistant.mqtt.evcc import evcc_topic, parse_evcc, render_evcc, status_letter
+from bmw_wallbox.homeassistant.mqtt.evcc import (
+    EvccCommand,
+    evcc_command,
+    evcc_topic,
+    parse_evcc,
+    render_evcc,
+    status_letter,
+)
 from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, helper_config, helper_id
 from bmw_wallbox.homeassistant.rest.states import render, render_site
 from bmw_wallbox.options import MqttOptions
@@ -212,17 +219,87 @@ def test_evcc_status_letters(state: ChargerState, letter: str) -> None:
 )
 def test_evcc_payloads(name: str, payload: str, request_: tuple[Command, object] | None) -> None:
     """evcc's enable takes true/false, 1/0, on/off; maxcurrent passes the number on to the command's own check."""
-    assert parse_evcc(name, payload, charger()) == request_
+    assert parse_evcc(EvccCommand(name), payload, charger()) == request_
 
 
 def test_enable_starts_when_a_car_waits_without_a_session() -> None:
     """With a car plugged in and no session, enabling starts one; with a session it resumes."""
     waiting = charger(status=ConnectorStatus.OCCUPIED)
     running = charger(status=ConnectorStatus.OCCUPIED, charging=True)
-    assert (parse_evcc("enable", "true", waiting), parse_evcc("enable", "true", running)) == (
+    enable = EvccCommand("enable")
+    assert (parse_evcc(enable, "true", waiting), parse_evcc(enable, "true", running)) == (
         (Command.START, None),
         (Command.RESUME, None),
     )
+
+
+def two_evses() -> ChargerState:
+    """Two EVSEs: EVSE 1 charging 7 kW on two phases (10 kWh), EVSE 2 with a car (5 kWh, a total current of 6 A)."""
+    state = charger(status=ConnectorStatus.OCCUPIED, charging=True)
+    one, two = state.evse(1), state.evse(2)
+    one.meter.power_w, one.meter.register_wh, one.meter.current_phases_a = 7000.0, 10_000.0, {"L1": 10.0, "L2": 10.0}
+    two.connector_status, two.meter.register_wh, two.meter.current_a = ConnectorStatus.OCCUPIED, 5000.0, 6.0
+    return state
+
+
+def test_each_evse_of_a_charger_with_several_is_one_evcc_charger() -> None:
+    """With two EVSEs each has its own status, power, register and currents; the charger's topics are the sums."""
+    evcc = render_evcc(two_evses(), TOPICS)
+    shown = {
+        scope: [evcc[evcc_topic(TOPICS, name, scope)] for name in ("status", "enabled", "power", "energy", "currents")]
+        for scope in (None, 1, 2)
+    }
+    assert shown == {
+        None: ["C", "true", "7000.0", "15.0", "[16.0, 10.0, 0.0]"],
+        1: ["C", "true", "7000.0", "10.0", "[10.0, 10.0, 0.0]"],
+        2: ["B", "true", "0", "5.0", "[6.0, 0.0, 0.0]"],
+    }
+
+
+def test_a_charger_with_one_evse_has_no_evse_topics() -> None:
+    """One EVSE: its topics are the charger's, as before several EVSEs were known."""
+    assert sorted(render_evcc(charger(charging=True), TOPICS)) == sorted(
+        evcc_topic(TOPICS, name) for name in ("status", "enabled", "power", "energy", "currents")
+    )
+
+
+def test_a_paused_or_faulted_evse_shows_in_its_own_topics_only() -> None:
+    """EVSE 2 paused and EVSE 1 faulted: EVSE 2 says disabled, EVSE 1 F; the charger is enabled and B (EVSE 2)."""
+    state = two_evses()
+    state.evse(1).connector_status, state.evse(1).transaction = ConnectorStatus.FAULTED, None
+    state.want(paused=True, evse_id=2)
+    evcc = render_evcc(state, TOPICS)
+    shown = [evcc[evcc_topic(TOPICS, name, scope)] for scope in (None, 1, 2) for name in ("status", "enabled")]
+    assert shown == ["B", "true", "F", "true", "B", "false"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "command"),
+    [
+        ("enable/set", EvccCommand("enable")),
+        ("evse2/enable/set", EvccCommand("enable", 2)),
+        ("evse8/maxcurrent/set", EvccCommand("maxcurrent", 8)),
+        ("evse0/enable/set", None),
+        ("evse9/enable/set", None),
+        ("evse02/enable/set", None),
+        ("evse/enable/set", None),
+        ("evsex/enable/set", None),
+        ("evse2/status/set", None),
+        ("evse2/x/enable/set", None),
+        ("evse2/enable", None),
+    ],
+)
+def test_evcc_command_topics_name_the_charger_or_one_evse(suffix: str, command: EvccCommand | None) -> None:
+    """``.../evcc/<name>/set`` is the charger's, ``.../evcc/evse<n>/<name>/set`` EVSE n's (1 to 8); others none."""
+    assert evcc_command(f"bmw_wallbox/bmw_wallbox_DE_BMW_E1/evcc/{suffix}", TOPICS) == command
+
+
+def test_enable_on_an_evse_starts_there_when_its_car_waits() -> None:
+    """EVSE 2 with a car and no session: its enable starts; EVSE 1 (session running) resumes; disable pauses."""
+    state = two_evses()
+    requests = [parse_evcc(EvccCommand(name, n), payload, state) for n in (1, 2) for name, payload in
+                (("enable", "true"), ("enable", "false"))]  # fmt: skip
+    assert requests == [(Command.RESUME, None), (Command.PAUSE, None), (Command.START, None), (Command.PAUSE, None)]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

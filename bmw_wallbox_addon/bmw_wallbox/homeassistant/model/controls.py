@@ -64,10 +64,13 @@ class ControlDescription:
         return self.command, None
 
 
-def enable_command(charger: ChargerState) -> Command:
-    """What "charge" means now: start a session when a car waits without one, else resume (the session stays open)."""
-    evse = charger.main_evse
-    if evse.transaction is None and evse.car_present:
+def enable_command(charger: ChargerState, evse_id: int | None = None) -> Command:
+    """What "charge" means now: start a session when a car waits without one, else resume (the session stays open).
+
+    With ``evse_id``, on that EVSE (one the charger does not have: resume, which the command table refuses).
+    """
+    evse = charger.main_evse if evse_id is None else charger.evses.get(evse_id)
+    if evse is not None and evse.transaction is None and evse.car_present:
         return Command.START
     return Command.RESUME
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from bmw_wallbox.controller import Outcome
+from bmw_wallbox.evse_state import EvseState
 from bmw_wallbox.homeassistant.model.values import StateValue
 from bmw_wallbox.site.budget import LimitedBy
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label, utcnow
@@ -130,11 +131,17 @@ def _charging_state(charger: ChargerState) -> ChargingState:
     return tx.charging_state or ChargingState.EV_CONNECTED
 
 
+def evse_car_state(evse: EvseState) -> str:
+    """One EVSE's ``charging``, ``connected`` or ``disconnected`` (see :func:`car_state`)."""
+    tx = evse.transaction
+    if tx is not None and tx.charging_state == ChargingState.CHARGING:
+        return "charging"
+    return "connected" if evse.car_present else "disconnected"
+
+
 def car_state(charger: ChargerState) -> str:
     """``charging`` while energy flows, ``connected`` with a car plugged in, else ``disconnected`` (evcc's A/B/C)."""
-    if _charging_state(charger) == ChargingState.CHARGING:
-        return "charging"
-    return "connected" if charger.main_evse.car_present else "disconnected"
+    return evse_car_state(charger.main_evse)
 
 
 def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> EntityDescription[ChargerState]:

@@ -16,8 +16,9 @@ one :class:`~bmw_wallbox.homeassistant.model.loop.PublishLoop`:
 - a retained discovery document of this add-on for a charger that is no longer
   configured is answered with an empty retained one, which removes the device;
 - commands from the number, switch and buttons, and evcc's ``enable`` and
-  ``maxcurrent``, run through :meth:`~bmw_wallbox.homeassistant.model.events.EventFeed.run`
-  at once, also while the first discovery waits; a command that arrives as a
+  ``maxcurrent`` (of the charger, or of one of its EVSEs), run through
+  :meth:`~bmw_wallbox.homeassistant.model.events.EventFeed.run` at once,
+  also while the first discovery waits; a command that arrives as a
   retained message (stored on the broker, sent because we subscribed) never
   runs: it is logged once per topic and cleared from the broker; every event of
   the feed is an event of the charger's event entity;
@@ -44,7 +45,7 @@ from bmw_wallbox.aio import TaskSet, supervise
 from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
 from bmw_wallbox.homeassistant.model.entities import charger_entities, forwarded
 from bmw_wallbox.homeassistant.model.events import EventFeed
-from bmw_wallbox.homeassistant.model.evses import evse_entities, evse_ids
+from bmw_wallbox.homeassistant.model.evses import MAX_EVSES_SHOWN, evse_entities, evse_ids
 from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, FirmwareActions
 from bmw_wallbox.homeassistant.model.loop import PublishLoop, PublishRules, Rendered, TransportDownError
 from bmw_wallbox.homeassistant.model.site import SITE_EVENTS, SITE_KEY, SITE_NODE, SiteSource
@@ -126,6 +127,7 @@ class MqttDevices:
                 f"{broker.discovery_prefix}/device/+/config",
                 f"{broker.base_topic}/+/+/set",
                 f"{broker.base_topic}/+/evcc/+/set",
+                f"{broker.base_topic}/+/evcc/+/+/set",
             ],
             on_message=self._on_message,
             on_connected=self._on_connected,
@@ -258,7 +260,9 @@ class MqttDevices:
             if key == UPDATE_KEY:
                 self._install(charger_id, payload)
             elif evcc is not None:
-                self._command(charger_id, f"evcc {evcc}", payload, parse_evcc(evcc, payload, charger))
+                source = f"evcc {evcc.name}" if evcc.evse_id is None else f"evcc EVSE {evcc.evse_id} {evcc.name}"
+                request = parse_evcc(evcc, payload, charger)
+                self._command(charger_id, source, payload, request, evse_id=evcc.evse_id)
             elif key is not None:
                 self._command(charger_id, key, payload, self._control_request(key, payload, charger_id))
             return
@@ -293,13 +297,15 @@ class MqttDevices:
             )
         self._tasks.spawn(self.client.publish(topic, "", retain=True, qos=1), f"clear {topic}")
 
-    def _command(self, charger_id: str, source: str, payload: str, request: CommandRequest | None) -> None:
+    def _command(
+        self, charger_id: str, source: str, payload: str, request: CommandRequest | None, *, evse_id: int | None = None
+    ) -> None:
         if request is None:
             _LOGGER.warning("[%s] Ignoring %r on MQTT (%s): not a payload it takes", charger_id, payload[:20], source)
             return
         command, amps = request
         _LOGGER.info("[%s] %s requested through MQTT (%s)", charger_id, command, source)
-        self._tasks.spawn(self._feed.run(command, charger_id, amps), f"mqtt {source}")
+        self._tasks.spawn(self._feed.run(command, charger_id, amps, evse_id=evse_id), f"mqtt {source}")
 
     def _check_retained_config(self, topic: str, payload: str) -> None:
         """A device config on the broker: remove it when it is ours and its charger is no longer configured."""
@@ -318,5 +324,6 @@ class MqttDevices:
     async def _remove_device(self, node: str) -> None:
         topics = Topics(prefix=self.broker.discovery_prefix, base=self.broker.base_topic, node=node)
         await self.client.publish(topics.config, "", qos=1)
-        for topic in (topics.availability, evcc_topic(topics, "status")):
+        evse_statuses = (evcc_topic(topics, "status", n) for n in range(1, MAX_EVSES_SHOWN + 1))
+        for topic in (topics.availability, evcc_topic(topics, "status"), *evse_statuses):
             await self.client.publish(topic, "")
