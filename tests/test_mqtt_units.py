@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bmw_wallbox.controller import Command
-from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, charger_controls
 from bmw_wallbox.homeassistant.model.entities import ENTITIES
 from bmw_wallbox.homeassistant.model.firmware import UPDATE_KEY, update_state
 from bmw_wallbox.homeassistant.model.site import SITE_NODE
@@ -31,7 +31,7 @@ from bmw_wallbox.homeassistant.mqtt.evcc import (
     render_evcc,
     status_letter,
 )
-from bmw_wallbox.homeassistant.rest.helpers import BUTTONS, helper_config, helper_id
+from bmw_wallbox.homeassistant.rest.helpers import HELPER_DOMAINS, helper_config, helper_id, rest_controls
 from bmw_wallbox.homeassistant.rest.states import render, render_site
 from bmw_wallbox.options import MqttOptions
 from bmw_wallbox.records import BootInfo
@@ -317,18 +317,69 @@ def test_a_value_that_is_not_finite_is_unknown_in_every_transport(value: float) 
     assert json.loads(evcc[evcc_topic(TOPICS, "currents")]) == [0.0, 0.0, 0.0]
 
 
-def test_rest_and_mqtt_offer_the_same_buttons_with_the_same_names() -> None:
-    """Both transports derive their controls from one table: the same buttons, named alike, with the same ids."""
-    state = charger()
-    rest_buttons = sorted(
-        (helper_config(state, button)["name"], f"input_button.{helper_id(button, 'bmw_wallbox')}") for button in BUTTONS
+@pytest.mark.parametrize("state", [charger(), two_evses()], ids=["one EVSE", "two EVSEs"])
+def test_rest_and_mqtt_offer_the_same_buttons_and_sliders_with_the_same_names(state: ChargerState) -> None:
+    """Both transports derive their controls from one table: the same buttons and numbers, named alike, same ids."""
+    rest = sorted(
+        (
+            helper_config(state, control)["name"],
+            f"{HELPER_DOMAINS[control.platform]}.{helper_id(control, 'bmw_wallbox')}",
+        )
+        for control in rest_controls(state)
     )
-    mqtt_buttons = sorted(
-        (f"BMW Wallbox {c['name']}", c["default_entity_id"].replace("button.", "input_button."))
-        for c in discovery_config(charger(), TOPICS, "bmw_wallbox")["cmps"].values()
-        if c["p"] == "button"
+    mqtt = sorted(
+        (f"BMW Wallbox {c['name']}", f"input_{c['default_entity_id']}")
+        for c in discovery_config(state, TOPICS, "bmw_wallbox")["cmps"].values()
+        if c["p"] in ("button", "number")
     )
-    assert rest_buttons == mqtt_buttons
-    assert [name for name, _ in rest_buttons] == [
-        f"BMW Wallbox {n}" for n in ("Pause", "Reboot", "Resume", "Start", "Stop")
+    assert rest == mqtt
+    evses = [f"EVSE {n} {word}" for n in (1, 2) for word in ("current limit", "pause", "resume", "start", "stop")]
+    assert [name.removeprefix("BMW Wallbox ") for name, _ in rest] == sorted(
+        ["Current limit", "Pause", "Reboot", "Resume", "Start", "Stop", *(evses if state.several else [])]
+    )
+
+
+def test_each_evse_control_sends_its_command_for_that_evse() -> None:
+    """EVSE 2's controls send the charger's commands for EVSE 2; its switch starts when its car waits; no Reboot."""
+    state = two_evses()
+    controls = {c.key: c for c in charger_controls(state)}
+    asked = [
+        (controls[key].request(state, value), controls[key].evse_id)
+        for key, value in (
+            ("evse2_limit", "10"),
+            ("evse2_charging_enabled", True),
+            ("evse2_charging_enabled", False),
+            ("evse1_charging_enabled", True),
+            ("evse2_stop", None),
+        )
     ]
+    assert asked == [
+        ((Command.SET_CURRENT_LIMIT, "10"), 2),
+        ((Command.START, None), 2),
+        ((Command.PAUSE, None), 2),
+        ((Command.RESUME, None), 1),
+        ((Command.STOP, None), 2),
+    ]
+    assert [key for key in controls if "reboot" in key] == ["reboot"]
+
+
+def test_an_evse_number_and_switch_show_that_evses_limit_and_pause() -> None:
+    """EVSE 2 at 10 A, EVSE 1 paused: its number shows 0 and its switch off, EVSE 2's 10 and on; the charger's on."""
+    state = two_evses()
+    state.want(limit_a=10.0, evse_id=2)
+    state.want(paused=True, evse_id=1)
+    shown = render_states(state, TOPICS)
+    keys = (
+        "limit",
+        "charging_enabled",
+        "evse1_limit",
+        "evse1_charging_enabled",
+        "evse2_limit",
+        "evse2_charging_enabled",
+    )
+    assert [shown[TOPICS.state(key)] for key in keys] == ["16", "ON", "0", "OFF", "10", "ON"]
+
+
+def test_a_charger_with_one_evse_has_no_evse_controls() -> None:
+    """One EVSE: the charger's controls only, keys as before."""
+    assert [c.key for c in charger_controls(charger())] == [c.key for c in CONTROLS]

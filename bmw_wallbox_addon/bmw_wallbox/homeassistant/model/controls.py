@@ -6,6 +6,13 @@ sends. Both transports derive their controls from :data:`CONTROLS`, with the
 same names: the REST API as input helpers (``input_number``, ``input_button``;
 it has no switch: its Pause and Resume buttons do that job), MQTT as number,
 switch and buttons. Adding a control means adding a description.
+
+A charger with several EVSEs has, besides, the same controls for each EVSE
+(:func:`evse_controls`, all but Reboot, which restarts the whole charger):
+"EVSE 2 current limit", "EVSE 2 charging enabled", "EVSE 2 start", ... with
+keys ``evse2_limit``, ``evse2_charging_enabled``, ``evse2_start`` ...; they send
+the same commands with that ``evse_id``. :func:`charger_controls` is every
+control of one charger now.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Literal
 
 from bmw_wallbox.controller import Command
 from bmw_wallbox.homeassistant.model.entities import Category
+from bmw_wallbox.homeassistant.model.evses import evse_ids
 from bmw_wallbox.homeassistant.model.values import StateValue
 from bmw_wallbox.state import ChargerState
 
@@ -39,7 +47,7 @@ class ControlDescription:
     the control is unavailable while the charger is offline; without it (the
     default) it stays usable, and what it sets is applied when the charger
     connects. ``former_names`` are names it had before (a helper of that name is
-    still ours).
+    still ours). ``evse_id`` names the EVSE its commands are for (None: the charger).
     """
 
     key: str
@@ -47,6 +55,8 @@ class ControlDescription:
     platform: ControlPlatform
     icon: str
     command: Command
+    #: The EVSE the control acts on (None: the charger).
+    evse_id: int | None = None
     unit: str | None = None
     device_class: str | None = None
     category: Category | None = None
@@ -60,7 +70,7 @@ class ControlDescription:
         if self.platform == "number":
             return self.command, value
         if self.platform == "switch" and value is True:
-            return enable_command(charger), None
+            return enable_command(charger, self.evse_id), None
         return self.command, None
 
 
@@ -75,27 +85,61 @@ def enable_command(charger: ChargerState, evse_id: int | None = None) -> Command
     return Command.RESUME
 
 
-#: Every control of a charger; the desired limit (0 while paused) is the number, the applied one a sensor.
-CONTROLS: tuple[ControlDescription, ...] = (
-    ControlDescription(
-        key="limit", name="Current limit", platform="number", icon="mdi:current-ac", unit="A",
-        device_class="current", command=Command.SET_CURRENT_LIMIT, value_fn=lambda c: c.desired.target_a,
-        range_fn=lambda c: (0.0, float(c.max_current_a), 1.0),
-    ),
-    ControlDescription(
-        key="charging_enabled", name="Charging enabled", platform="switch", icon="mdi:ev-station",
-        command=Command.PAUSE, value_fn=lambda c: not c.desired.paused,
-    ),
-    ControlDescription(
-        key="start", name="Start", platform="button", icon="mdi:play", command=Command.START, needs_connection=True,
-    ),
-    ControlDescription(key="pause", name="Pause", platform="button", icon="mdi:pause", command=Command.PAUSE),
-    ControlDescription(key="resume", name="Resume", platform="button", icon="mdi:play-pause", command=Command.RESUME),
-    ControlDescription(
-        key="stop", name="Stop", platform="button", icon="mdi:stop", command=Command.STOP, needs_connection=True,
-    ),
-    ControlDescription(
+def _target(charger: ChargerState, evse_id: int | None) -> float:
+    """The desired limit of the charger (or of one EVSE): 0 while paused."""
+    return charger.desired.target_a if evse_id is None else charger.evse_target_a(evse_id)
+
+
+def _enabled(charger: ChargerState, evse_id: int | None) -> bool:
+    return not (charger.desired.paused if evse_id is None else charger.is_paused(evse_id))
+
+
+def _controls(evse_id: int | None) -> tuple[ControlDescription, ...]:
+    """The controls of the charger (``evse_id`` None) or of one of its EVSEs (without Reboot)."""
+    n = evse_id
+    key, name = ("", "") if n is None else (f"evse{n}_", f"EVSE {n} ")
+    controls = (
+        ControlDescription(
+            key=f"{key}limit", name=f"{name}Current limit" if n is None else f"{name}current limit", platform="number",
+            icon="mdi:current-ac", unit="A", device_class="current", command=Command.SET_CURRENT_LIMIT, evse_id=n,
+            value_fn=lambda c: _target(c, n), range_fn=lambda c: (0.0, float(c.max_current_a), 1.0),
+        ),
+        ControlDescription(
+            key=f"{key}charging_enabled", name=f"{name}Charging enabled" if n is None else f"{name}charging enabled",
+            platform="switch", icon="mdi:ev-station", command=Command.PAUSE, evse_id=n,
+            value_fn=lambda c: _enabled(c, n),
+        ),
+        *(
+            ControlDescription(
+                key=f"{key}{word.lower()}", name=f"{name}{word if n is None else word.lower()}", platform="button",
+                icon=icon, command=command, needs_connection=command in (Command.START, Command.STOP), evse_id=n,
+            )
+            for word, icon, command in (
+                ("Start", "mdi:play", Command.START),
+                ("Pause", "mdi:pause", Command.PAUSE),
+                ("Resume", "mdi:play-pause", Command.RESUME),
+                ("Stop", "mdi:stop", Command.STOP),
+            )
+        ),
+    )  # fmt: skip
+    if n is not None:
+        return controls
+    reboot = ControlDescription(
         key="reboot", name="Reboot", platform="button", icon="mdi:restart", command=Command.RESET,
         device_class="restart", category="config", needs_connection=True, former_names=("Reset",),
-    ),
-)  # fmt: skip
+    )  # fmt: skip
+    return (*controls, reboot)
+
+
+#: Every control of a charger; the desired limit (0 while paused) is the number, the applied one a sensor.
+CONTROLS: tuple[ControlDescription, ...] = _controls(None)
+
+
+def evse_controls(evse_id: int) -> tuple[ControlDescription, ...]:
+    """The controls of EVSE ``evse_id`` of a charger with several (see the module docstring)."""
+    return _controls(evse_id)
+
+
+def charger_controls(charger: ChargerState) -> tuple[ControlDescription, ...]:
+    """Every control of this charger now: the charger's, and each EVSE's when it has several."""
+    return (*CONTROLS, *(control for n in evse_ids(charger) for control in evse_controls(n)))

@@ -3,10 +3,12 @@
 A charger with one EVSE has none of these: its own entities are that EVSE's. With
 several, each EVSE gets "EVSE <n> power", "EVSE <n> status", "EVSE <n> charging
 state", "EVSE <n> current", "EVSE <n> session energy", "EVSE <n> energy" (its own
-lifetime register) and "EVSE <n> current limit" (the limit the add-on puts on that
-EVSE now, 0 while it is paused) on the charger's device (entity ids
-``sensor.<slug>_evse_<n>_power`` ...; keys ``evse<n>_power`` ...). The charger's
-own Power and Energy are the sums of its EVSEs'.
+lifetime register) and "EVSE <n> applied current limit" (the limit its charging
+profile put in force) on the charger's device (entity ids
+``sensor.<slug>_evse_<n>_power`` ...; keys ``evse<n>_power`` ...), and the
+controls of :func:`~bmw_wallbox.homeassistant.model.controls.evse_controls`
+("EVSE <n> current limit": what is asked of it, 0 while it is paused). The
+charger's own Power and Energy are the sums of its EVSEs'.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def evse_descriptions(evse_id: int) -> tuple[EntityDescription[ChargerState], ..
             value_fn=lambda c: kwh(c.evse(n).meter.energy_wh),
         ),
         EntityDescription(
-            key=f"evse{n}_current_limit", name=f"EVSE {n} current limit", unit="A", device_class="current",
-            icon="mdi:speedometer", precision=1, needs_connection=False, value_fn=lambda c: c.evse_target_a(n),
+            key=f"evse{n}_current_limit", name=f"EVSE {n} applied current limit", unit="A", device_class="current",
+            icon="mdi:speedometer", precision=1, category="diagnostic", value_fn=lambda c: c.evse(n).applied_limit_a,
+            former_names=(f"EVSE {n} current limit",),
         ),
     )  # fmt: skip
 

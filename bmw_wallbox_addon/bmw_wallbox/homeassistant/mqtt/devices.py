@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bmw_wallbox.aio import TaskSet, supervise
-from bmw_wallbox.homeassistant.model.controls import CONTROLS, CommandRequest
+from bmw_wallbox.homeassistant.model.controls import CommandRequest, ControlDescription, charger_controls
 from bmw_wallbox.homeassistant.model.entities import charger_entities, forwarded
 from bmw_wallbox.homeassistant.model.events import EventFeed
 from bmw_wallbox.homeassistant.model.evses import MAX_EVSES_SHOWN, evse_entities, evse_ids
@@ -72,10 +72,10 @@ from bmw_wallbox.homeassistant.mqtt.discovery import (
 from bmw_wallbox.homeassistant.mqtt.evcc import evcc_command, evcc_topic, parse_evcc, render_evcc
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.logbudget import LogBudget
+from bmw_wallbox.state import ChargerState
 
 _LOGGER = logging.getLogger(__name__)
 
-_CONTROLS = {control.key: control for control in CONTROLS}
 #: What a payload of Home Assistant's MQTT button and switch means: a press, or a switch position.
 _INPUTS: dict[str, dict[str, object]] = {"button": {PRESS: None}, "switch": {ON: True, OFF: False}}
 #: The event entity's type of each site event of the feed.
@@ -162,15 +162,20 @@ class MqttDevices:
 
     def entity_ids(self, registry: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
         """Each charger's entity ids as Home Assistant's registry (unique id -> entity id) has them."""
-        keys = [*(d.key for d in self.descriptions), *_CONTROLS, EVENT_KEY, *([UPDATE_KEY] if self._firmware else [])]
+        keys = [*(d.key for d in self.descriptions), EVENT_KEY, *([UPDATE_KEY] if self._firmware else [])]
         return {
             cid: tuple(
                 registry[uid]
-                for key in (*keys, *(d.key for d in evse_entities(self._hub.chargers[cid])))
+                for key in (*keys, *self._charger_keys(self._hub.chargers[cid]))
                 if (uid := f"{topics.node}_{key}") in registry
             )
             for cid, topics in self.topics.items()
         }
+
+    @staticmethod
+    def _charger_keys(charger: ChargerState) -> list[str]:
+        """The keys of this charger's controls and per-EVSE sensors now."""
+        return [*(c.key for c in charger_controls(charger)), *(d.key for d in evse_entities(charger))]
 
     # --- state -> broker ---------------------------------------------------------------------------
 
@@ -247,24 +252,26 @@ class MqttDevices:
             self._check_retained_config(topic, payload)
             return
         for charger_id, topics in self.topics.items():
+            charger = self._hub.chargers[charger_id]
             evcc = evcc_command(topic, topics)
             key = command_key(topic, topics)
-            if evcc is None and key not in _CONTROLS and key != UPDATE_KEY:
+            control = next((c for c in charger_controls(charger) if c.key == key), None)
+            if evcc is None and control is None and key != UPDATE_KEY:
                 continue
             if not payload:  # never a command: what clearing a retained one sends us
                 return
             if retained:
                 self._clear_retained(topic)
                 return
-            charger = self._hub.chargers[charger_id]
             if key == UPDATE_KEY:
                 self._install(charger_id, payload)
             elif evcc is not None:
                 source = f"evcc {evcc.name}" if evcc.evse_id is None else f"evcc EVSE {evcc.evse_id} {evcc.name}"
                 request = parse_evcc(evcc, payload, charger)
                 self._command(charger_id, source, payload, request, evse_id=evcc.evse_id)
-            elif key is not None:
-                self._command(charger_id, key, payload, self._control_request(key, payload, charger_id))
+            elif control is not None:
+                request = self._control_request(control, payload, charger)
+                self._command(charger_id, control.key, payload, request, evse_id=control.evse_id)
             return
 
     def _install(self, charger_id: str, payload: str) -> None:
@@ -280,9 +287,9 @@ class MqttDevices:
         outcome = await firmware.install(charger_id, name)
         _LOGGER.info("[%s] Firmware update to %s: %s", charger_id, name, outcome)
 
-    def _control_request(self, key: str, payload: str, charger_id: str) -> CommandRequest | None:
+    @staticmethod
+    def _control_request(control: ControlDescription, payload: str, charger: ChargerState) -> CommandRequest | None:
         """What a payload on a control's command topic asks for, or None when the control does not take it."""
-        control, charger = _CONTROLS[key], self._hub.chargers[charger_id]
         if control.platform == "number":
             return control.request(charger, payload)
         inputs = _INPUTS[control.platform]

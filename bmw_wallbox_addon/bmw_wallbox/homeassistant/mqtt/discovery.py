@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bmw_wallbox import __version__
-from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription, charger_controls
 from bmw_wallbox.homeassistant.model.entities import ENTITIES, EntityDescription
 from bmw_wallbox.homeassistant.model.events import EVENT_KINDS
 from bmw_wallbox.homeassistant.model.firmware import INSTALL, UPDATE_KEY, UPDATE_NAME, update_state
@@ -202,7 +202,7 @@ def discovery_config(
     ``firmware`` adds the ``update`` entity.
     """
     components = {d.key: sensor_component(d, topics, slug) for d in descriptions}
-    components.update({c.key: control_component(c, charger, topics, slug) for c in CONTROLS})
+    components.update({c.key: control_component(c, charger, topics, slug) for c in charger_controls(charger)})
     components[EVENT_KEY] = _event_component(topics, slug, EVENT_KINDS)
     if firmware:
         components[UPDATE_KEY] = update_component(topics, slug)
@@ -253,7 +253,7 @@ def render_states(
         states[topics.state(description.key)] = format_value(value, description.precision, MQTT_WORDS)
         if description.attributes_fn is not None:
             states[topics.attributes(description.key)] = json_text(description.attributes_fn(charger))
-    for control in CONTROLS:
+    for control in charger_controls(charger):
         if control.value_fn is not None:
             states[topics.state(control.key)] = format_value(control.value_fn(charger), None, MQTT_WORDS)
     return states

@@ -12,7 +12,11 @@ Reboot button of earlier versions is ``input_button.<slug>_reset``) and creates
 only the missing ones. Their entity ids are looked up in the entity registry,
 so a helper the user renamed keeps working.
 
-The slider shows the desired state: the limit, or 0 while paused. When the
+A charger with several EVSEs gets the same helpers for each EVSE ("EVSE 2
+current limit", "EVSE 2 start", ...: :func:`rest_controls`); they are created
+when the charger first reports a second EVSE, without waiting for a reconnect.
+
+A slider shows the desired state: the limit, or 0 while paused. When the
 limit is changed elsewhere (panel, JSON API, an event) the slider is moved to
 match; the state change that this causes is recognised as our own echo and not
 sent back to the controller.
@@ -29,8 +33,9 @@ from typing import Any
 
 from bmw_wallbox.homeassistant.core.client import CoreRestClient, HomeAssistantConnectionError, HomeAssistantError
 from bmw_wallbox.homeassistant.core.websocket import CoreConnection
-from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription
+from bmw_wallbox.homeassistant.model.controls import ControlDescription, charger_controls
 from bmw_wallbox.homeassistant.model.events import EventFeed
+from bmw_wallbox.homeassistant.model.evses import evse_ids
 from bmw_wallbox.homeassistant.model.values import slugify
 from bmw_wallbox.hub import StateHub
 from bmw_wallbox.state import ChargerState, Save
@@ -42,8 +47,11 @@ Spawn = Callable[[Coroutine[Any, Any, object], str], None]
 ECHO_TTL_S = 10.0
 #: The helper domain of each control platform the REST mode shows.
 HELPER_DOMAINS = {"number": "input_number", "button": "input_button"}
-SLIDER = next(c for c in CONTROLS if c.platform == "number")
-BUTTONS = tuple(c for c in CONTROLS if c.platform == "button")
+
+
+def rest_controls(charger: ChargerState) -> tuple[ControlDescription, ...]:
+    """The controls the REST mode shows for this charger now: its sliders and buttons (and each EVSE's)."""
+    return tuple(c for c in charger_controls(charger) if c.platform in HELPER_DOMAINS)
 
 
 def helper_id(control: ControlDescription, slug: str, name: str | None = None) -> str:
@@ -97,12 +105,18 @@ def slider_value(state: Mapping[str, Any] | None) -> float | None:
 
 
 @dataclass(kw_only=True)
+class _Slider:
+    control: ControlDescription
+    known: float | None = None  # what Home Assistant shows, as far as we know
+    echoes: list[tuple[float, float]] = field(default_factory=list)  # (value, expires at) we set ourselves
+
+
+@dataclass(kw_only=True)
 class _ChargerControls:
     charger_id: str
-    slider_entity: str | None = None
+    sliders: dict[str, _Slider] = field(default_factory=dict)  # entity id -> slider
     buttons: dict[str, ControlDescription] = field(default_factory=dict)  # entity id -> button
-    slider_known: float | None = None  # what Home Assistant shows, as far as we know
-    echoes: list[tuple[float, float]] = field(default_factory=list)  # (value, expires at) we set ourselves
+    evses: tuple[int, ...] = ()  # the EVSEs whose helpers are set up
 
 
 class HelperControls:
@@ -129,6 +143,8 @@ class HelperControls:
         self._controls = {cid: _ChargerControls(charger_id=cid) for cid in self._slugs}
         self._by_entity: dict[str, _ChargerControls] = {}
         self._sync_wanted = asyncio.Event()
+        self._setup_wanted = False
+        self._setup_lock = asyncio.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         connection.on_event("state_changed", self._on_state_changed)
 
@@ -146,29 +162,41 @@ class HelperControls:
 
     async def setup(self) -> None:
         """Find or create every helper, learn their entity ids, and bring the sliders in step."""
+        async with self._setup_lock:
+            await self._setup()
+
+    async def _setup(self) -> None:
+        self._setup_wanted = False
         items = {
             domain: await self._connection.command({"type": f"{domain}/list"}) for domain in HELPER_DOMAINS.values()
         }
         created = False
         plan: list[tuple[_ChargerControls, ControlDescription, str]] = []
+        evses: dict[str, tuple[int, ...]] = {}
         for charger_id, slug in self._slugs.items():
-            for control in (SLIDER, *BUTTONS):
+            charger = self._hub.chargers[charger_id]
+            evses[charger_id] = evse_ids(charger)
+            for control in rest_controls(charger):
                 item_id, new = await self._ensure(items[HELPER_DOMAINS[control.platform]], control, charger_id, slug)
                 created |= new
                 plan.append((self._controls[charger_id], control, item_id))
         registry = await self._registry()
         by_entity: dict[str, _ChargerControls] = {}
+        sliders: dict[str, dict[str, _Slider]] = {cid: {} for cid in self._controls}
         for controls in self._controls.values():
             controls.buttons = {}
+            controls.evses = evses[controls.charger_id]
         for controls, control, item_id in plan:
             domain = HELPER_DOMAINS[control.platform]
             entity = registry.get((domain, item_id), f"{domain}.{item_id}")
             by_entity[entity] = controls
-            if control is SLIDER:
-                controls.slider_entity = entity
-                controls.slider_known = slider_value(await self._rest.get_state(entity))
+            if control.platform == "number":
+                known = slider_value(await self._rest.get_state(entity))
+                sliders[controls.charger_id][entity] = _Slider(control=control, known=known)
             else:
                 controls.buttons[entity] = control
+        for controls in self._controls.values():
+            controls.sliders = sliders[controls.charger_id]
         self._by_entity = by_entity
         if created:
             _LOGGER.info("Home Assistant controls ready: %s", ", ".join(sorted(by_entity)))
@@ -221,8 +249,8 @@ class HelperControls:
             return
         entity_id = str(data["entity_id"])
         old, new = data.get("old_state"), data.get("new_state")
-        if entity_id == controls.slider_entity:
-            self._slider_moved(controls, old, new)
+        if (slider := controls.sliders.get(entity_id)) is not None:
+            self._slider_moved(controls, slider, old, new)
             return
         button = controls.buttons.get(entity_id)
         # A press changes the state (the press time); creation, restore and renames do not count.
@@ -232,61 +260,80 @@ class HelperControls:
             return
         _LOGGER.info("[%s] %s pressed in Home Assistant", controls.charger_id, entity_id)
         command, amps = button.request(self._hub.chargers[controls.charger_id])
-        self._spawn(self._feed.run(command, controls.charger_id, amps), f"home assistant {button.key}")
+        self._spawn(
+            self._feed.run(command, controls.charger_id, amps, evse_id=button.evse_id), f"home assistant {button.key}"
+        )
 
     def _slider_moved(
-        self, controls: _ChargerControls, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+        self, controls: _ChargerControls, slider: _Slider, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> None:
         value = slider_value(new)
-        controls.slider_known = value
+        slider.known = value
         if value is None or not old:
             return
         now = self._clock()
-        controls.echoes = [(v, until) for v, until in controls.echoes if until > now]
-        echo = next((item for item in controls.echoes if item[0] == value), None)
+        slider.echoes = [(v, until) for v, until in slider.echoes if until > now]
+        echo = next((item for item in slider.echoes if item[0] == value), None)
         if echo is not None:
-            controls.echoes.remove(echo)
+            slider.echoes.remove(echo)
             return
-        charger = self._hub.chargers[controls.charger_id]
-        if value == charger.desired.target_a:
+        charger, control = self._hub.chargers[controls.charger_id], slider.control
+        if control.value_fn is None or value == control.value_fn(charger):
             return
-        _LOGGER.info("[%s] Current limit set to %g A in Home Assistant", controls.charger_id, value)
-        command, amps = SLIDER.request(charger, value)
-        self._spawn(self._feed.run(command, controls.charger_id, amps), "home assistant current limit")
+        _LOGGER.info("[%s] %s set to %g A in Home Assistant", controls.charger_id, control.name, value)
+        command, amps = control.request(charger, value)
+        self._spawn(
+            self._feed.run(command, controls.charger_id, amps, evse_id=control.evse_id),
+            f"home assistant {control.key}",
+        )
 
-    # --- controller -> Home Assistant (the slider follows the desired limit) ------------------------
+    # --- controller -> Home Assistant (the sliders follow the desired limit) -------------------------
 
     def _on_hub_changed(self, charger_id: str, save: Save) -> None:
         controls = self._controls.get(charger_id)
-        if controls is not None and controls.slider_known != self._hub.chargers[charger_id].desired.target_a:
+        if controls is None:
+            return
+        charger = self._hub.chargers[charger_id]
+        if evse_ids(charger) != controls.evses:
+            self._setup_wanted = True
+            self._sync_wanted.set()
+        elif any(s.control.value_fn and s.known != s.control.value_fn(charger) for s in controls.sliders.values()):
             self._sync_wanted.set()
 
     async def run(self) -> None:
-        """Move sliders that differ from the desired state, until cancelled."""
+        """Create the helpers of newly reported EVSEs and move sliders that differ from the desired state."""
         while True:
             await self._sync_wanted.wait()
             self._sync_wanted.clear()
             if not self._connection.connected.is_set():
                 continue  # the connect hook runs setup(), which asks for a sync again
+            if self._setup_wanted:
+                try:
+                    await self.setup()
+                except HomeAssistantError as err:
+                    _LOGGER.warning("Setting up the Home Assistant controls of new EVSEs failed: %s", err)
             for controls in self._controls.values():
-                await self._sync_slider(controls)
+                for entity, slider in list(controls.sliders.items()):
+                    await self._sync_slider(controls, entity, slider)
 
-    async def _sync_slider(self, controls: _ChargerControls) -> None:
-        target = self._hub.chargers[controls.charger_id].desired.target_a
-        if controls.slider_entity is None or controls.slider_known == target:
+    async def _sync_slider(self, controls: _ChargerControls, entity: str, slider: _Slider) -> None:
+        if slider.control.value_fn is None:
             return
-        controls.echoes.append((target, self._clock() + ECHO_TTL_S))
-        controls.slider_known = target
+        target = slider.control.value_fn(self._hub.chargers[controls.charger_id])
+        if not isinstance(target, float | int) or slider.known == target:
+            return
+        slider.echoes.append((float(target), self._clock() + ECHO_TTL_S))
+        slider.known = float(target)
         try:
             await self._connection.command(
                 {
                     "type": "call_service",
                     "domain": "input_number",
                     "service": "set_value",
-                    "target": {"entity_id": controls.slider_entity},
+                    "target": {"entity_id": entity},
                     "service_data": {"value": target},
                 }
             )
         except HomeAssistantError as err:
-            controls.slider_known = None  # unknown again: the next connect reads it back
-            _LOGGER.debug("[%s] Moving the slider failed: %s", controls.charger_id, err)
+            slider.known = None  # unknown again: the next connect reads it back
+            _LOGGER.debug("[%s] Moving the slider %s failed: %s", controls.charger_id, entity, err)

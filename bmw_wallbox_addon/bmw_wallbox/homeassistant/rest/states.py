@@ -27,7 +27,7 @@ from bmw_wallbox.homeassistant.core.client import (
     HomeAssistantRequestError,
 )
 from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities, forwarded
-from bmw_wallbox.homeassistant.model.evses import evse_entities
+from bmw_wallbox.homeassistant.model.evses import evse_descriptions, evse_entities, evse_ids
 from bmw_wallbox.homeassistant.model.loop import (
     PublishLoop,
     PublishRules,
@@ -76,9 +76,10 @@ def rest_entity_id(description: EntityDescription[Any], slug: str) -> str:
     return entity_id(description.domain, slug, description.name)
 
 
-def former_ids(slug: str) -> list[str]:
-    """The entity ids that earlier versions posted and this one does not (removed at connect)."""
-    return [entity_id(d.domain, slug, name) for d in REST_ENTITIES for name in d.former_names]
+def former_ids(slug: str, evses: Iterable[int] = ()) -> list[str]:
+    """The entity ids that earlier versions posted and this one does not (removed at connect), also of ``evses``."""
+    descriptions = (*REST_ENTITIES, *(d for n in evses for d in evse_descriptions(n)))
+    return [entity_id(d.domain, slug, name) for d in descriptions for name in d.former_names]
 
 
 def attributes(description: EntityDescription[S], source: S, device_name: str) -> dict[str, Any]:
@@ -193,8 +194,8 @@ class RestStates:
 
     async def remove_former(self) -> None:
         """Delete the states that earlier versions posted under other ids (they would stand stale beside the new)."""
-        for slug in self._slugs.values():
-            for eid in former_ids(slug):
+        for charger_id, slug in self._slugs.items():
+            for eid in former_ids(slug, evse_ids(self._hub.chargers[charger_id])):
                 try:
                     await self._rest.delete_state(eid)
                 except HomeAssistantRequestError as err:
