@@ -3,7 +3,10 @@
 :func:`scenario` starts a fresh add-on with one charger of a new id on the
 broker, its simulated wallbox with a car, and waits until Home Assistant shows
 every entity; at the end it removes the device from Home Assistant (an empty
-retained config), so the next scenario gets the same entity ids.
+retained config), so the next scenario gets the same entity ids. The wallbox is
+the Delta unless a scenario asks for another personality; with the dual-evse
+one, "every entity" includes each EVSE's (:func:`evse_models`), and the car is
+at EVSE 1.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 
 from bmw_wallbox.app import Application, Settings
 from bmw_wallbox.homeassistant.model.controls import CONTROLS
-from bmw_wallbox.homeassistant.model.entities import charger_entities
+from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities
+from bmw_wallbox.homeassistant.model.evses import evse_entities
 from bmw_wallbox.options import Options
-from bmw_wallbox.simulator import WallboxSimulator
+from bmw_wallbox.simulator import DELTA, Personality, WallboxSimulator
+from bmw_wallbox.state import ChargerState
 
 from ha_client import HaClient
 from ha_process import HomeAssistantCore
@@ -33,6 +38,14 @@ TIME_SCALE = 10.0
 KEYS = [d.key for d in charger_entities(site=False)] + [c.key for c in CONTROLS] + ["events", "firmware_update"]
 
 
+def evse_models(evses: int) -> tuple[EntityDescription[ChargerState], ...]:
+    """The model's per-EVSE sensors of a charger with ``evses`` EVSEs (none with one)."""
+    charger = ChargerState(charger_id="model", name="model", max_current_a=MAX_CURRENT_A)
+    for evse_id in range(1, evses + 1):
+        charger.evse(evse_id)
+    return evse_entities(charger)
+
+
 @dataclass
 class Scenario:
     """One test's add-on with one charger on the broker, its wallbox with a car, and Home Assistant."""
@@ -43,12 +56,18 @@ class Scenario:
     data_dir: Path
     ocpp_port: int
     charger_id: str
+    evses: int = 1
     app: Application | None = None
     wallbox: WallboxSimulator | None = None
 
     @property
     def node(self) -> str:
         return "bmw_wallbox_" + self.charger_id.replace("*", "_")
+
+    @property
+    def keys(self) -> list[str]:
+        """The component keys of this charger: :data:`KEYS`, and each EVSE's with several."""
+        return KEYS + [d.key for d in evse_models(self.evses)]
 
     def settings(self, *, mqtt: bool, chargers: tuple[str, ...] = ()) -> Settings:
         """The add-on's settings: with the broker (--mqtt-url) or without (REST)."""
@@ -101,10 +120,10 @@ class Scenario:
         async def complete() -> bool:
             nonlocal entries
             entries = await self.registry()
-            return len(entries) >= len(KEYS)
+            return len(entries) >= len(self.keys)
 
         try:
-            await eventually(complete, timeout=30, what=f"{len(KEYS)} entities in the registry")
+            await eventually(complete, timeout=30, what=f"{len(self.keys)} entities in the registry")
         except AssertionError as err:
             registered = sorted(e["unique_id"] for e in entries)
             raise AssertionError(f"{err}: {registered}\n{self.core.log_tail()}") from None
@@ -134,13 +153,20 @@ class Scenario:
 
 @contextlib.asynccontextmanager
 async def scenario(
-    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, data_dir: Path
+    core: HomeAssistantCore,
+    mosquitto: Mosquitto,
+    ha: HaClient,
+    data_dir: Path,
+    *,
+    personality: Personality = DELTA,
 ) -> AsyncIterator[Scenario]:
     """A new charger on a fresh add-on with MQTT, its wallbox charging, every entity available; removed after."""
     charger_id = f"DE*BMW*E{uuid.uuid4().hex[:10].upper()}"
-    setup = Scenario(core, mosquitto, ha, data_dir, free_port(), charger_id)
+    setup = Scenario(core, mosquitto, ha, data_dir, free_port(), charger_id, evses=personality.evses)
     app = await setup.start_app()
-    wallbox = WallboxSimulator(f"ws://127.0.0.1:{app.ocpp_port}", charger_id, time_scale=TIME_SCALE, reboot_s=3)
+    wallbox = WallboxSimulator(
+        f"ws://127.0.0.1:{app.ocpp_port}", charger_id, personality=personality, time_scale=TIME_SCALE, reboot_s=3
+    )
     setup.wallbox = wallbox
     task = asyncio.create_task(wallbox.run())
     try:

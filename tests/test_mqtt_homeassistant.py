@@ -6,7 +6,9 @@ broker (``mosquitto``). Every test that changes something gets its own
 scenario (``device``): a fresh add-on with one charger of a new id, a simulated
 wallbox with a car, and at the end the device removed from Home Assistant, so
 the next scenario gets the same entity ids. Tests that only read share what one
-such scenario showed (``looked``). Nothing a test does reaches another.
+such scenario showed (``looked``). A charger with two EVSEs has a scenario of
+its own (``two_evses``: the simulator's dual-evse wallbox). Nothing a test does
+reaches another.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, scenario
+from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, evse_models, scenario
 from test_maintenance_firmware import upload_firmware
 from test_site_homeassistant import Site, check_limiting_events, check_site_entities, running_site
+
+from bmw_wallbox.homeassistant.model.entities import EntityDescription
+from bmw_wallbox.simulator import DUAL_EVSE
 
 from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
@@ -332,6 +337,106 @@ async def test_install_on_the_update_entity_sends_update_firmware(device: Scenar
     done = await device.ha.wait_state(update, lambda s: s["state"] == "off", timeout_s=20)
     assert (done["attributes"]["release_summary"], done["attributes"]["in_progress"]) == (f"{name}: Installed", False)
     assert len(wallbox.transfers.firmware or b"") == 50_000
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def two_evses(
+    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> AsyncIterator[Scenario]:
+    """This test's own scenario with a wallbox of two EVSEs (the simulator's dual-evse), the car at EVSE 1."""
+    async with scenario(core, mosquitto, ha, tmp_path / "addon-data", personality=DUAL_EVSE) as setup:
+        yield setup
+
+
+def evse_entity_id(description: EntityDescription[Any]) -> str:
+    """``sensor.bmw_wallbox_evse_<n>_...``: the device name and the EVSE sensor's name ("EVSE 2 power")."""
+    return "sensor.bmw_wallbox_" + description.name.lower().replace(" ", "_")
+
+
+async def test_each_evse_has_its_own_sensors_on_the_chargers_one_device(two_evses: Scenario) -> None:
+    """Two EVSEs: each one's sensors of the model are on the charger's device with ids, units, classes; in the panel."""
+    models = evse_models(2)
+    assert {d.key for d in models} >= {"evse1_power", "evse2_power", "evse2_energy"}
+    entries = {e["unique_id"].removeprefix(f"{two_evses.node}_"): e for e in await two_evses.registry_complete()}
+    assert sorted(entries) == sorted(two_evses.keys)
+    found = await two_evses.device()
+    assert found is not None
+    assert {e["device_id"] for e in entries.values()} == {found["id"]}
+    assert {d.key: entries[d.key]["entity_id"] for d in models} == {d.key: evse_entity_id(d) for d in models}
+    for d in models:
+        state = await two_evses.ha.wait_state(evse_entity_id(d))
+        expected = {
+            "friendly_name": f"BMW Wallbox {d.name}",
+            "unit_of_measurement": d.unit,
+            "device_class": d.device_class,
+            "state_class": d.state_class,
+            "options": list(d.options) if d.options else None,
+        }
+        assert {name: state["attributes"].get(name) for name in expected} == expected
+    power = (await two_evses.ha.wait_state("sensor.bmw_wallbox_evse_2_power"))["attributes"]
+    assert (power["unit_of_measurement"], power["device_class"], power["state_class"]) == ("W", "power", "measurement")
+    assert two_evses.app is not None
+    app, registered = two_evses.app, sorted(e["entity_id"] for e in entries.values())
+
+    def shown() -> list[str]:
+        return sorted(dict(app.setup_facts().entity_ids).get(two_evses.charger_id, ()))
+
+    await eventually(shown, until=lambda ids: ids == registered, what="the panel to show the registry's ids")
+
+
+async def test_evse_2_charges_on_its_own_sensors_and_the_chargers_energy_is_the_sum(two_evses: Scenario) -> None:
+    """Car moved to EVSE 2: its sensors show it charging, its energy rises (a statistic); Energy is both EVSEs' sum."""
+    ha, wallbox = two_evses.ha, two_evses.wallbox
+    assert wallbox is not None
+    await ha.wait_state("sensor.bmw_wallbox_evse_1_power", lambda s: number(s) > 0, what="> 0 W", timeout_s=20)
+    idle = await ha.wait_state("sensor.bmw_wallbox_evse_2_status", lambda s: s["state"] == "Available")
+    assert idle["state"] == "Available"
+    await wallbox.unplug(1)
+    await wallbox.plug_in(2)
+    await ha.wait_state("sensor.bmw_wallbox_evse_2_status", lambda s: s["state"] == "Occupied", timeout_s=20)
+    await ha.wait_state("sensor.bmw_wallbox_evse_2_charging_state", lambda s: s["state"] == "Charging", timeout_s=20)
+    power = await ha.wait_state("sensor.bmw_wallbox_evse_2_power", lambda s: number(s) > 0, what="> 0 W", timeout_s=20)
+    assert float(power["state"]) > 0
+    other = await ha.wait_state("sensor.bmw_wallbox_evse_1_power", lambda s: number(s) == 0, what="0 W", timeout_s=20)
+    assert float(other["state"]) == 0
+    first = number(await ha.wait_state("sensor.bmw_wallbox_evse_2_energy", lambda s: number(s) > 0))
+    later = await ha.wait_state(
+        "sensor.bmw_wallbox_evse_2_energy", lambda s: number(s) > first, what="to rise", timeout_s=30
+    )
+    assert later["attributes"]["state_class"] == "total_increasing"
+
+    async def statistic() -> dict[str, Any] | None:
+        items = await ha.ws_command({"type": "recorder/list_statistic_ids", "statistic_type": "sum"})
+        return next((i for i in items if i["statistic_id"] == "sensor.bmw_wallbox_evse_2_energy"), None)
+
+    listed = await eventually(statistic, timeout=20, what="EVSE 2's energy among the recorder statistics")
+    assert (listed["has_sum"], listed["statistics_unit_of_measurement"]) == (True, "kWh")
+
+    await wallbox.unplug(2)
+    now = wallbox.clock.now_s()
+    registers = [wallbox.evse(n).meter.energy_wh(now) / 1000 for n in (1, 2)]
+
+    async def energies() -> list[float]:
+        ids = ("energy", "evse_1_energy", "evse_2_energy")
+        return [number(await ha.wait_state(f"sensor.bmw_wallbox_{key}")) for key in ids]
+
+    total, evse1, evse2 = await eventually(
+        energies,
+        until=lambda kwh: (
+            kwh[1:] == pytest.approx(registers, abs=0.0006) and kwh[0] == pytest.approx(sum(kwh[1:]), abs=0.0015)
+        ),
+        timeout=30,
+        what=f"EVSE energies of {registers} kWh and the charger's their sum",
+    )
+    assert total == pytest.approx(evse1 + evse2, abs=0.0015)
+
+
+def number(state: dict[str, Any]) -> float:
+    """A state's value as a number; NaN for "unknown" or "unavailable" (which no comparison holds for)."""
+    try:
+        return float(state["state"])
+    except ValueError:
+        return float("nan")
 
 
 @pytest_asyncio.fixture(loop_scope="module")
