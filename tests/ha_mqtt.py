@@ -5,7 +5,7 @@ broker, its simulated wallbox with a car, and waits until Home Assistant shows
 every entity; at the end it removes the device from Home Assistant (an empty
 retained config), so the next scenario gets the same entity ids. The wallbox is
 the Delta unless a scenario asks for another personality; with the dual-evse
-one, "every entity" includes each EVSE's (:func:`evse_models`), and the car is
+one, "every entity" includes each EVSE's (:func:`evse_models`, :func:`evse_control_models`), and the car is
 at EVSE 1.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bmw_wallbox.app import Application, Settings
-from bmw_wallbox.homeassistant.model.controls import CONTROLS
+from bmw_wallbox.homeassistant.model.controls import CONTROLS, ControlDescription, charger_controls
 from bmw_wallbox.homeassistant.model.entities import EntityDescription, charger_entities
 from bmw_wallbox.homeassistant.model.evses import evse_entities
 from bmw_wallbox.options import Options
@@ -38,12 +38,22 @@ TIME_SCALE = 10.0
 KEYS = [d.key for d in charger_entities(site=False)] + [c.key for c in CONTROLS] + ["events", "firmware_update"]
 
 
-def evse_models(evses: int) -> tuple[EntityDescription[ChargerState], ...]:
-    """The model's per-EVSE sensors of a charger with ``evses`` EVSEs (none with one)."""
+def model_charger(evses: int) -> ChargerState:
+    """A charger of the model with ``evses`` EVSEs."""
     charger = ChargerState(charger_id="model", name="model", max_current_a=MAX_CURRENT_A)
     for evse_id in range(1, evses + 1):
         charger.evse(evse_id)
-    return evse_entities(charger)
+    return charger
+
+
+def evse_models(evses: int) -> tuple[EntityDescription[ChargerState], ...]:
+    """The model's per-EVSE sensors of a charger with ``evses`` EVSEs (none with one)."""
+    return evse_entities(model_charger(evses))
+
+
+def evse_control_models(evses: int) -> tuple[ControlDescription, ...]:
+    """The model's per-EVSE controls of a charger with ``evses`` EVSEs (none with one)."""
+    return tuple(c for c in charger_controls(model_charger(evses)) if c.evse_id is not None)
 
 
 @dataclass
@@ -66,8 +76,8 @@ class Scenario:
 
     @property
     def keys(self) -> list[str]:
-        """The component keys of this charger: :data:`KEYS`, and each EVSE's with several."""
-        return KEYS + [d.key for d in evse_models(self.evses)]
+        """The component keys of this charger: :data:`KEYS`, and each EVSE's sensors and controls with several."""
+        return KEYS + [d.key for d in evse_models(self.evses)] + [c.key for c in evse_control_models(self.evses)]
 
     def settings(self, *, mqtt: bool, chargers: tuple[str, ...] = ()) -> Settings:
         """The add-on's settings: with the broker (--mqtt-url) or without (REST)."""

@@ -24,13 +24,14 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, evse_models, scenario
+from ha_mqtt import KEYS, MAX_CURRENT_A, Scenario, evse_control_models, evse_models, scenario
 from test_maintenance_firmware import upload_firmware
 from test_site_homeassistant import Site, check_limiting_events, check_site_entities, running_site
 
 from bmw_wallbox.homeassistant.model.entities import EntityDescription
-from bmw_wallbox.simulator import DUAL_EVSE
+from bmw_wallbox.simulator import DUAL_EVSE, WallboxSimulator
 
+from conftest import running
 from ha_client import HaClient, add_mqtt_integration
 from ha_fixtures import OnboardedCore, start_and_onboard
 from ha_install import ensure_installed, ensure_mqtt_requirement
@@ -225,6 +226,38 @@ async def test_migration_removes_the_rest_states_and_helpers(
         await setup.registry_complete()
         helpers = (await ha.helpers("input_number"), await ha.helpers("input_button"))
         assert (helpers, await setup.entity_id("power")) == (([], []), "sensor.bmw_wallbox_power")
+    finally:
+        if setup.app is not None:
+            await setup.app.stop()
+        await setup.remove_devices(setup.charger_id)
+
+
+async def test_migration_removes_each_evses_rest_states_and_helpers(
+    core: HomeAssistantCore, mosquitto: Mosquitto, ha: HaClient, tmp_path: Path
+) -> None:
+    """REST to MQTT with two EVSEs: EVSE 2's REST states and helpers go, its MQTT entities take the same ids."""
+    setup = Scenario(core, mosquitto, ha, tmp_path / "addon-data", free_port(), f"DE*BMW*EMIG{uuid.uuid4().hex[:6]}")
+    setup.evses = 2
+    try:
+        await setup.start_app(mqtt=False)
+        wallbox = WallboxSimulator(
+            f"ws://127.0.0.1:{setup.ocpp_port}", setup.charger_id, personality=DUAL_EVSE, time_scale=10.0, reboot_s=3
+        )
+        async with running(wallbox):
+            await ha.wait_state("sensor.bmw_wallbox_evse_2_power", timeout_s=30)
+            await ha.wait_state("input_button.bmw_wallbox_evse_2_pause", timeout_s=30)
+            app = await setup.start_app(mqtt=True)
+            assert app.home_assistant is not None
+            await eventually(
+                app.home_assistant.rest_cleared.is_set, timeout=30, what="the REST states and helpers gone"
+            )
+            await setup.registry_complete()
+            helpers = (await ha.helpers("input_number"), await ha.helpers("input_button"))
+            ids = [await setup.entity_id(key) for key in ("evse2_power", "evse2_limit")]
+            assert (helpers, ids) == (
+                ([], []),
+                ["sensor.bmw_wallbox_evse_2_power", "number.bmw_wallbox_evse_2_current_limit"],
+            )
     finally:
         if setup.app is not None:
             await setup.app.stop()
@@ -429,6 +462,31 @@ async def test_evse_2_charges_on_its_own_sensors_and_the_chargers_energy_is_the_
         what=f"EVSE energies of {registers} kWh and the charger's their sum",
     )
     assert total == pytest.approx(evse1 + evse2, abs=0.0015)
+
+
+async def test_evse_1s_switch_and_number_act_on_evse_1_alone(two_evses: Scenario) -> None:
+    """EVSE 1's switch off pauses EVSE 1 (0 A there, the charger's switch stays on); its number sets it to 10 A."""
+    ha, wallbox = two_evses.ha, two_evses.wallbox
+    assert wallbox is not None
+    controls = {c.key: c for c in evse_control_models(2)}
+    assert {key: controls[key].name for key in ("evse1_limit", "evse1_charging_enabled")} == {
+        "evse1_limit": "EVSE 1 current limit",
+        "evse1_charging_enabled": "EVSE 1 charging enabled",
+    }
+    switch, slider = await two_evses.entity_id("evse1_charging_enabled"), await two_evses.entity_id("evse1_limit")
+    assert (switch, slider) == ("switch.bmw_wallbox_evse_1_charging_enabled", "number.bmw_wallbox_evse_1_current_limit")
+    await eventually(lambda: wallbox.evse(1).meter.current_a, until=lambda a: a > 0, what="EVSE 1 to charge")
+    await ha.call_service("switch", "turn_off", {"entity_id": switch})
+    await eventually(lambda: wallbox.evse(1).offered_current_a(), until=lambda a: a == 0, what="0 A at EVSE 1")
+    await ha.wait_state(switch, lambda s: s["state"] == "off")
+    await ha.wait_state(slider, lambda s: s["state"] == "0")
+    charger_switch = await ha.wait_state(await two_evses.entity_id("charging_enabled"))
+    assert charger_switch["state"] == "on"
+    await ha.call_service("number", "set_value", {"entity_id": slider, "value": 10})
+    await eventually(lambda: wallbox.evse(1).offered_current_a(), until=lambda a: a == 10, what="10 A at EVSE 1")
+    await ha.wait_state(switch, lambda s: s["state"] == "on")
+    shown = await ha.wait_state(slider, lambda s: s["state"] == "10")
+    assert shown["attributes"]["max"] == MAX_CURRENT_A
 
 
 def number(state: dict[str, Any]) -> float:

@@ -1,3 +1,3 @@
 """OCPP 2.0.1 central system for a home wallbox, run as a Home Assistant add-on."""
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
