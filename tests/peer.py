@@ -51,6 +51,8 @@ class LibraryCharger(ChargePoint):
         self.accept_variables = accept_variables
         self.reject_purposes: set[str] = set()
         self.profiles: dict[int, dict[str, Any]] = {}
+        #: The EVSE each installed profile is on (0: the whole station).
+        self.profile_evses: dict[int, int] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.calls = asyncio.Queue[tuple[str, dict[str, Any]]]()
 
@@ -111,12 +113,13 @@ class LibraryCharger(ChargePoint):
         if charging_profile["charging_profile_purpose"] in self.reject_purposes:
             return call_result.SetChargingProfile(status="Rejected", status_info={"reason_code": "InvalidProfile"})
         self.profiles[charging_profile["id"]] = charging_profile
+        self.profile_evses[charging_profile["id"]] = evse_id
         return call_result.SetChargingProfile(status="Accepted")
 
     @on("GetCompositeSchedule")
     def on_get_composite_schedule(self, duration: int, evse_id: int, **kwargs: Any) -> call_result.GetCompositeSchedule:
         self._got("GetCompositeSchedule", {"duration": duration, "evse_id": evse_id})
-        limit = self.limit_a
+        limit = self.limit_on(evse_id)
         if limit is None:
             return call_result.GetCompositeSchedule(status="Rejected")
         schedule = {
@@ -130,8 +133,14 @@ class LibraryCharger(ChargePoint):
 
     @property
     def limit_a(self) -> float | None:
-        """The lowest limit over the installed profiles (what a faithful charger enforces)."""
+        """The lowest limit over the installed profiles (what a faithful charger with one EVSE enforces)."""
         limits = [profile_limit(p) for p in self.profiles.values()]
+        return min(limits) if limits else None
+
+    def limit_on(self, evse_id: int) -> float | None:
+        """The limit in force on one EVSE: the lowest of its own profiles and the station's (EVSE 0); 0: the lowest."""
+        on = [p for i, p in self.profiles.items() if evse_id == 0 or self.profile_evses.get(i, 0) in (0, evse_id)]
+        limits = [profile_limit(p) for p in on]
         return min(limits) if limits else None
 
     @on("GetTransactionStatus")

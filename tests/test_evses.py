@@ -185,6 +185,39 @@ async def test_both_evses_charge_at_once_with_their_own_limits(start_app: StartA
         assert {p["id"] for p in charger.profiles.values()} >= {1, 3, 11}  # one id per EVSE: nothing replaced
 
 
+class StuckEvse2(LibraryCharger):
+    """Accepts every profile, but EVSE 2 goes on enforcing 32 A (so its composite schedule says)."""
+
+    def limit_on(self, evse_id: int) -> float | None:
+        return 32.0 if evse_id == 2 else super().limit_on(evse_id)
+
+
+async def test_each_evses_limit_is_read_back_and_the_charger_is_in_sync(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """After a limit per EVSE, each EVSE's limit in force is asked (GetCompositeSchedule); all match: in sync."""
+    app = await start_app()
+    async with connected(app, client_ssl) as charger:
+        await two_charging(charger)
+        after = len(charger.received)
+        code, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10, "evse_id": 2})
+        assert (code, body["outcome"], body["limit_in_sync"]) == (200, "accepted", True), body
+        asked = sorted({p["evse_id"] for a, p in charger.received[after:] if a == "GetCompositeSchedule"})
+        assert (asked, (await charger_snapshot(app))["limit_in_sync"]) == ([1, 2], True)
+
+
+async def test_an_evse_that_enforces_another_limit_makes_the_charger_out_of_sync(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """EVSE 2 took 10 A but still enforces 32 A: the charger is out of sync, shown in the answer and the snapshot."""
+    app = await start_app()
+    async with provisioned_charger(ocpp_url(app), CHARGER_ID, ssl_context=client_ssl, charger_class=StuckEvse2) as ch:
+        await two_charging(ch)
+        code, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": 10, "evse_id": 2})
+        assert (code, body["outcome"], body["limit_in_sync"]) == (200, "accepted", False), body
+        assert (await charger_snapshot(app))["limit_in_sync"] is False
+
+
 async def test_a_second_evse_gets_its_limit_before_its_first_session(
     start_app: StartApp, client_ssl: ssl.SSLContext
 ) -> None:

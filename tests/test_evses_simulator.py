@@ -89,14 +89,14 @@ def test_the_demo_takes_combined_personalities() -> None:
 async def test_both_evses_charge_at_once_with_their_own_limits(
     start_app: StartApp, client_ssl: ssl.SSLContext, personality: Personality
 ) -> None:
-    """Cars on both EVSEs: each EVSE follows its own limit, set with evse_id."""
+    """Cars on both EVSEs: each EVSE follows its own limit, set with evse_id; each reads back in sync."""
     app = await start_app()
     async with simulator(app, client_ssl, personality, car_max_current_a=32.0) as sim:
         await sim.plug_in(1)
         await sim.plug_in(2)
         for evse_id, amps in ((1, 10), (2, 8)):
             status, body = await api_send(app, "PUT", f"{BASE}/current_limit", {"amps": amps, "evse_id": evse_id})
-            assert (status, body["outcome"]) == (200, "accepted"), body
+            assert (status, body["outcome"], body["limit_in_sync"]) == (200, "accepted", True), body
         await eventually(
             lambda: (sim.evse(1).meter.current_a, sim.evse(2).meter.current_a),
             until=lambda currents: currents == (10.0, 8.0),

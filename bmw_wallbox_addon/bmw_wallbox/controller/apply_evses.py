@@ -14,6 +14,9 @@
 
 The outcome is ``accepted`` when every EVSE took its limit, else ``rejected``
 naming what was refused (never cured by a reboot: that would stop every EVSE).
+Then each EVSE's limit in force is read back (GetCompositeSchedule on its
+evseId): the charger's ``limit_in_sync`` is True when every EVSE enforces what
+it took, False when one does not, None when the charger cannot tell.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 
-from bmw_wallbox.controller.apply import send, why_not_now
+from bmw_wallbox.controller.apply import read_back, send, why_not_now
 from bmw_wallbox.errors import ChargerCallError
 from bmw_wallbox.ports import Answer, ChargerPort, Strategy
 from bmw_wallbox.results import CommandResult, Outcome
@@ -60,6 +63,17 @@ async def _one_evse(port: ChargerPort, evse_id: int, target: float, *, command: 
     return "; ".join(reasons)
 
 
+async def _read_back(port: ChargerPort, applied: dict[int, float]) -> bool | None:
+    """Whether every EVSE's limit in force (GetCompositeSchedule) is the one it took; None when the charger cannot tell.
+
+    One EVSE off is False; the charger is in sync only when every EVSE said so.
+    """
+    seen = [await read_back(port, target, evse_id=evse_id) for evse_id, target in applied.items()]
+    if False in seen:
+        return False
+    return True if seen and all(seen) else None
+
+
 async def apply_evses(port: ChargerPort, *, command: str) -> CommandResult:
     """Apply the charger's limit and each EVSE's (see the module docstring); say what the charger took."""
     state = port.state
@@ -82,12 +96,19 @@ async def apply_evses(port: ChargerPort, *, command: str) -> CommandResult:
         else:
             refused.append(f"EVSE {evse_id}: {outcome}")
     strategy = str(Strategy.STATION_MAX) if station_ok else SHARES
-    state.limit_applied(strategy=strategy, limit_a=station, in_sync=None, evse_limits=applied)
+    complete = len(applied) == len(state.evses)
+    in_sync = await _read_back(port, applied) if complete else None
+    state.limit_applied(strategy=strategy, limit_a=station, in_sync=in_sync, evse_limits=applied)
     each = ", ".join(f"EVSE {i} {_word(a)}" for i, a in applied.items())
-    data = {"applied_limit_a": station, "strategy": strategy, "evse_limits_a": {str(i): a for i, a in applied.items()}}
-    if len(applied) == len(state.evses):
+    data = {
+        "applied_limit_a": station,
+        "strategy": strategy,
+        "evse_limits_a": {str(i): a for i, a in applied.items()},
+        "limit_in_sync": in_sync,
+    }
+    if complete:
         how = "station maximum" if station_ok else f"equal shares, the station maximum was refused: {refused[0]}"
-        _LOGGER.info("[%s] Limit %.1f A applied (%s); %s", state.charger_id, station, how, each)
+        _LOGGER.info("[%s] Limit %.1f A applied (%s); %s (in sync: %s)", state.charger_id, station, how, each, in_sync)
         detail = f"limit {_word(station)} for the charger ({how}); {each} accepted by the charger"
         return CommandResult(command=command, outcome=Outcome.ACCEPTED, detail=detail, data=data)
     state.limit_refused("; ".join(refused))
