@@ -492,3 +492,29 @@ async def test_crash_keeping_the_queue_sends_late_offline_events(csms: CsmsServe
     age_s = (boot_at - datetime.fromisoformat(end["timestamp"].replace("Z", "+00:00"))).total_seconds()
     assert age_s >= 4.0
     assert [s["connector_status"] for s in csms.of("StatusNotification", mark)] == ["Available"]
+
+
+async def test_the_dual_evse_device_model_has_both_evses_with_their_own_live_values(csms: CsmsServer) -> None:
+    """dual-evse reports EVSE and Connector components for EVSE 1 and 2; each shows its own availability and power
+    (EVSE 2 charging, EVSE 1 without a car at 0 W)."""
+    async with running(csms, preset("dual-evse")) as sim:
+        result = await csms.call(call.GetBaseReport(request_id=3, report_base="FullInventory"))
+        assert result.status == "Accepted"
+        await csms.wait_for("NotifyReport", lambda part: not part["tbc"])
+        reported = {
+            (entry["component"]["name"], entry["component"].get("evse", {}).get("id"), entry["variable"]["name"])
+            for part in csms.of("NotifyReport")
+            for entry in part["report_data"]
+        }
+        for evse_id in (1, 2):
+            assert {("EVSE", evse_id, "Power"), ("Connector", evse_id, "AvailabilityState")} <= reported
+        await sim.plug_in(2)
+
+        def evse(evse_id: int, name: str) -> dict[str, Any]:
+            return {"component": {"name": "EVSE", "evse": {"id": evse_id}}, "variable": {"name": name}}
+
+        answer = await csms.call(
+            call.GetVariables(get_variable_data=[evse(n, "AvailabilityState") for n in (1, 2)] + [evse(2, "Power")])
+        )
+        values = [item["attribute_value"] for item in answer.get_variable_result]
+        assert (values[:2], float(values[2]) > 0, sim.evse(1).meter.power_w) == (["Available", "Occupied"], True, 0)

@@ -44,10 +44,10 @@ class Identity:
 
 @dataclass(frozen=True, kw_only=True)
 class LiveValues:
-    """Callbacks for variables whose value changes on its own."""
+    """Callbacks for variables whose value changes on its own (``power_w`` and ``availability`` of an EVSE id)."""
 
-    power_w: Callable[[], str]
-    availability: Callable[[], str]
+    power_w: Callable[[int], str]
+    availability: Callable[[int], str]
     date_time: Callable[[], str]
 
 
@@ -61,18 +61,31 @@ def wallbox_model(
     password: str | None,
     smart_charging: bool = True,
     local_list: LocalAuthList | None = None,
+    evses: int = 1,
 ) -> DeviceModel:
-    """Build the device model of a wallbox with ``phases`` phases of ``max_current_a`` A each.
+    """Build the device model of a wallbox with ``evses`` EVSEs of ``phases`` phases of ``max_current_a`` A each.
 
-    Without ``smart_charging`` the model has no SmartChargingCtrlr component;
-    with a ``local_list`` it has LocalAuthListCtrlr (switched off, as the Delta ships).
+    Each EVSE has its EVSE and Connector components (connector 1). Without
+    ``smart_charging`` the model has no SmartChargingCtrlr component; with a
+    ``local_list`` it has LocalAuthListCtrlr (switched off, as the Delta ships).
     """
     max_power_w = round(max_current_a * voltage_v * phases, 1)
-    evse: dict[str, Any] = {"evse_id": 1}
-    connector: dict[str, Any] = {"evse_id": 1, "connector_id": 1}
 
     def var(component: str, name: str, value: str = "", **extra: Any) -> Variable:
         return Variable(component=component, name=name, value=value, **extra)
+
+    def evse_variables(n: int) -> list[Variable]:
+        evse: dict[str, Any] = {"evse_id": n}
+        connector: dict[str, Any] = {"evse_id": n, "connector_id": 1}
+        availability, power = (lambda: live.availability(n)), (lambda: live.power_w(n))
+        return [
+            var("EVSE", "Available", "true", data_type=_BOOL, **evse),
+            var("EVSE", "AvailabilityState", source=availability, **evse),
+            var("EVSE", "SupplyPhases", str(phases), data_type=_INT, **evse),
+            var("EVSE", "Power", data_type=_DEC, unit="W", max_limit=max_power_w, source=power, **evse),
+            var("Connector", "ConnectorType", "cType2", **connector),
+            var("Connector", "AvailabilityState", source=availability, **connector),
+        ]
 
     seconds = {"data_type": _INT, "unit": "s", "min_limit": 0}
     model = DeviceModel(
@@ -91,13 +104,8 @@ def wallbox_model(
             var("ChargingStation", "VendorName", identity.vendor_name),
             var("ChargingStation", "SupplyPhases", str(phases), data_type=_INT),
             var("ChargingStation", "Available", "true", data_type=_BOOL),
-            var("ChargingStation", "AvailabilityState", source=live.availability),
-            var("EVSE", "Available", "true", data_type=_BOOL, **evse),
-            var("EVSE", "AvailabilityState", source=live.availability, **evse),
-            var("EVSE", "SupplyPhases", str(phases), data_type=_INT, **evse),
-            var("EVSE", "Power", data_type=_DEC, unit="W", max_limit=max_power_w, source=live.power_w, **evse),
-            var("Connector", "ConnectorType", "cType2", **connector),
-            var("Connector", "AvailabilityState", source=live.availability, **connector),
+            var("ChargingStation", "AvailabilityState", source=lambda: live.availability(0)),
+            *(variable for n in range(1, evses + 1) for variable in evse_variables(n)),
             var("ClockCtrlr", "DateTime", data_type=enums.DataEnumType.date_time, source=live.date_time),
             var(
                 "ClockCtrlr",

@@ -99,8 +99,8 @@ class WallboxSimulator(WallboxView):
             firmware_version=firmware_version or personality.firmware_version,
         )
         live = LiveValues(
-            power_w=lambda: f"{self.power_w:.1f}",
-            availability=lambda: "Occupied" if self._station.evse.plugged else "Available",
+            power_w=lambda evse_id: f"{self.evse(evse_id).meter.power_w:.1f}",
+            availability=lambda evse_id: "Occupied" if self._plugged(evse_id) else "Available",
             date_time=lambda: self.clock.iso(),
         )
         local_list = LocalAuthList()
@@ -113,6 +113,7 @@ class WallboxSimulator(WallboxView):
             password=password,
             smart_charging=personality.smart_charging,
             local_list=local_list if personality.local_auth_list else None,
+            evses=personality.evses,
         )
         configs = [
             EvseConfig(
@@ -286,6 +287,10 @@ class WallboxSimulator(WallboxView):
         return {type(request).__name__: result for request, result in zip(requests, results, strict=True)}
 
     # ---------------------------------------------------------------- internals
+
+    def _plugged(self, evse_id: int) -> bool:
+        """A cable is in EVSE ``evse_id`` (0: in any EVSE of the station)."""
+        return any(evse.plugged for evse in self._station.evses if evse_id in (0, evse.config.evse_id))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
