@@ -297,6 +297,30 @@ async def test_an_evse_the_charger_does_not_have_is_invalid(start_app: StartApp,
         assert (code, body["outcome"]) == (422, "invalid")
 
 
+async def currents(charger: LibraryCharger, evse_id: int, amps: float) -> None:
+    """A MeterValues of one EVSE with ``amps`` on each of the three phases."""
+    sampled = [{"value": amps, "measurand": "Current.Import", "phase": phase} for phase in ("L1", "L2", "L3")]
+    await charger.call(
+        call.MeterValues(evse_id=evse_id, meter_value=[{"timestamp": NOW, "sampled_value": sampled}]), suppress=False
+    )
+
+
+async def test_the_chargers_current_is_the_sum_of_both_evses_per_phase(
+    start_app: StartApp, client_ssl: ssl.SSLContext
+) -> None:
+    """EVSE 1 at 10 A and EVSE 2 at 6 A per phase: the charger draws 16 A per phase (what its limit and the fuse see)."""
+    app = await start_app()
+    async with connected(app, client_ssl) as charger:
+        await two_charging(charger)
+        await currents(charger, 1, 10.0)
+        await currents(charger, 2, 6.0)
+        snapshot = await eventually(
+            lambda: charger_snapshot(app), until=lambda snap: snap["current_a"] == 16.0, what="16 A for the charger"
+        )
+        assert snapshot["current_phases_a"] == {"L1": 16.0, "L2": 16.0, "L3": 16.0}
+        assert [(e["evse_id"], e["current_a"]) for e in snapshot["evses"]] == [(1, 10.0), (2, 6.0)]
+
+
 async def test_lifetime_energy_is_the_sum_of_both_registers_and_never_goes_down(
     start_app: StartApp, client_ssl: ssl.SSLContext, tmp_path: Path
 ) -> None:

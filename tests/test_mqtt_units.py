@@ -238,6 +238,7 @@ def two_evses() -> ChargerState:
     state = charger(status=ConnectorStatus.OCCUPIED, charging=True)
     one, two = state.evse(1), state.evse(2)
     one.meter.power_w, one.meter.register_wh, one.meter.current_phases_a = 7000.0, 10_000.0, {"L1": 10.0, "L2": 10.0}
+    one.meter.current_a = 10.0
     two.connector_status, two.meter.register_wh, two.meter.current_a = ConnectorStatus.OCCUPIED, 5000.0, 6.0
     return state
 
@@ -254,6 +255,15 @@ def test_each_evse_of_a_charger_with_several_is_one_evcc_charger() -> None:
         1: ["C", "true", "7000.0", "10.0", "[10.0, 10.0, 0.0]"],
         2: ["B", "true", "0", "5.0", "[6.0, 0.0, 0.0]"],
     }
+
+
+def test_the_chargers_current_sensors_are_the_sums_of_its_evses() -> None:
+    """Two EVSEs: the charger's Current (REST and MQTT) and its per-phase sensors add both EVSEs' currents."""
+    state = two_evses()  # EVSE 1: L1 10 A, L2 10 A (10 A); EVSE 2: 6 A without phases
+    mqtt = render_states(state, TOPICS)
+    (_, rest) = render(state, "bmw_wallbox")["sensor.bmw_wallbox_current"]
+    shown = (rest.state, mqtt[TOPICS.state("current")], mqtt[TOPICS.state("current_l1")], rest.attributes["l1_a"])
+    assert shown == ("16.0", "16.0", "10.0", 10.0)
 
 
 def test_a_charger_with_one_evse_has_no_evse_topics() -> None:

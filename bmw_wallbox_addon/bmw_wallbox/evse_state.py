@@ -135,6 +135,23 @@ def total(values: Iterable[float | None]) -> float | None:
     return sum(known) if known else None
 
 
+def current_sums(evses: Iterable[EvseState]) -> tuple[float | None, dict[str, float]]:
+    """The current these EVSEs draw together: (the sum of their currents, the sums per phase); None when none is known.
+
+    With one EVSE that EVSE's own readings; a charger's EVSEs share its supply, so its current per phase is the sum.
+    """
+    meters = [e.meter for e in evses]
+    phases: dict[str, float] = {}
+    for meter in meters:
+        for phase, value in meter.current_phases_a.items():
+            phases[phase] = phases.get(phase, 0.0) + value
+    current = total(m.current_a for m in meters)
+    if len(meters) > 1:
+        phases = {phase: round(value, 3) for phase, value in phases.items()}
+        current = None if current is None else round(current, 3)
+    return current, phases
+
+
 def latest_session(evses: Iterable[EvseState]) -> SessionRecord | None:
     """The latest finished session of any of these EVSEs (by its end)."""
     ended = [e.last_session for e in evses if e.last_session is not None]

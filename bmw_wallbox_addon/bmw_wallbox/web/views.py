@@ -26,6 +26,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from bmw_wallbox.evse_state import current_sums
 from bmw_wallbox.masking import MASK, secret_variable
 from bmw_wallbox.state import ChargerState, EvseState, kwh, token_label, utcnow
 
@@ -82,7 +83,7 @@ def evse_view(state: ChargerState, evse: EvseState) -> dict[str, Any]:
 def last_reading(state: ChargerState, evse: EvseState) -> dict[str, Any]:
     """The latest readings and charging state whether or not the charger is connected, with their time.
 
-    Power and energy are the charger's (the sum of its EVSEs'); the rest is ``evse``'s.
+    Power, energy and current are the charger's (the sums of its EVSEs'); the rest is ``evse``'s.
     """
     meter = evse.meter
     tx = evse.transaction
@@ -91,7 +92,7 @@ def last_reading(state: ChargerState, evse: EvseState) -> dict[str, Any]:
         "charging_state": tx.charging_state if tx else None,
         "power_w": state.power_w,
         "energy_kwh": kwh(state.energy_wh),
-        "current_a": meter.current_a,
+        "current_a": current_sums(state.evses.values())[0],
         "voltage_v": meter.voltage_v,
     }
 
@@ -99,9 +100,10 @@ def last_reading(state: ChargerState, evse: EvseState) -> dict[str, Any]:
 def charger_snapshot(state: ChargerState) -> dict[str, Any]:
     """The flat view of one charger, and each of its EVSEs under ``evses``.
 
-    The flat fields describe the charger: its energy and power are the sum of
-    its EVSEs', ``last_session`` the latest of any EVSE; status, transaction,
-    current and voltage are those of the EVSE with a transaction (else the lowest id).
+    The flat fields describe the charger: its energy, power and current (per
+    phase) are the sums of its EVSEs', ``last_session`` the latest of any EVSE;
+    status, transaction and voltage are those of the EVSE with a transaction
+    (else the lowest id).
     """
     return finite(_snapshot(state))  # type: ignore[no-any-return]
 
@@ -111,6 +113,7 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
     tx = evse.transaction
     meter = evse.meter
     live = state.connected
+    current_a, current_phases = current_sums(state.evses.values())
     return {
         "id": state.charger_id,
         "name": state.name,
@@ -135,8 +138,8 @@ def _snapshot(state: ChargerState) -> dict[str, Any]:
         "power_w": state.power_w if live else None,
         "energy_kwh": kwh(state.energy_wh) if live else None,
         "session_energy_kwh": kwh(evse.session_energy_wh),
-        "current_a": meter.current_a if live else None,
-        "current_phases_a": (dict(meter.current_phases_a) or None) if live else None,
+        "current_a": current_a if live else None,
+        "current_phases_a": (current_phases or None) if live else None,
         "voltage_v": meter.voltage_v if live else None,
         "meter_updated_at": _iso(meter.updated_at),
         "last_reading": last_reading(state, evse),

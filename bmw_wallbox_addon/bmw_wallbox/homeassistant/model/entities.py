@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from bmw_wallbox.controller import Outcome
-from bmw_wallbox.evse_state import EvseState
+from bmw_wallbox.evse_state import EvseState, current_sums
 from bmw_wallbox.homeassistant.model.values import StateValue
 from bmw_wallbox.site.budget import LimitedBy
 from bmw_wallbox.state import ChargerState, ChargingState, ConnectorStatus, kwh, token_label, utcnow
@@ -149,8 +149,8 @@ def _phase_description(measurand: Literal["current", "voltage"], phase: str) -> 
     current = measurand == "current"
 
     def value(charger: ChargerState) -> float | None:
-        meter = charger.main_evse.meter
-        return (meter.current_phases_a if current else meter.voltage_phases_v).get(phase)
+        phases = current_sums(charger.evses.values())[1] if current else charger.main_evse.meter.voltage_phases_v
+        return phases.get(phase)
 
     return EntityDescription(
         key=f"{measurand}_{phase.lower()}", name=f"{measurand.title()} {phase}", unit="A" if current else "V",
@@ -203,8 +203,8 @@ ENTITIES: tuple[EntityDescription[ChargerState], ...] = (
     ),
     EntityDescription(
         key="current", name="Current", unit="A", device_class="current", state_class="measurement",
-        icon="mdi:current-ac", precision=2, value_fn=lambda c: c.main_evse.meter.current_a,
-        attributes_fn=lambda c: _phases(c.main_evse.meter.current_phases_a, "a"),
+        icon="mdi:current-ac", precision=2, value_fn=lambda c: current_sums(c.evses.values())[0],
+        attributes_fn=lambda c: _phases(current_sums(c.evses.values())[1], "a"),
     ),
     EntityDescription(
         key="voltage", name="Voltage", unit="V", device_class="voltage", state_class="measurement",
