@@ -308,7 +308,7 @@ async def currents(charger: LibraryCharger, evse_id: int, amps: float) -> None:
 async def test_the_chargers_current_is_the_sum_of_both_evses_per_phase(
     start_app: StartApp, client_ssl: ssl.SSLContext
 ) -> None:
-    """EVSE 1 at 10 A and EVSE 2 at 6 A per phase: the charger draws 16 A per phase (what its limit and the fuse see)."""
+    """EVSE 1 at 10 A and EVSE 2 at 6 A per phase: the charger draws 16 A per phase (what its limit and fuse see)."""
     app = await start_app()
     async with connected(app, client_ssl) as charger:
         await two_charging(charger)

@@ -17,6 +17,7 @@ control of one charger now.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -97,22 +98,25 @@ def _enabled(charger: ChargerState, evse_id: int | None) -> bool:
 def _controls(evse_id: int | None) -> tuple[ControlDescription, ...]:
     """The controls of the charger (``evse_id`` None) or of one of its EVSEs (without Reboot)."""
     n = evse_id
-    key, name = ("", "") if n is None else (f"evse{n}_", f"EVSE {n} ")
+    key = "" if n is None else f"evse{n}_"
+
+    def name(words: str) -> str:  # "Current limit", or "EVSE 2 current limit"
+        return words if n is None else f"EVSE {n} {words.lower()}"
+
     controls = (
         ControlDescription(
-            key=f"{key}limit", name=f"{name}Current limit" if n is None else f"{name}current limit", platform="number",
-            icon="mdi:current-ac", unit="A", device_class="current", command=Command.SET_CURRENT_LIMIT, evse_id=n,
-            value_fn=lambda c: _target(c, n), range_fn=lambda c: (0.0, float(c.max_current_a), 1.0),
+            key=f"{key}limit", name=name("Current limit"), platform="number", icon="mdi:current-ac", unit="A",
+            device_class="current", command=Command.SET_CURRENT_LIMIT, evse_id=n, value_fn=lambda c: _target(c, n),
+            range_fn=lambda c: (0.0, float(c.max_current_a), 1.0),
         ),
         ControlDescription(
-            key=f"{key}charging_enabled", name=f"{name}Charging enabled" if n is None else f"{name}charging enabled",
-            platform="switch", icon="mdi:ev-station", command=Command.PAUSE, evse_id=n,
-            value_fn=lambda c: _enabled(c, n),
+            key=f"{key}charging_enabled", name=name("Charging enabled"), platform="switch", icon="mdi:ev-station",
+            command=Command.PAUSE, evse_id=n, value_fn=lambda c: _enabled(c, n),
         ),
         *(
             ControlDescription(
-                key=f"{key}{word.lower()}", name=f"{name}{word if n is None else word.lower()}", platform="button",
-                icon=icon, command=command, needs_connection=command in (Command.START, Command.STOP), evse_id=n,
+                key=f"{key}{word.lower()}", name=name(word), platform="button", icon=icon, command=command,
+                needs_connection=command in (Command.START, Command.STOP), evse_id=n,
             )
             for word, icon, command in (
                 ("Start", "mdi:play", Command.START),
@@ -135,8 +139,9 @@ def _controls(evse_id: int | None) -> tuple[ControlDescription, ...]:
 CONTROLS: tuple[ControlDescription, ...] = _controls(None)
 
 
+@functools.cache
 def evse_controls(evse_id: int) -> tuple[ControlDescription, ...]:
-    """The controls of EVSE ``evse_id`` of a charger with several (see the module docstring)."""
+    """The controls of EVSE ``evse_id`` of a charger with several (see the module docstring); made once per EVSE."""
     return _controls(evse_id)
 
 

@@ -252,9 +252,11 @@ class MqttDevices:
             self._check_retained_config(topic, payload)
             return
         for charger_id, topics in self.topics.items():
-            charger = self._hub.chargers[charger_id]
             evcc = evcc_command(topic, topics)
             key = command_key(topic, topics)
+            if evcc is None and key is None:
+                continue  # another charger's topic
+            charger = self._hub.chargers[charger_id]
             control = next((c for c in charger_controls(charger) if c.key == key), None)
             if evcc is None and control is None and key != UPDATE_KEY:
                 continue
